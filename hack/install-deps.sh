@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs every Debian package and pinned Go-module tool kcr's build and tests
+# need. Idempotent: a second run only checks.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/versions.sh"
+
+pkgs=(
+  build-essential cmake ninja-build pkg-config git golang-go
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
+  libsystemd-dev libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev
+  nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
+  zlib1g-dev libzstd-dev libboost-dev libgtest-dev libgmock-dev libbenchmark-dev
+  prometheus-cpp-dev criu
+  # test and benchmark peers
+  docker-registry apache2-utils busybox-static containernetworking-plugins
+  iproute2 nftables iptables curl jq sqlite3 zstd
+  containerd runc crun
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Debian starts packaged daemons on install; kcr's tests start their own.
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+# crictl and critest from the pinned cri-tools module (Go module proxy).
+if ! "$KCR_TOOLS_BIN/crictl" --version 2>/dev/null | grep -q "$CRI_TOOLS_VERSION"; then
+  mkdir -p "$KCR_TOOLS_BIN"
+  GOBIN="$KCR_TOOLS_BIN" GOFLAGS=-mod=mod go install \
+    -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION"
+fi
+if [[ ! -x "$KCR_TOOLS_BIN/critest" ]]; then
+  work=$(mktemp -d)
+  (cd "$work" && go mod init kcr-critest >/dev/null 2>&1 &&
+    go get "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION" >/dev/null 2>&1 &&
+    GOBIN="$KCR_TOOLS_BIN" go test -c -o "$KCR_TOOLS_BIN/critest" sigs.k8s.io/cri-tools/cmd/critest) || echo "warning: critest not built" >&2
+  rm -rf "$work"
+fi
+echo "install-deps: ok"
