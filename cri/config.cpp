@@ -1,0 +1,162 @@
+#include "cri/config.h"
+
+#include <toml++/toml.h>
+
+#include <sstream>
+
+#include "common/fs.h"
+
+namespace kcr::cri {
+
+std::string DefaultConfigToml() {
+  return R"(# kcrd configuration. Every key is shown with its default value.
+
+# Directory for persistent state: SQLite metadata (kcr.db), content store,
+# layer snapshots, pod directories.
+root = "/var/lib/kcr"
+# Directory for runtime state (tmpfs): monitor sockets, pinned network
+# namespaces, container bundles.
+state = "/run/kcr"
+# CRI gRPC socket (mode 0660). Empty means <state>/kcr.sock.
+listen = ""
+# trace | debug | info | warn | error
+log_level = "info"
+
+[cgroup]
+# auto (systemd when systemd runs as PID 1, else cgroupfs) | cgroupfs | systemd
+driver = "auto"
+# Parent of pod cgroups when kubelet gives none.
+parent = "kcr.slice"
+
+[cni]
+# Network configurations (*.conflist, *.conf, *.json); the first by file name
+# is used. With none, kcrd uses a built-in bridge network (kcr0, 10.88.0.0/16).
+conf_dir = "/etc/cni/net.d"
+# Where CNI plugin binaries are looked up, in order.
+bin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]
+
+[images]
+# Reported as pinned so kubelet never garbage-collects it; kcr itself needs no
+# pause image.
+pause_image = "registry.k8s.io/pause:3.10"
+# Layers downloaded in parallel per pull.
+max_parallel_layers = 3
+# Retries (with exponential back-off) of a registry request on a transient error.
+max_retries = 3
+
+# Per registry host: mirrors tried in order before the origin, and TLS.
+# [registry.mirrors."docker.io"]
+# endpoints = ["http://127.0.0.1:5000"]
+# [registry.tls."registry.example.com"]
+# insecure_skip_verify = false
+# ca_file = ""
+# cert_file = ""
+# key_file = ""
+
+[streaming]
+# Address of the exec/attach/port-forward server; port 0 picks a free port.
+address = "127.0.0.1"
+port = 0
+
+[metrics]
+# Prometheus endpoint "host:port"; empty disables it.
+address = ""
+)";
+}
+
+namespace {
+
+template <typename T>
+Status Get(const toml::node_view<const toml::node>& n, const std::string& key, T& out) {
+  if (!n) return absl::OkStatus();
+  auto v = n.value<T>();
+  if (!v) return absl::InvalidArgumentError("config key " + key + ": wrong type");
+  out = *v;
+  return absl::OkStatus();
+}
+
+Status GetStrings(const toml::node_view<const toml::node>& n, const std::string& key,
+                  std::vector<std::string>& out) {
+  if (!n) return absl::OkStatus();
+  auto* arr = n.as_array();
+  if (!arr) return absl::InvalidArgumentError("config key " + key + ": must be an array of strings");
+  out.clear();
+  for (auto& e : *arr) {
+    auto s = e.value<std::string>();
+    if (!s) return absl::InvalidArgumentError("config key " + key + ": must be an array of strings");
+    out.push_back(*s);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+StatusOr<Config> ParseConfig(const std::string& text, const std::string& origin) {
+  toml::table t;
+  try {
+    t = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << e.source().begin;
+    return absl::InvalidArgumentError("config " + origin + ": " + std::string(e.description()) +
+                                      " at " + os.str());
+  }
+  const toml::table& ct = t;
+  toml::node_view<const toml::node> v(ct);
+  Config c;
+  KCR_RETURN_IF_ERROR(Get(v["root"], "root", c.root));
+  KCR_RETURN_IF_ERROR(Get(v["state"], "state", c.state));
+  KCR_RETURN_IF_ERROR(Get(v["listen"], "listen", c.listen));
+  KCR_RETURN_IF_ERROR(Get(v["log_level"], "log_level", c.log_level));
+  KCR_RETURN_IF_ERROR(Get(v["cgroup"]["driver"], "cgroup.driver", c.cgroup_driver));
+  KCR_RETURN_IF_ERROR(Get(v["cgroup"]["parent"], "cgroup.parent", c.cgroup_parent));
+  if (c.cgroup_driver != "auto" && c.cgroup_driver != "cgroupfs" && c.cgroup_driver != "systemd")
+    return absl::InvalidArgumentError("config key cgroup.driver: \"" + c.cgroup_driver +
+                                      "\" is not auto, cgroupfs or systemd");
+  KCR_RETURN_IF_ERROR(Get(v["cni"]["conf_dir"], "cni.conf_dir", c.cni_conf_dir));
+  KCR_RETURN_IF_ERROR(GetStrings(v["cni"]["bin_dirs"], "cni.bin_dirs", c.cni_bin_dirs));
+  KCR_RETURN_IF_ERROR(Get(v["images"]["pause_image"], "images.pause_image", c.pause_image));
+  int64_t n = c.max_parallel_layers;
+  KCR_RETURN_IF_ERROR(Get(v["images"]["max_parallel_layers"], "images.max_parallel_layers", n));
+  if (n < 1 || n > 64) return absl::InvalidArgumentError("config key images.max_parallel_layers: must be 1..64");
+  c.max_parallel_layers = static_cast<int>(n);
+  n = c.max_retries;
+  KCR_RETURN_IF_ERROR(Get(v["images"]["max_retries"], "images.max_retries", n));
+  if (n < 0 || n > 20) return absl::InvalidArgumentError("config key images.max_retries: must be 0..20");
+  c.max_retries = static_cast<int>(n);
+
+  if (auto* mirrors = v["registry"]["mirrors"].as_table()) {
+    for (auto& [host, node] : *mirrors) {
+      std::string h(host.str());
+      KCR_RETURN_IF_ERROR(GetStrings(toml::node_view<const toml::node>(node)["endpoints"],
+                                     "registry.mirrors.\"" + h + "\".endpoints", c.registry[h].mirrors));
+    }
+  }
+  if (auto* tls = v["registry"]["tls"].as_table()) {
+    for (auto& [host, node] : *tls) {
+      std::string h(host.str());
+      std::string k = "registry.tls.\"" + h + "\".";
+      toml::node_view<const toml::node> hv(node);
+      RegistryHost& r = c.registry[h];
+      KCR_RETURN_IF_ERROR(Get(hv["insecure_skip_verify"], k + "insecure_skip_verify", r.insecure_skip_verify));
+      KCR_RETURN_IF_ERROR(Get(hv["ca_file"], k + "ca_file", r.ca_file));
+      KCR_RETURN_IF_ERROR(Get(hv["cert_file"], k + "cert_file", r.cert_file));
+      KCR_RETURN_IF_ERROR(Get(hv["key_file"], k + "key_file", r.key_file));
+    }
+  }
+  KCR_RETURN_IF_ERROR(Get(v["streaming"]["address"], "streaming.address", c.streaming_address));
+  n = c.streaming_port;
+  KCR_RETURN_IF_ERROR(Get(v["streaming"]["port"], "streaming.port", n));
+  if (n < 0 || n > 65535) return absl::InvalidArgumentError("config key streaming.port: must be 0..65535");
+  c.streaming_port = static_cast<int>(n);
+  KCR_RETURN_IF_ERROR(Get(v["metrics"]["address"], "metrics.address", c.metrics_address));
+  return c;
+}
+
+StatusOr<Config> LoadConfig(const std::string& path) {
+  auto text = fs::ReadFile(path, 1 << 20);
+  if (!text.ok()) return Annotate(text.status(), "config");
+  return ParseConfig(*text, path);
+}
+
+}  // namespace kcr::cri

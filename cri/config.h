@@ -1,0 +1,50 @@
+#pragma once
+// kcrd's configuration: the one owner of configuration defaults. Loaded from
+// TOML (`--config`), overridden by flags; `kcrd config default` prints
+// DefaultConfigToml(), which documents every key.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kcr::cri {
+
+struct RegistryHost {
+  std::vector<std::string> mirrors;  // endpoints tried in order before the origin
+  bool insecure_skip_verify = false;
+  std::string ca_file, cert_file, key_file;
+};
+
+struct Config {
+  std::string root = "/var/lib/kcr";
+  std::string state = "/run/kcr";
+  std::string listen;  // empty: <state>/kcr.sock
+  std::string log_level = "info";
+
+  std::string cgroup_driver = "auto";  // auto | cgroupfs | systemd
+  std::string cgroup_parent = "kcr.slice";
+
+  std::string cni_conf_dir = "/etc/cni/net.d";
+  std::vector<std::string> cni_bin_dirs = {"/opt/cni/bin", "/usr/lib/cni"};
+
+  std::string pause_image = "registry.k8s.io/pause:3.10";  // reported pinned; never needed
+  int max_parallel_layers = 3;
+  int max_retries = 3;
+  std::map<std::string, RegistryHost> registry;  // key: registry host ("docker.io")
+
+  std::string streaming_address = "127.0.0.1";
+  int streaming_port = 0;  // 0: an ephemeral port
+  std::string metrics_address;  // "127.0.0.1:9090"; empty: off
+};
+
+// Parses TOML text on top of the defaults. InvalidArgument naming the key on
+// a wrong type or an unknown value.
+StatusOr<Config> ParseConfig(const std::string& toml_text, const std::string& origin);
+StatusOr<Config> LoadConfig(const std::string& path);
+
+// The complete default configuration, every key commented.
+std::string DefaultConfigToml();
+
+}  // namespace kcr::cri

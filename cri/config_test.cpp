@@ -1,0 +1,41 @@
+#include "cri/config.h"
+
+#include <gtest/gtest.h>
+
+namespace kcr::cri {
+
+TEST(Config, DefaultTomlParsesToDefaults) {
+  auto c = ParseConfig(DefaultConfigToml(), "default");
+  ASSERT_TRUE(c.ok()) << c.status();
+  Config d;
+  EXPECT_EQ(c->root, d.root);
+  EXPECT_EQ(c->cni_bin_dirs, d.cni_bin_dirs);
+  EXPECT_EQ(c->max_parallel_layers, d.max_parallel_layers);
+  EXPECT_TRUE(c->registry.empty());
+}
+
+TEST(Config, MirrorsAndTls) {
+  auto c = ParseConfig(R"(
+[registry.mirrors."registry.k8s.io"]
+endpoints = ["http://127.0.0.1:5000", "https://m2"]
+[registry.tls."m2"]
+insecure_skip_verify = true
+)", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->registry.at("registry.k8s.io").mirrors.size(), 2u);
+  EXPECT_EQ(c->registry.at("registry.k8s.io").mirrors[0], "http://127.0.0.1:5000");
+  EXPECT_TRUE(c->registry.at("m2").insecure_skip_verify);
+}
+
+TEST(Config, BadValuesNameTheKey) {
+  auto c = ParseConfig("[cgroup]\ndriver = \"lxc\"\n", "t");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("cgroup.driver"), absl::string_view::npos);
+  c = ParseConfig("root = 5\n", "t");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("root"), absl::string_view::npos);
+  c = ParseConfig("root = [\n", "t");
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace kcr::cri

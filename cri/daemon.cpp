@@ -1,0 +1,119 @@
+#include "cri/daemon.h"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "common/sqlite.h"
+#include "cri/image_service.h"
+#include "cri/root_lock.h"
+#include "cri/runtime_service.h"
+#include "cri/version.h"
+#include "images/image_store_impl.h"
+#include "images/snapshot/layer_store.h"
+
+namespace kcr::cri {
+
+std::string ResolveCgroupDriver(const std::string& configured) {
+  if (configured != "auto") return configured;
+  struct stat st;
+  // sd_booted(3): systemd is the init system iff this directory exists.
+  return ::stat("/run/systemd/system", &st) == 0 ? "systemd" : "cgroupfs";
+}
+
+namespace {
+
+images::ImageStoreOptions ImageOptions(const Config& c) {
+  images::ImageStoreOptions o;
+  o.max_parallel_layers = c.max_parallel_layers;
+  o.max_retries = c.max_retries;
+  for (const auto& [host, r] : c.registry) {
+    auto& h = o.hosts[host];
+    h.mirrors = r.mirrors;
+    h.insecure_skip_verify = r.insecure_skip_verify;
+    h.ca_file = r.ca_file;
+    h.cert_file = r.cert_file;
+    h.key_file = r.key_file;
+  }
+  o.pinned_refs = {c.pause_image};
+  return o;
+}
+
+RuntimeInfo Info(const Config& c) {
+  RuntimeInfo info;
+  info.cgroup_driver = ResolveCgroupDriver(c.cgroup_driver);
+  // Pod networking arrives with the RuntimeService (step 3): until then the
+  // network is honestly reported as not ready.
+  info.network_ready = false;
+  info.network_reason = "NetworkPluginNotReady";
+  info.network_message = "kcr: pod networking (CNI) is not implemented yet";
+  return info;
+}
+
+// Waits for SIGTERM/SIGINT on a dedicated thread and shuts the server down.
+class SignalWaiter {
+ public:
+  explicit SignalWaiter(grpc::Server& server)
+      : thread_([&server] {
+          sigset_t set;
+          sigemptyset(&set);
+          sigaddset(&set, SIGTERM);
+          sigaddset(&set, SIGINT);
+          int sig = 0;
+          sigwait(&set, &sig);
+          spdlog::info("received signal {}, shutting down", sig);
+          server.Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        }) {}
+  ~SignalWaiter() { thread_.detach(); }
+
+ private:
+  std::thread thread_;
+};
+
+}  // namespace
+
+Status RunDaemon(const Config& config) {
+  Paths paths(config.root, config.state);
+  KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.root(), 0700));
+  KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.state(), 0711));
+  KCR_ASSIGN_OR_RETURN(RootLock lock, RootLock::Acquire(paths.LockFile()));
+  KCR_ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open(paths.Database()));
+  KCR_ASSIGN_OR_RETURN(std::unique_ptr<images::LayerStore> layers, images::NewOverlayLayerStore(paths, *db));
+  KCR_ASSIGN_OR_RETURN(std::unique_ptr<images::ImageStore> image_store,
+                       images::NewImageStore(paths, *db, *layers, ImageOptions(config)));
+
+  RuntimeService runtime_service(Info(config));
+  ImageService image_service(*image_store);
+
+  std::string sock = config.listen.empty() ? paths.DefaultSocket() : config.listen;
+  auto slash = sock.rfind('/');
+  if (slash != std::string::npos && slash > 0) KCR_RETURN_IF_ERROR(fs::MkdirAll(sock.substr(0, slash), 0711));
+  // We hold the root lock, so a socket file left here is a dead daemon's.
+  if (::unlink(sock.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove stale socket " + sock);
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + sock, grpc::InsecureServerCredentials());
+  builder.SetMaxReceiveMessageSize(16 << 20);
+  builder.SetMaxSendMessageSize(16 << 20);
+  builder.RegisterService(&runtime_service);
+  builder.RegisterService(&image_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) return absl::UnavailableError("cannot listen on unix:" + sock);
+  if (::chmod(sock.c_str(), 0660) != 0) return ErrnoError("chmod " + sock);
+  spdlog::info("kcrd {} (CRI {}) serving on {}, root {}, state {}, cgroup driver {}", kVersion, kCriApiVersion,
+               sock, paths.root(), paths.state(), ResolveCgroupDriver(config.cgroup_driver));
+
+  SignalWaiter waiter(*server);
+  server->Wait();
+  ::unlink(sock.c_str());
+  spdlog::info("kcrd stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace kcr::cri
