@@ -29,6 +29,7 @@ std::string Paths::SnapshotFs(std::string_view id) const { return JoinPath(Snaps
 std::string Paths::SnapshotWork(std::string_view id) const { return JoinPath(Snapshot(id), "work"); }
 std::string Paths::SnapshotsTmp() const { return JoinPath(root_, "snapshots-tmp"); }
 std::string Paths::Pods() const { return JoinPath(root_, "pods"); }
+std::string Paths::CniResults() const { return JoinPath(root_, "cni/results"); }
 std::string Paths::PodDir(std::string_view id) const { return JoinPath(Pods(), id); }
 
 std::string Paths::DefaultSocket() const { return JoinPath(state_, "kcr.sock"); }

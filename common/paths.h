@@ -34,6 +34,7 @@ class Paths {
   std::string SnapshotsTmp() const;    // snapshots-tmp: unpacking in progress
   std::string Pods() const;
   std::string PodDir(std::string_view pod_id) const;
+  std::string CniResults() const;      // cni/results: cached CNI results for DEL/CHECK
 
   // <state>
   std::string DefaultSocket() const;   // kcr.sock

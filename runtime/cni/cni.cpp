@@ -1,0 +1,326 @@
+// The CNI NetworkPlugin: libcni-compatible conflist loading, plugin
+// execution, result caching. Spec: CNI SPEC.md (v1.1.0), "Execution
+// protocol", "Network configuration lists", "Deriving execution
+// configuration from plugin configuration".
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <optional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "runtime/cni/network.h"
+#include "runtime/cni/plugin_exec.h"
+
+namespace kcr::runtime {
+
+using nlohmann::json;
+
+std::string DefaultConflist(const std::string& name, const std::string& bridge, const std::string& subnet) {
+  json j = {
+      {"cniVersion", "1.0.0"},
+      {"name", name},
+      {"plugins",
+       json::array({
+           {{"type", "bridge"}, {"bridge", bridge}, {"isGateway", true}, {"ipMasq", true},
+            {"hairpinMode", true},
+            {"ipam", {{"type", "host-local"}, {"ranges", json::array({json::array({{{"subnet", subnet}}})})},
+                      {"routes", json::array({{{"dst", "0.0.0.0/0"}}})}}}},
+           {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}},
+           {{"type", "loopback"}},
+       })},
+  };
+  return j.dump(2);
+}
+
+namespace {
+
+// "1.0.0" >= "0.4.0"
+bool VersionAtLeast(const std::string& v, int major, int minor) {
+  int a = 0, b = 0;
+  if (std::sscanf(v.c_str(), "%d.%d", &a, &b) < 1) return false;
+  return a > major || (a == major && b >= minor);
+}
+
+struct NetConf {
+  json list;           // normalised to a conflist
+  std::string origin;  // file, or "built-in"
+  std::string name() const { return list.value("name", ""); }
+  std::string version() const { return list.value("cniVersion", "0.2.0"); }
+};
+
+StatusOr<NetConf> ParseConf(const std::string& text, const std::string& origin, bool is_list) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError(origin + ": not a JSON object");
+  NetConf c;
+  c.origin = origin;
+  if (is_list || j.contains("plugins")) {
+    c.list = j;
+  } else {
+    c.list = {{"cniVersion", j.value("cniVersion", "0.2.0")}, {"name", j.value("name", "")},
+              {"plugins", json::array({j})}};
+  }
+  if (!c.list["name"].is_string() || c.list["name"].get<std::string>().empty())
+    return absl::InvalidArgumentError(origin + ": network has no name");
+  if (!c.list["plugins"].is_array() || c.list["plugins"].empty())
+    return absl::InvalidArgumentError(origin + ": network has no plugins");
+  for (auto& p : c.list["plugins"])
+    if (!p.is_object() || !p.contains("type") || !p["type"].is_string())
+      return absl::InvalidArgumentError(origin + ": a plugin has no type");
+  return c;
+}
+
+std::string ErrorText(const std::string& plugin, const PluginOutput& out) {
+  json e = json::parse(out.out, nullptr, false);
+  std::string msg = "CNI plugin " + plugin + " failed (exit " + std::to_string(out.exit_code) + ")";
+  if (e.is_object() && e.contains("msg")) {
+    msg += ": " + e.value("msg", "");
+    if (e.contains("details") && e["details"].is_string() && !e["details"].get<std::string>().empty())
+      msg += " (" + e["details"].get<std::string>() + ")";
+    if (e.contains("code")) msg += " [code " + e["code"].dump() + "]";
+  } else if (!out.err.empty()) {
+    msg += ": " + out.err.substr(0, 512);
+  }
+  return msg;
+}
+
+class CniNetwork final : public NetworkPlugin {
+ public:
+  explicit CniNetwork(CniOptions o) : opt_(std::move(o)) {}
+
+  std::string Describe() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return conf_ ? conf_->name() + " (" + conf_->origin + ")" : "no network";
+  }
+
+  Status Ready() override {
+    KCR_ASSIGN_OR_RETURN(NetConf conf, Load());
+    for (auto& p : conf.list["plugins"]) KCR_RETURN_IF_ERROR(FindPlugin(p["type"]).status());
+    return absl::OkStatus();
+  }
+
+  StatusOr<PodNetworkStatus> Setup(const PodNetwork& pod) override {
+    KCR_ASSIGN_OR_RETURN(NetConf conf, Load());
+    json prev;
+    for (auto& plugin : conf.list["plugins"]) {
+      auto r = Run("ADD", conf, plugin, pod, prev);
+      if (!r.ok()) {
+        Status del = RunChainDel(conf, pod, json());
+        if (!del.ok()) spdlog::warn("CNI DEL after failed ADD of pod {}: {}", pod.pod_id, del);
+        return r.status();
+      }
+      prev = std::move(*r);
+    }
+    json cache = {{"kind", "cniCacheV1"}, {"containerId", pod.pod_id}, {"ifName", pod.ifname},
+                  {"networkName", conf.name()}, {"config", conf.list}, {"result", prev}};
+    KCR_RETURN_IF_ERROR(fs::MkdirAll(opt_.cache_dir, 0700));
+    KCR_RETURN_IF_ERROR(fs::WriteFileAtomic(CachePath(conf.name(), pod), cache.dump(), 0600));
+    PodNetworkStatus st;
+    st.result_json = prev.dump();
+    st.ips = IpsOf(prev);
+    return st;
+  }
+
+  Status Teardown(const PodNetwork& pod) override {
+    auto cached = LoadCache(pod);
+    NetConf conf;
+    json prev;
+    if (cached.ok()) {
+      conf.list = (*cached)["config"];
+      conf.origin = "cache";
+      prev = (*cached)["result"];
+    } else {
+      KCR_ASSIGN_OR_RETURN(conf, Load());
+    }
+    KCR_RETURN_IF_ERROR(RunChainDel(conf, pod, prev));
+    if (::unlink(CachePath(conf.name(), pod).c_str()) != 0 && errno != ENOENT)
+      return ErrnoError("remove CNI cache of pod " + pod.pod_id);
+    return absl::OkStatus();
+  }
+
+  Status Check(const PodNetwork& pod) override {
+    KCR_ASSIGN_OR_RETURN(json cached, LoadCache(pod));
+    NetConf conf;
+    conf.list = cached["config"];
+    if (!VersionAtLeast(conf.version(), 0, 4)) return absl::OkStatus();  // CHECK arrived in 0.4.0
+    for (auto& plugin : conf.list["plugins"])
+      KCR_RETURN_IF_ERROR(Run("CHECK", conf, plugin, pod, cached["result"]).status());
+    return absl::OkStatus();
+  }
+
+ private:
+  StatusOr<NetConf> Load() {
+    std::vector<std::string> files;
+    if (DIR* d = ::opendir(opt_.conf_dir.c_str())) {
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        auto ends = [&](const std::string& s) { return n.size() > s.size() && n.ends_with(s); };
+        if (ends(".conflist") || ends(".conf") || ends(".json")) files.push_back(n);
+      }
+      ::closedir(d);
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::string path = JoinPath(opt_.conf_dir, f);
+      auto text = fs::ReadFile(path, 1 << 20);
+      if (!text.ok()) continue;
+      auto conf = ParseConf(*text, path, f.ends_with(".conflist"));
+      if (!conf.ok()) {
+        spdlog::warn("skipping CNI config {}: {}", path, conf.status().message());
+        continue;
+      }
+      return Remember(std::move(*conf));
+    }
+    if (opt_.default_conflist.empty())
+      return absl::FailedPreconditionError("no CNI network configuration in " + opt_.conf_dir);
+    KCR_ASSIGN_OR_RETURN(NetConf c, ParseConf(opt_.default_conflist, "built-in default network", true));
+    return Remember(std::move(c));
+  }
+
+  NetConf Remember(NetConf c) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!conf_ || conf_->origin != c.origin) spdlog::info("CNI network {} from {}", c.name(), c.origin);
+    conf_ = c;
+    return c;
+  }
+
+  StatusOr<std::string> FindPlugin(const json& type) {
+    std::string t = type.get<std::string>();
+    if (t.empty() || t.find('/') != std::string::npos || t == "." || t == "..")
+      return absl::InvalidArgumentError("invalid CNI plugin type \"" + t + "\"");
+    for (const auto& dir : opt_.bin_dirs) {
+      std::string p = JoinPath(dir, t);
+      if (::access(p.c_str(), X_OK) == 0) return p;
+    }
+    std::string dirs;
+    for (const auto& d : opt_.bin_dirs) dirs += (dirs.empty() ? "" : ":") + d;
+    return absl::FailedPreconditionError("CNI plugin \"" + t + "\" not found in " + dirs);
+  }
+
+  std::vector<std::string> Env(const std::string& cmd, const PodNetwork& pod) {
+    std::string path;
+    for (const auto& d : opt_.bin_dirs) path += (path.empty() ? "" : ":") + d;
+    return {
+        "CNI_COMMAND=" + cmd,
+        "CNI_CONTAINERID=" + pod.pod_id,
+        "CNI_NETNS=" + pod.netns_path,
+        "CNI_IFNAME=" + pod.ifname,
+        "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=" + pod.pod_namespace + ";K8S_POD_NAME=" + pod.pod_name +
+            ";K8S_POD_INFRA_CONTAINER_ID=" + pod.pod_id + ";K8S_POD_UID=" + pod.pod_uid,
+        "CNI_PATH=" + path,
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    };
+  }
+
+  // The runtimeConfig a plugin asked for through its "capabilities".
+  json RuntimeConfig(const json& plugin, const PodNetwork& pod) {
+    json rc = json::object();
+    if (!plugin.contains("capabilities") || !plugin["capabilities"].is_object()) return rc;
+    const json& caps = plugin["capabilities"];
+    auto wants = [&](const char* c) { return caps.contains(c) && caps[c].is_boolean() && caps[c].get<bool>(); };
+    if (wants("portMappings") && !pod.port_mappings.empty()) {
+      json pm = json::array();
+      for (const auto& p : pod.port_mappings) {
+        json e = {{"hostPort", p.host_port}, {"containerPort", p.container_port}, {"protocol", p.protocol}};
+        if (!p.host_ip.empty()) e["hostIP"] = p.host_ip;
+        pm.push_back(e);
+      }
+      rc["portMappings"] = pm;
+    }
+    if (wants("bandwidth") && (pod.ingress_rate || pod.egress_rate)) {
+      rc["bandwidth"] = {{"ingressRate", pod.ingress_rate}, {"ingressBurst", pod.ingress_burst},
+                         {"egressRate", pod.egress_rate}, {"egressBurst", pod.egress_burst}};
+    }
+    if (wants("dns") && (!pod.dns_servers.empty() || !pod.dns_searches.empty()))
+      rc["dns"] = {{"servers", pod.dns_servers}, {"searches", pod.dns_searches}, {"options", pod.dns_options}};
+    if (wants("cgroupPath") && !pod.cgroup_path.empty()) rc["cgroupPath"] = pod.cgroup_path;
+    return rc;
+  }
+
+  StatusOr<json> Run(const std::string& cmd, const NetConf& conf, const json& plugin, const PodNetwork& pod,
+                     const json& prev) {
+    KCR_ASSIGN_OR_RETURN(std::string bin, FindPlugin(plugin["type"]));
+    json in = plugin;
+    in["name"] = conf.name();
+    in["cniVersion"] = conf.version();
+    json rc = RuntimeConfig(plugin, pod);
+    if (!rc.empty()) in["runtimeConfig"] = rc;
+    if (!prev.is_null() && !prev.empty()) in["prevResult"] = prev;
+    KCR_ASSIGN_OR_RETURN(PluginOutput out, ExecPlugin(bin, Env(cmd, pod), in.dump()));
+    if (out.exit_code != 0)
+      return absl::UnavailableError(ErrorText(plugin["type"].get<std::string>(), out) + " on " + cmd +
+                                    " for pod " + pod.pod_id);
+    if (cmd != "ADD") return json();
+    json res = json::parse(out.out, nullptr, false);
+    if (res.is_discarded())
+      return absl::InternalError("CNI plugin " + plugin["type"].get<std::string>() + " returned invalid JSON");
+    return res;
+  }
+
+  Status RunChainDel(const NetConf& conf, const PodNetwork& pod, const json& prev) {
+    const json& plugins = conf.list["plugins"];
+    Status first;
+    for (auto it = plugins.rbegin(); it != plugins.rend(); ++it) {
+      // prevResult on DEL exists since 0.4.0.
+      auto r = Run("DEL", conf, *it, pod, VersionAtLeast(conf.version(), 0, 4) ? prev : json());
+      if (!r.ok() && first.ok()) first = r.status();
+    }
+    return first;
+  }
+
+  std::string CachePath(const std::string& net, const PodNetwork& pod) const {
+    return JoinPath(opt_.cache_dir, net + "-" + pod.pod_id + "-" + pod.ifname + ".json");
+  }
+
+  StatusOr<json> LoadCache(const PodNetwork& pod) {
+    // The cache names the network; find it whatever network is configured now.
+    std::string suffix = "-" + pod.pod_id + "-" + pod.ifname + ".json";
+    if (DIR* d = ::opendir(opt_.cache_dir.c_str())) {
+      std::string found;
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n.size() > suffix.size() && n.ends_with(suffix)) found = n;
+      }
+      ::closedir(d);
+      if (!found.empty()) {
+        KCR_ASSIGN_OR_RETURN(std::string text, fs::ReadFile(JoinPath(opt_.cache_dir, found)));
+        json j = json::parse(text, nullptr, false);
+        if (j.is_object() && j.contains("config") && j.contains("result")) return j;
+        return absl::DataLossError("corrupt CNI cache " + found);
+      }
+    }
+    return absl::NotFoundError("no CNI result cached for pod " + pod.pod_id);
+  }
+
+  static std::vector<std::string> IpsOf(const json& result) {
+    std::vector<std::string> v4, v6;
+    auto add = [&](std::string cidr) {
+      cidr = cidr.substr(0, cidr.find('/'));
+      (cidr.find(':') == std::string::npos ? v4 : v6).push_back(cidr);
+    };
+    if (result.contains("ips") && result["ips"].is_array())
+      for (auto& ip : result["ips"])
+        if (ip.contains("address") && ip["address"].is_string()) add(ip["address"]);
+    for (const char* k : {"ip4", "ip6"})  // CNI 0.2.0 results
+      if (result.contains(k) && result[k].contains("ip")) add(result[k]["ip"]);
+    v4.insert(v4.end(), v6.begin(), v6.end());
+    return v4;
+  }
+
+  CniOptions opt_;
+  mutable std::mutex mu_;
+  std::optional<NetConf> conf_;
+};
+
+}  // namespace
+
+std::unique_ptr<NetworkPlugin> NewCniNetwork(CniOptions options) {
+  return std::make_unique<CniNetwork>(std::move(options));
+}
+
+}  // namespace kcr::runtime
