@@ -45,15 +45,13 @@ images::ImageStoreOptions ImageOptions(const Config& c) {
   return o;
 }
 
-RuntimeInfo Info(const Config& c) {
-  RuntimeInfo info;
-  info.cgroup_driver = ResolveCgroupDriver(c.cgroup_driver);
-  // Pod networking arrives with the RuntimeService (step 3): until then the
-  // network is honestly reported as not ready.
-  info.network_ready = false;
-  info.network_reason = "NetworkPluginNotReady";
-  info.network_message = "kcr: pod networking (CNI) is not implemented yet";
-  return info;
+std::unique_ptr<runtime::NetworkPlugin> Network(const Config& c, const Paths& paths) {
+  runtime::CniOptions o;
+  o.conf_dir = c.cni_conf_dir;
+  o.bin_dirs = c.cni_bin_dirs;
+  o.cache_dir = paths.CniResults();
+  o.default_conflist = runtime::DefaultConflist();
+  return runtime::NewCniNetwork(std::move(o));
 }
 
 // Waits for SIGTERM/SIGINT on a dedicated thread and shuts the server down.
@@ -88,7 +86,10 @@ Status RunDaemon(const Config& config) {
   KCR_ASSIGN_OR_RETURN(std::unique_ptr<images::ImageStore> image_store,
                        images::NewImageStore(paths, *db, *layers, ImageOptions(config)));
 
-  RuntimeService runtime_service(Info(config));
+  std::unique_ptr<runtime::NetworkPlugin> network = Network(config, paths);
+  if (Status ready = network->Ready(); !ready.ok()) spdlog::warn("network not ready: {}", ready.message());
+  spdlog::info("pod network: {}", network->Describe());
+  RuntimeService runtime_service(RuntimeInfo{ResolveCgroupDriver(config.cgroup_driver)}, *network);
   ImageService image_service(*image_store);
 
   std::string sock = config.listen.empty() ? paths.DefaultSocket() : config.listen;

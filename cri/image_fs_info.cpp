@@ -7,8 +7,8 @@
 
 namespace kcr::cri {
 
-grpc::Status ImageService::ImageFsInfo(grpc::ServerContext*, const runtime::v1::ImageFsInfoRequest*,
-                                       runtime::v1::ImageFsInfoResponse* resp) {
+grpc::Status ImageService::ImageFsInfo(grpc::ServerContext*, const ::runtime::v1::ImageFsInfoRequest*,
+                                       ::runtime::v1::ImageFsInfoResponse* resp) {
   auto u = store_.Usage();
   if (!u.ok()) return ToGrpc(Annotate(u.status(), "image filesystem usage"), "ImageFsInfo");
   auto* fs = resp->add_image_filesystems();

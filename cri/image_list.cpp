@@ -6,7 +6,7 @@
 
 namespace kcr::cri {
 
-void ToCri(const images::Image& in, runtime::v1::Image* out) {
+void ToCri(const images::Image& in, ::runtime::v1::Image* out) {
   out->set_id(in.id);
   for (const auto& t : in.repo_tags) out->add_repo_tags(t);
   for (const auto& d : in.repo_digests) out->add_repo_digests(d);
@@ -19,17 +19,17 @@ void ToCri(const images::Image& in, runtime::v1::Image* out) {
   for (const auto& [k, v] : in.annotations) (*spec->mutable_annotations())[k] = v;
 }
 
-grpc::Status ImageService::ListImages(grpc::ServerContext*, const runtime::v1::ListImagesRequest* req,
-                                      runtime::v1::ListImagesResponse* resp) {
+grpc::Status ImageService::ListImages(grpc::ServerContext*, const ::runtime::v1::ListImagesRequest* req,
+                                      ::runtime::v1::ListImagesResponse* resp) {
   for (const auto& img : store_.List(req->filter().image().image())) ToCri(img, resp->add_images());
   return grpc::Status::OK;
 }
 
 // Each image is sent once; chunks keep every message far below gRPC's limit.
-grpc::Status ImageService::StreamImages(grpc::ServerContext* ctx, const runtime::v1::StreamImagesRequest* req,
-                                        grpc::ServerWriter<runtime::v1::StreamImagesResponse>* writer) {
+grpc::Status ImageService::StreamImages(grpc::ServerContext* ctx, const ::runtime::v1::StreamImagesRequest* req,
+                                        grpc::ServerWriter<::runtime::v1::StreamImagesResponse>* writer) {
   constexpr int kChunk = 100;
-  runtime::v1::StreamImagesResponse chunk;
+  ::runtime::v1::StreamImagesResponse chunk;
   for (const auto& img : store_.List(req->filter().image().image())) {
     ToCri(img, chunk.add_images());
     if (chunk.images_size() == kChunk) {
@@ -42,8 +42,8 @@ grpc::Status ImageService::StreamImages(grpc::ServerContext* ctx, const runtime:
 }
 
 // A missing image is not an error: the response carries no image (CRI).
-grpc::Status ImageService::ImageStatus(grpc::ServerContext*, const runtime::v1::ImageStatusRequest* req,
-                                       runtime::v1::ImageStatusResponse* resp) {
+grpc::Status ImageService::ImageStatus(grpc::ServerContext*, const ::runtime::v1::ImageStatusRequest* req,
+                                       ::runtime::v1::ImageStatusResponse* resp) {
   const std::string& ref = req->image().image();
   if (ref.empty()) return ToGrpc(absl::InvalidArgumentError("ImageStatus: image.image is empty"));
   auto img = store_.Get(ref);

@@ -6,8 +6,8 @@
 
 namespace kcr::cri {
 
-grpc::Status ImageService::PullImage(grpc::ServerContext*, const runtime::v1::PullImageRequest* req,
-                                     runtime::v1::PullImageResponse* resp) {
+grpc::Status ImageService::PullImage(grpc::ServerContext*, const ::runtime::v1::PullImageRequest* req,
+                                     ::runtime::v1::PullImageResponse* resp) {
   const std::string& ref = req->image().image();
   if (ref.empty()) return ToGrpc(absl::InvalidArgumentError("PullImage: image.image is empty"));
   images::AuthConfig auth;

@@ -5,8 +5,8 @@
 
 namespace kcr::cri {
 
-grpc::Status ImageService::RemoveImage(grpc::ServerContext*, const runtime::v1::RemoveImageRequest* req,
-                                       runtime::v1::RemoveImageResponse*) {
+grpc::Status ImageService::RemoveImage(grpc::ServerContext*, const ::runtime::v1::RemoveImageRequest* req,
+                                       ::runtime::v1::RemoveImageResponse*) {
   const std::string& ref = req->image().image();
   if (ref.empty()) return ToGrpc(absl::InvalidArgumentError("RemoveImage: image.image is empty"));
   spdlog::info("RemoveImage {}", ref);

@@ -8,29 +8,29 @@
 
 namespace kcr::cri {
 
-class ImageService final : public runtime::v1::ImageService::Service {
+class ImageService final : public ::runtime::v1::ImageService::Service {
  public:
   // `store` is borrowed and outlives the service.
   explicit ImageService(images::ImageStore& store) : store_(store) {}
 
-  grpc::Status PullImage(grpc::ServerContext*, const runtime::v1::PullImageRequest*,
-                         runtime::v1::PullImageResponse*) override;
-  grpc::Status ListImages(grpc::ServerContext*, const runtime::v1::ListImagesRequest*,
-                          runtime::v1::ListImagesResponse*) override;
-  grpc::Status StreamImages(grpc::ServerContext*, const runtime::v1::StreamImagesRequest*,
-                            grpc::ServerWriter<runtime::v1::StreamImagesResponse>*) override;
-  grpc::Status ImageStatus(grpc::ServerContext*, const runtime::v1::ImageStatusRequest*,
-                           runtime::v1::ImageStatusResponse*) override;
-  grpc::Status RemoveImage(grpc::ServerContext*, const runtime::v1::RemoveImageRequest*,
-                           runtime::v1::RemoveImageResponse*) override;
-  grpc::Status ImageFsInfo(grpc::ServerContext*, const runtime::v1::ImageFsInfoRequest*,
-                           runtime::v1::ImageFsInfoResponse*) override;
+  grpc::Status PullImage(grpc::ServerContext*, const ::runtime::v1::PullImageRequest*,
+                         ::runtime::v1::PullImageResponse*) override;
+  grpc::Status ListImages(grpc::ServerContext*, const ::runtime::v1::ListImagesRequest*,
+                          ::runtime::v1::ListImagesResponse*) override;
+  grpc::Status StreamImages(grpc::ServerContext*, const ::runtime::v1::StreamImagesRequest*,
+                            grpc::ServerWriter<::runtime::v1::StreamImagesResponse>*) override;
+  grpc::Status ImageStatus(grpc::ServerContext*, const ::runtime::v1::ImageStatusRequest*,
+                           ::runtime::v1::ImageStatusResponse*) override;
+  grpc::Status RemoveImage(grpc::ServerContext*, const ::runtime::v1::RemoveImageRequest*,
+                           ::runtime::v1::RemoveImageResponse*) override;
+  grpc::Status ImageFsInfo(grpc::ServerContext*, const ::runtime::v1::ImageFsInfoRequest*,
+                           ::runtime::v1::ImageFsInfoResponse*) override;
 
  private:
   images::ImageStore& store_;
 };
 
 // Fills a CRI Image from kcr's image record.
-void ToCri(const images::Image& in, runtime::v1::Image* out);
+void ToCri(const images::Image& in, ::runtime::v1::Image* out);
 
 }  // namespace kcr::cri

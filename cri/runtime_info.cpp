@@ -1,12 +1,14 @@
 // Version, Status, RuntimeConfig and UpdateRuntimeConfig.
+#include <nlohmann/json.hpp>
+
 #include "common/log.h"
 #include "cri/runtime_service.h"
 #include "cri/version.h"
 
 namespace kcr::cri {
 
-grpc::Status RuntimeService::Version(grpc::ServerContext*, const runtime::v1::VersionRequest*,
-                                     runtime::v1::VersionResponse* resp) {
+grpc::Status RuntimeService::Version(grpc::ServerContext*, const ::runtime::v1::VersionRequest*,
+                                     ::runtime::v1::VersionResponse* resp) {
   // "version" is the kubelet runtime API version, as containerd reports it.
   resp->set_version("0.1.0");
   resp->set_runtime_name("kcr");
@@ -15,39 +17,42 @@ grpc::Status RuntimeService::Version(grpc::ServerContext*, const runtime::v1::Ve
   return grpc::Status::OK;
 }
 
-grpc::Status RuntimeService::Status(grpc::ServerContext*, const runtime::v1::StatusRequest* req,
-                                    runtime::v1::StatusResponse* resp) {
+grpc::Status RuntimeService::Status(grpc::ServerContext*, const ::runtime::v1::StatusRequest* req,
+                                    ::runtime::v1::StatusResponse* resp) {
   auto* st = resp->mutable_status();
   auto* rt = st->add_conditions();
   rt->set_type("RuntimeReady");
   rt->set_status(true);
+  // Re-evaluated on every call: a CNI config dropped in later is picked up.
   auto* net = st->add_conditions();
   net->set_type("NetworkReady");
-  net->set_status(info_.network_ready);
-  if (!info_.network_ready) {
-    net->set_reason(info_.network_reason);
-    net->set_message(info_.network_message);
+  absl::Status ready = network_.Ready();
+  net->set_status(ready.ok());
+  if (!ready.ok()) {
+    net->set_reason("NetworkPluginNotReady");
+    net->set_message(std::string(ready.message()));
   }
   auto* h = resp->add_runtime_handlers();  // the default handler has an empty name
   h->mutable_features()->set_recursive_read_only_mounts(false);
   h->mutable_features()->set_user_namespaces(false);
   resp->mutable_features()->set_supplemental_groups_policy(false);
   if (req->verbose()) {
-    (*resp->mutable_info())["config"] = std::string("{\"cgroupDriver\":\"") + info_.cgroup_driver + "\"}";
+    nlohmann::json cfg = {{"cgroupDriver", info_.cgroup_driver}, {"network", network_.Describe()}};
+    (*resp->mutable_info())["config"] = cfg.dump();
   }
   return grpc::Status::OK;
 }
 
-grpc::Status RuntimeService::RuntimeConfig(grpc::ServerContext*, const runtime::v1::RuntimeConfigRequest*,
-                                           runtime::v1::RuntimeConfigResponse* resp) {
-  resp->mutable_linux()->set_cgroup_driver(info_.cgroup_driver == "systemd" ? runtime::v1::SYSTEMD
-                                                                           : runtime::v1::CGROUPFS);
+grpc::Status RuntimeService::RuntimeConfig(grpc::ServerContext*, const ::runtime::v1::RuntimeConfigRequest*,
+                                           ::runtime::v1::RuntimeConfigResponse* resp) {
+  resp->mutable_linux()->set_cgroup_driver(info_.cgroup_driver == "systemd" ? ::runtime::v1::SYSTEMD
+                                                                           : ::runtime::v1::CGROUPFS);
   return grpc::Status::OK;
 }
 
 grpc::Status RuntimeService::UpdateRuntimeConfig(grpc::ServerContext*,
-                                                 const runtime::v1::UpdateRuntimeConfigRequest* req,
-                                                 runtime::v1::UpdateRuntimeConfigResponse*) {
+                                                 const ::runtime::v1::UpdateRuntimeConfigRequest* req,
+                                                 ::runtime::v1::UpdateRuntimeConfigResponse*) {
   // The pod CIDR matters to CNI configs that template it (step 3).
   spdlog::info("UpdateRuntimeConfig pod_cidr={}", req->runtime_config().network_config().pod_cidr());
   return grpc::Status::OK;

@@ -6,31 +6,32 @@
 #include <string>
 
 #include "api/api.grpc.pb.h"
+#include "runtime/cni/network.h"
 
 namespace kcr::cri {
 
 // What the runtime reports about itself; filled by the daemon's wiring.
 struct RuntimeInfo {
   std::string cgroup_driver;  // "cgroupfs" | "systemd"
-  bool network_ready = false;
-  std::string network_reason;   // when not ready
-  std::string network_message;
 };
 
-class RuntimeService final : public runtime::v1::RuntimeService::Service {
+class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
  public:
-  explicit RuntimeService(RuntimeInfo info) : info_(std::move(info)) {}
+  // `network` is borrowed and outlives the service.
+  RuntimeService(RuntimeInfo info, kcr::runtime::NetworkPlugin& network)
+      : info_(std::move(info)), network_(network) {}
 
 #define KCR_UNARY(name, req, resp) \
-  grpc::Status name(grpc::ServerContext*, const runtime::v1::req*, runtime::v1::resp*) override;
+  grpc::Status name(grpc::ServerContext*, const ::runtime::v1::req*, ::runtime::v1::resp*) override;
 #define KCR_STREAM(name, req, resp) \
-  grpc::Status name(grpc::ServerContext*, const runtime::v1::req*, grpc::ServerWriter<runtime::v1::resp>*) override;
+  grpc::Status name(grpc::ServerContext*, const ::runtime::v1::req*, grpc::ServerWriter<::runtime::v1::resp>*) override;
 #include "cri/runtime_rpcs.inc"
 #undef KCR_UNARY
 #undef KCR_STREAM
 
  private:
   RuntimeInfo info_;
+  kcr::runtime::NetworkPlugin& network_;
 };
 
 }  // namespace kcr::cri

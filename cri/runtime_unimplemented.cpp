@@ -7,12 +7,12 @@ namespace kcr::cri {
 #define KCR_NOT_YET(name) \
   grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "kcr: " #name " is not implemented yet")
 #define KCR_UNARY(name, req, resp)                                                                   \
-  grpc::Status RuntimeService::name(grpc::ServerContext*, const runtime::v1::req*, runtime::v1::resp*) { \
+  grpc::Status RuntimeService::name(grpc::ServerContext*, const ::runtime::v1::req*, ::runtime::v1::resp*) { \
     return KCR_NOT_YET(name);                                                                        \
   }
 #define KCR_STREAM(name, req, resp)                                                \
-  grpc::Status RuntimeService::name(grpc::ServerContext*, const runtime::v1::req*, \
-                                    grpc::ServerWriter<runtime::v1::resp>*) {      \
+  grpc::Status RuntimeService::name(grpc::ServerContext*, const ::runtime::v1::req*, \
+                                    grpc::ServerWriter<::runtime::v1::resp>*) {      \
     return KCR_NOT_YET(name);                                                      \
   }
 
