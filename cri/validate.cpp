@@ -1,0 +1,106 @@
+#include "cri/validate.h"
+
+#include <string>
+
+#include "runtime/pod/pod_files.h"
+
+namespace kcr::cri {
+
+using ::runtime::v1::NamespaceMode;
+
+namespace {
+
+Status Invalid(const std::string& msg) { return absl::InvalidArgumentError(msg); }
+
+bool StartsWith(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+}  // namespace
+
+std::string SandboxNameKey(const ::runtime::v1::PodSandboxMetadata& m) {
+  return m.name() + "_" + m.namespace_() + "_" + m.uid() + "_" + std::to_string(m.attempt());
+}
+
+std::string ContainerNameKey(const ::runtime::v1::ContainerMetadata& c, const ::runtime::v1::PodSandboxMetadata& p) {
+  return c.name() + "_" + p.name() + "_" + p.namespace_() + "_" + p.uid() + "_" + std::to_string(c.attempt());
+}
+
+Status ValidateSysctls(const google::protobuf::Map<std::string, std::string>& sysctls, bool host_network,
+                       bool host_ipc) {
+  for (const auto& [raw_key, value] : sysctls) {
+    std::string key = raw_key;
+    for (char& c : key)
+      if (c == '/') c = '.';
+    if (key.empty() || value.find('\n') != std::string::npos)
+      return Invalid("sysctl \"" + raw_key + "\" is malformed");
+    bool ipc = key == "kernel.sem" || StartsWith(key, "kernel.shm") || StartsWith(key, "kernel.msg") ||
+               StartsWith(key, "fs.mqueue.");
+    bool uts = key == "kernel.hostname" || key == "kernel.domainname";
+    bool net = StartsWith(key, "net.");
+    if (!ipc && !uts && !net)
+      return Invalid("sysctl \"" + raw_key + "\" is not namespaced and cannot be set for a pod");
+    if (ipc && host_ipc) return Invalid("sysctl \"" + raw_key + "\" needs the pod's IPC namespace (host IPC asked)");
+    if ((net || uts) && host_network)
+      return Invalid("sysctl \"" + raw_key + "\" needs the pod's own network and UTS namespaces (host network asked)");
+  }
+  return absl::OkStatus();
+}
+
+Status ValidateSandboxConfig(const ::runtime::v1::PodSandboxConfig& c) {
+  if (!c.has_metadata()) return Invalid("pod sandbox config: metadata is missing");
+  const auto& m = c.metadata();
+  if (m.name().empty()) return Invalid("pod sandbox config: metadata.name is empty");
+  if (m.namespace_().empty()) return Invalid("pod sandbox config: metadata.namespace is empty");
+  if (m.uid().empty()) return Invalid("pod sandbox config: metadata.uid is empty");
+  for (const std::string& s : {m.name(), m.namespace_(), m.uid()})
+    if (s.find('/') != std::string::npos || s.find('\0') != std::string::npos)
+      return Invalid("pod sandbox config: metadata field \"" + s + "\" contains '/' or NUL");
+  const auto& ns = c.linux().security_context().namespace_options();
+  bool host_net = ns.network() == NamespaceMode::NODE;
+  if (!c.hostname().empty()) KCR_RETURN_IF_ERROR(Annotate(runtime::ValidateHostname(c.hostname()), "hostname"));
+  if (c.has_dns_config()) {
+    runtime::DnsConfig d{{c.dns_config().servers().begin(), c.dns_config().servers().end()},
+                         {c.dns_config().searches().begin(), c.dns_config().searches().end()},
+                         {c.dns_config().options().begin(), c.dns_config().options().end()}};
+    KCR_RETURN_IF_ERROR(runtime::ResolvConf(d, "").status());
+  }
+  for (const auto& p : c.port_mappings()) {
+    if (p.container_port() <= 0 || p.container_port() > 65535)
+      return Invalid("port_mappings: container_port " + std::to_string(p.container_port()) + " out of range");
+    if (p.host_port() < 0 || p.host_port() > 65535)
+      return Invalid("port_mappings: host_port " + std::to_string(p.host_port()) + " out of range");
+  }
+  if (!c.log_directory().empty() && c.log_directory()[0] != '/')
+    return Invalid("log_directory \"" + c.log_directory() + "\" is not an absolute path");
+  if (ns.pid() == NamespaceMode::TARGET) return Invalid("namespace_options.pid: TARGET is only valid for containers");
+  return ValidateSysctls(c.linux().sysctls(), host_net, ns.ipc() == NamespaceMode::NODE);
+}
+
+Status ValidateContainerConfig(const ::runtime::v1::ContainerConfig& c) {
+  if (!c.has_metadata()) return Invalid("container config: metadata is missing");
+  if (c.metadata().name().empty()) return Invalid("container config: metadata.name is empty");
+  if (c.metadata().name().find('/') != std::string::npos)
+    return Invalid("container config: metadata.name \"" + c.metadata().name() + "\" contains '/'");
+  if (!c.has_image() || c.image().image().empty()) return Invalid("container config: image.image is empty");
+  for (const auto& m : c.mounts()) {
+    if (m.container_path().empty()) return Invalid("mount: container_path is empty");
+    if (m.container_path()[0] != '/')
+      return Invalid("mount: container_path \"" + m.container_path() + "\" is not an absolute path");
+    if (m.host_path().empty() && m.image().image().empty())
+      return Invalid("mount " + m.container_path() + ": host_path is empty");
+  }
+  for (const auto& d : c.devices())
+    if (d.container_path().empty() || d.container_path()[0] != '/')
+      return Invalid("device: container_path \"" + d.container_path() + "\" is not an absolute path");
+  if (!c.log_path().empty() && c.log_path()[0] == '/')
+    return Invalid("log_path \"" + c.log_path() + "\" must be relative to the pod's log_directory");
+  if (c.log_path().find("..") != std::string::npos)
+    return Invalid("log_path \"" + c.log_path() + "\" must not contain \"..\"");
+  if (!c.working_dir().empty() && c.working_dir()[0] != '/')
+    return Invalid("working_dir \"" + c.working_dir() + "\" is not an absolute path");
+  for (const auto& e : c.envs())
+    if (e.key().empty() || e.key().find('=') != std::string::npos)
+      return Invalid("envs: invalid variable name \"" + e.key() + "\"");
+  return absl::OkStatus();
+}
+
+}  // namespace kcr::cri
