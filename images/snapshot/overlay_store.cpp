@@ -1,0 +1,222 @@
+#include <dirent.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "images/snapshot/layer_store.h"
+#include "images/unpack/extract.h"
+
+namespace kcr::images {
+
+namespace {
+
+constexpr const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS snapshot_snapshots (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  key TEXT NOT NULL UNIQUE,
+  parent TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  created INTEGER NOT NULL);
+)";
+
+struct Row {
+  int64_t id = 0;
+  std::string key, parent, kind;
+};
+
+class OverlayStore final : public LayerStore {
+ public:
+  OverlayStore(const Paths& p, Database& db) : paths_(p), db_(db) {}
+
+  Status Init() {
+    KCR_RETURN_IF_ERROR(db_.Exec(kSchema));
+    KCR_RETURN_IF_ERROR(fs::MkdirAll(paths_.Snapshots(), 0700));
+    KCR_RETURN_IF_ERROR(fs::RemoveAll(paths_.SnapshotsTmp()));
+    KCR_RETURN_IF_ERROR(fs::MkdirAll(paths_.SnapshotsTmp(), 0700));
+    std::set<std::string> known;
+    {
+      std::lock_guard<std::recursive_mutex> l(db_.mu());
+      KCR_ASSIGN_OR_RETURN(Statement st, db_.Prepare("SELECT id FROM snapshot_snapshots"));
+      for (;;) {
+        KCR_ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        known.insert(std::to_string(st.Int(0)));
+      }
+    }
+    if (DIR* d = ::opendir(paths_.Snapshots().c_str())) {
+      std::vector<std::string> orphans;
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != ".." && !known.count(n)) orphans.push_back(n);
+      }
+      ::closedir(d);
+      for (const auto& o : orphans) {
+        spdlog::info("removing orphan snapshot directory {}", paths_.Snapshot(o));
+        KCR_RETURN_IF_ERROR(fs::RemoveAll(paths_.Snapshot(o)));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  bool HasLayer(const std::string& chain_id) override {
+    auto r = Get(chain_id);
+    return r.ok() && r->kind == "committed";
+  }
+
+  Status ApplyLayer(const std::string& chain_id, const std::string& parent, const std::string& blob_path,
+                    const std::string& media_type, const std::string& diff_id,
+                    const std::string& layer_digest) override {
+    // One unpack per chain at a time; concurrent pulls of different images
+    // sharing a layer wait here instead of unpacking it twice.
+    std::lock_guard<std::mutex> apply_lock(apply_mu_);
+    if (HasLayer(chain_id)) return absl::OkStatus();
+    if (!parent.empty() && !HasLayer(parent))
+      return absl::NotFoundError("parent layer " + parent + " of layer " + layer_digest + " is not stored");
+    std::string tmp = paths_.SnapshotsTmp() + "/" + std::to_string(std::random_device{}());
+    struct Cleanup {
+      std::string dir;
+      bool keep = false;
+      ~Cleanup() {
+        if (!keep) fs::RemoveAll(dir).IgnoreError();
+      }
+    } cleanup{tmp};
+    KCR_RETURN_IF_ERROR(fs::MkdirAll(tmp + "/fs", 0755));
+    KCR_RETURN_IF_ERROR(fs::MkdirAll(tmp + "/work", 0700));
+    Status st = Unpack(blob_path, media_type, diff_id, tmp + "/fs");
+    if (!st.ok()) return Annotate(st, "layer " + layer_digest);
+
+    std::lock_guard<std::recursive_mutex> l(db_.mu());
+    Transaction tx(db_);
+    KCR_RETURN_IF_ERROR(tx.status());
+    KCR_ASSIGN_OR_RETURN(Statement ins, db_.Prepare(
+        "INSERT INTO snapshot_snapshots(key, parent, kind, created) VALUES(?1, ?2, 'committed', strftime('%s','now'))"));
+    ins.Bind(1, chain_id).Bind(2, parent);
+    KCR_RETURN_IF_ERROR(ins.Run());
+    std::string dir = paths_.Snapshot(std::to_string(sqlite3_last_insert_rowid(db_.raw())));
+    if (::rename(tmp.c_str(), dir.c_str()) != 0) return ErrnoError("commit snapshot " + dir);
+    cleanup.dir = dir;  // removed again if the commit below fails
+    KCR_RETURN_IF_ERROR(fs::SyncDir(paths_.Snapshots()));
+    KCR_RETURN_IF_ERROR(tx.Commit());
+    cleanup.keep = true;
+    return absl::OkStatus();
+  }
+
+  Status RemoveLayer(const std::string& chain_id) override {
+    std::lock_guard<std::recursive_mutex> l(db_.mu());
+    auto r = Get(chain_id);
+    if (!r.ok()) return r.status().code() == absl::StatusCode::kNotFound ? absl::OkStatus() : r.status();
+    KCR_ASSIGN_OR_RETURN(Statement q, db_.Prepare("SELECT key FROM snapshot_snapshots WHERE parent = ?1 LIMIT 1"));
+    q.Bind(1, chain_id);
+    KCR_ASSIGN_OR_RETURN(bool child, q.Step());
+    if (child) return absl::FailedPreconditionError("layer " + chain_id + " is still used by snapshot " + q.Text(0));
+    return Delete(*r);
+  }
+
+  fs::DiskUsage TotalUsage() override { return fs::Usage(paths_.Snapshots()); }
+
+  StatusOr<std::vector<Mount>> Prepare(const std::string& key, const std::string& parent) override {
+    if (key.empty() || key.rfind("sha256:", 0) == 0)
+      return absl::InvalidArgumentError("invalid snapshot key \"" + key + "\"");
+    std::lock_guard<std::recursive_mutex> l(db_.mu());
+    if (!parent.empty() && !HasLayer(parent)) return absl::NotFoundError("image layer " + parent + " is not stored");
+    Transaction tx(db_);
+    KCR_RETURN_IF_ERROR(tx.status());
+    KCR_ASSIGN_OR_RETURN(Statement ins, db_.Prepare(
+        "INSERT INTO snapshot_snapshots(key, parent, kind, created) VALUES(?1, ?2, 'active', strftime('%s','now'))"));
+    ins.Bind(1, key).Bind(2, parent);
+    Status st = ins.Run();
+    if (st.code() == absl::StatusCode::kAlreadyExists)
+      return absl::AlreadyExistsError("snapshot " + key + " already exists");
+    KCR_RETURN_IF_ERROR(st);
+    std::string id = std::to_string(sqlite3_last_insert_rowid(db_.raw()));
+    KCR_RETURN_IF_ERROR(fs::MkdirAll(paths_.SnapshotFs(id), 0755));
+    KCR_RETURN_IF_ERROR(fs::MkdirAll(paths_.SnapshotWork(id), 0700));
+    KCR_RETURN_IF_ERROR(tx.Commit());
+    return Mounts(key);
+  }
+
+  StatusOr<std::vector<Mount>> Mounts(const std::string& key) override {
+    std::lock_guard<std::recursive_mutex> l(db_.mu());
+    KCR_ASSIGN_OR_RETURN(Row r, Get(key));
+    std::string id = std::to_string(r.id);
+    if (r.parent.empty()) return std::vector<Mount>{{"bind", paths_.SnapshotFs(id), {"rbind", "rw"}}};
+    std::string lower;
+    std::string cur = r.parent;
+    for (int depth = 0; !cur.empty(); depth++) {
+      if (depth > 500) return absl::InternalError("snapshot chain of " + key + " is too deep");
+      KCR_ASSIGN_OR_RETURN(Row p, Get(cur));
+      lower += (lower.empty() ? "" : ":") + paths_.SnapshotFs(std::to_string(p.id));
+      cur = p.parent;
+    }
+    return std::vector<Mount>{{"overlay", "overlay",
+                               {"lowerdir=" + lower, "upperdir=" + paths_.SnapshotFs(id),
+                                "workdir=" + paths_.SnapshotWork(id)}}};
+  }
+
+  Status Remove(const std::string& key) override {
+    std::lock_guard<std::recursive_mutex> l(db_.mu());
+    auto r = Get(key);
+    if (!r.ok()) return r.status().code() == absl::StatusCode::kNotFound ? absl::OkStatus() : r.status();
+    if (r->kind != "active") return absl::InvalidArgumentError(key + " is an image layer, not a container snapshot");
+    return Delete(*r);
+  }
+
+  StatusOr<fs::DiskUsage> Usage(const std::string& key) override {
+    KCR_ASSIGN_OR_RETURN(Row r, Get(key));
+    return fs::Usage(paths_.SnapshotFs(std::to_string(r.id)));
+  }
+
+ private:
+  StatusOr<Row> Get(const std::string& key) {
+    std::lock_guard<std::recursive_mutex> l(db_.mu());
+    KCR_ASSIGN_OR_RETURN(Statement st, db_.Prepare("SELECT id, parent, kind FROM snapshot_snapshots WHERE key = ?1"));
+    st.Bind(1, key);
+    KCR_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError("snapshot " + key + " not found");
+    return Row{st.Int(0), key, st.Text(1), st.Text(2)};
+  }
+
+  // Row first, then the directory: a crash in between leaves an orphan
+  // directory that Init() reclaims, never a row without its directory.
+  Status Delete(const Row& r) {
+    KCR_ASSIGN_OR_RETURN(Statement del, db_.Prepare("DELETE FROM snapshot_snapshots WHERE id = ?1"));
+    del.Bind(1, r.id);
+    KCR_RETURN_IF_ERROR(del.Run());
+    return fs::RemoveAll(paths_.Snapshot(std::to_string(r.id)));
+  }
+
+  Status Unpack(const std::string& blob, const std::string& media_type, const std::string& diff_id,
+                const std::string& dir) {
+    KCR_ASSIGN_OR_RETURN(Compression c, CompressionOf(media_type));
+    KCR_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> file, OpenFile(blob));
+    HashingSource hashed(Decompress(std::move(file), c));
+    TarReader tar(hashed);
+    KCR_RETURN_IF_ERROR(ExtractLayer(tar, dir).status());
+    char buf[65536];  // the rest (end-of-archive blocks) belongs to the diff ID too
+    for (;;) {
+      KCR_ASSIGN_OR_RETURN(size_t n, hashed.Read(buf, sizeof buf));
+      if (n == 0) break;
+    }
+    std::string got = hashed.Digest();
+    if (got != diff_id) return absl::DataLossError("uncompressed content is " + got + ", config says " + diff_id);
+    return absl::OkStatus();
+  }
+
+  const Paths& paths_;
+  Database& db_;
+  std::mutex apply_mu_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LayerStore>> NewOverlayLayerStore(const Paths& paths, Database& db) {
+  auto s = std::make_unique<OverlayStore>(paths, db);
+  KCR_RETURN_IF_ERROR(s->Init());
+  return std::unique_ptr<LayerStore>(std::move(s));
+}
+
+}  // namespace kcr::images

@@ -1,0 +1,149 @@
+// The overlay LayerStore with real layers, a real overlay mount and SQLite.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "common/fs.h"
+#include "images/digest.h"
+#include "images/snapshot/layer_store.h"
+#include "images/unpack/testing_tar.h"
+
+namespace kcr::images {
+namespace {
+
+using testing::TarWriter;
+
+constexpr const char* kGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+class OverlayStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kcr-overlay-test.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    paths_ = std::make_unique<Paths>(dir_ + "/root", dir_ + "/state");
+    ASSERT_TRUE(fs::MkdirAll(paths_->root()).ok());
+    Open();
+  }
+  void TearDown() override {
+    if (!mnt_.empty()) ::umount2(mnt_.c_str(), MNT_DETACH);
+    store_.reset();
+    db_.reset();
+    ASSERT_TRUE(fs::RemoveAll(dir_).ok());
+  }
+  void Open() {
+    store_.reset();
+    db_.reset();
+    auto db = Database::Open(paths_->Database());
+    ASSERT_TRUE(db.ok());
+    db_ = std::move(*db);
+    auto s = NewOverlayLayerStore(*paths_, *db_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+  }
+  struct Layer {
+    std::string blob, diff_id, digest;
+  };
+  Layer Write(const std::string& tar, const std::string& name) {
+    Layer l;
+    std::string gz = testing::Gzip(tar);
+    l.blob = dir_ + "/" + name + ".tar.gz";
+    EXPECT_TRUE(fs::WriteFileAtomic(l.blob, gz).ok());
+    l.diff_id = Sha256Digest(tar);
+    l.digest = Sha256Digest(gz);
+    return l;
+  }
+  int CountDirs(const std::string& d) {
+    int n = 0;
+    if (DIR* dd = ::opendir(d.c_str())) {
+      while (dirent* e = ::readdir(dd))
+        if (e->d_name[0] != '.') n++;
+      ::closedir(dd);
+    }
+    return n;
+  }
+
+  std::string dir_, mnt_;
+  std::unique_ptr<Paths> paths_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<LayerStore> store_;
+};
+
+TEST_F(OverlayStoreTest, LayersStackIntoAContainerRootfs) {
+  Layer l1 = Write(TarWriter().File("keep", "1").File("gone", "2").Dir("d/").File("d/old", "3").Finish(), "l1");
+  Layer l2 = Write(TarWriter().File(".wh.gone", "").Dir("d/").File("d/.wh..wh..opq", "").File("d/new", "4").Finish(), "l2");
+  auto chain = ChainIds({l1.diff_id, l2.diff_id});
+  ASSERT_TRUE(store_->ApplyLayer(chain[0], "", l1.blob, kGzip, l1.diff_id, l1.digest).ok());
+  ASSERT_TRUE(store_->ApplyLayer(chain[1], chain[0], l2.blob, kGzip, l2.diff_id, l2.digest).ok());
+  ASSERT_TRUE(store_->ApplyLayer(chain[1], chain[0], l2.blob, kGzip, l2.diff_id, l2.digest).ok());  // idempotent
+  EXPECT_TRUE(store_->HasLayer(chain[1]));
+
+  auto mounts = store_->Prepare("ctr1", chain[1]);
+  ASSERT_TRUE(mounts.ok()) << mounts.status();
+  ASSERT_EQ(mounts->size(), 1u);
+  EXPECT_EQ((*mounts)[0].type, "overlay");
+  EXPECT_EQ(store_->Prepare("ctr1", chain[1]).status().code(), absl::StatusCode::kAlreadyExists);
+  std::string opts;
+  for (const auto& o : (*mounts)[0].options) opts += (opts.empty() ? "" : ",") + o;
+  mnt_ = dir_ + "/mnt";
+  ASSERT_TRUE(fs::MkdirAll(mnt_).ok());
+  ASSERT_EQ(::mount("overlay", mnt_.c_str(), "overlay", 0, opts.c_str()), 0) << std::strerror(errno) << " " << opts;
+  EXPECT_TRUE(fs::ReadFile(mnt_ + "/keep").ok());
+  EXPECT_EQ(fs::ReadFile(mnt_ + "/gone").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(fs::ReadFile(mnt_ + "/d/old").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(fs::ReadFile(mnt_ + "/d/new").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(mnt_ + "/written", std::string(8192, 'w')).ok());
+  ASSERT_EQ(::umount2(mnt_.c_str(), 0), 0);
+  mnt_.clear();
+  auto usage = store_->Usage("ctr1");
+  ASSERT_TRUE(usage.ok());
+  EXPECT_GE(usage->bytes, 8192u);
+
+  // Layers in use stay.
+  EXPECT_EQ(store_->RemoveLayer(chain[1]).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->RemoveLayer(chain[0]).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->Remove("ctr1").ok());
+  ASSERT_TRUE(store_->Remove("ctr1").ok());
+  ASSERT_TRUE(store_->RemoveLayer(chain[1]).ok());
+  ASSERT_TRUE(store_->RemoveLayer(chain[0]).ok());
+  ASSERT_TRUE(store_->RemoveLayer(chain[0]).ok());
+  EXPECT_EQ(CountDirs(paths_->Snapshots()), 0);
+}
+
+TEST_F(OverlayStoreTest, FailedApplyLeavesNothing) {
+  Layer good = Write(TarWriter().File("a", "1").Finish(), "good");
+  std::string chain = good.diff_id;
+  // Wrong diff ID.
+  Status st = store_->ApplyLayer(chain, "", good.blob, kGzip, Sha256Digest("other"), good.digest);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(st.message().find(good.digest), absl::string_view::npos) << st;
+  // Hostile content.
+  Layer evil = Write(TarWriter().File("x", "1").Hardlink("h", "/etc/shadow").Finish(), "evil");
+  st = store_->ApplyLayer(evil.diff_id, "", evil.blob, kGzip, evil.diff_id, evil.digest);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find(evil.digest), absl::string_view::npos) << st;
+  // Missing parent.
+  EXPECT_EQ(store_->ApplyLayer(chain, Sha256Digest("p"), good.blob, kGzip, good.diff_id, good.digest).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_FALSE(store_->HasLayer(chain));
+  EXPECT_EQ(CountDirs(paths_->Snapshots()), 0);
+  EXPECT_EQ(CountDirs(paths_->SnapshotsTmp()), 0);
+}
+
+TEST_F(OverlayStoreTest, LeftoversOfACrashAreReclaimed) {
+  Layer l = Write(TarWriter().File("a", "1").Finish(), "l");
+  ASSERT_TRUE(store_->ApplyLayer(l.diff_id, "", l.blob, kGzip, l.diff_id, l.digest).ok());
+  ASSERT_TRUE(fs::MkdirAll(paths_->SnapshotsTmp() + "/half-unpacked/fs").ok());
+  ASSERT_TRUE(fs::MkdirAll(paths_->Snapshot("999") + "/fs").ok());  // renamed, never committed
+  Open();
+  EXPECT_TRUE(store_->HasLayer(l.diff_id));
+  EXPECT_EQ(CountDirs(paths_->Snapshots()), 1);
+  EXPECT_EQ(CountDirs(paths_->SnapshotsTmp()), 0);
+  auto m = store_->Prepare("empty", "");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ((*m)[0].type, "bind");
+}
+
+}  // namespace
+}  // namespace kcr::images

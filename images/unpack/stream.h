@@ -1,0 +1,43 @@
+#pragma once
+// Byte streams for layer unpacking: a file, gzip (zlib) and zstd
+// decompression, and a pass-through that hashes what it yields (diff IDs).
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "images/digest.h"
+
+namespace kcr::images {
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads up to n bytes; 0 at end of stream. Errors name the stream.
+  virtual StatusOr<size_t> Read(char* buf, size_t n) = 0;
+};
+
+enum class Compression { kNone, kGzip, kZstd };
+
+// From an OCI/Docker layer media type; magic bytes decide when the type
+// says nothing about compression. InvalidArgument for unknown types.
+StatusOr<Compression> CompressionOf(const std::string& media_type);
+Compression SniffCompression(const unsigned char* head, size_t n);
+
+StatusOr<std::unique_ptr<ByteSource>> OpenFile(const std::string& path);
+// A memory buffer (tests, fuzzing).
+std::unique_ptr<ByteSource> FromString(std::string data);
+std::unique_ptr<ByteSource> Decompress(std::unique_ptr<ByteSource> in, Compression c);
+
+// Yields `in` unchanged while hashing it; Digest() once it is drained.
+class HashingSource final : public ByteSource {
+ public:
+  explicit HashingSource(std::unique_ptr<ByteSource> in) : in_(std::move(in)) {}
+  StatusOr<size_t> Read(char* buf, size_t n) override;
+  std::string Digest() { return hash_.Digest(); }
+
+ private:
+  std::unique_ptr<ByteSource> in_;
+  Sha256 hash_;
+};
+
+}  // namespace kcr::images
