@@ -32,6 +32,8 @@ class LayerStore : public Snapshotter {
   virtual Status RemoveLayer(const std::string& chain_id) = 0;
   // Bytes and inodes of all snapshots.
   virtual fs::DiskUsage TotalUsage() = 0;
+  // Chain IDs of all committed layers, children before their parents.
+  virtual std::vector<std::string> ListLayers() = 0;
 };
 
 // Snapshots under paths.Snapshots(), metadata in `db` (table snapshot_*).

@@ -118,6 +118,20 @@ class OverlayStore final : public LayerStore {
 
   fs::DiskUsage TotalUsage() override { return fs::Usage(paths_.Snapshots()); }
 
+  std::vector<std::string> ListLayers() override {
+    std::lock_guard<std::recursive_mutex> l(db_.mu());
+    std::vector<std::string> out;
+    // Children are created after their parents: newest first lists them first.
+    auto st = db_.Prepare("SELECT key FROM snapshot_snapshots WHERE kind = 'committed' ORDER BY id DESC");
+    if (!st.ok()) return out;
+    while (true) {
+      auto row = st->Step();
+      if (!row.ok() || !*row) break;
+      out.push_back(st->Text(0));
+    }
+    return out;
+  }
+
   StatusOr<std::vector<Mount>> Prepare(const std::string& key, const std::string& parent) override {
     if (key.empty() || key.rfind("sha256:", 0) == 0)
       return absl::InvalidArgumentError("invalid snapshot key \"" + key + "\"");

@@ -1,0 +1,330 @@
+#include "images/image_store_impl.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <future>
+#include <set>
+#include <mutex>
+#include <thread>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "images/content_store.h"
+#include "images/digest.h"
+#include "images/image_metadata.h"
+#include "images/manifest.h"
+
+namespace kcr::images {
+
+namespace {
+
+// USER "1002", "www-data", "1003:1004", "www-data:1004": the user part.
+void UserOf(const std::string& user, Image* img) {
+  std::string u = user.substr(0, user.find(':'));
+  if (u.empty()) return;
+  if (u.find_first_not_of("0123456789") == std::string::npos && u.size() < 12) img->uid = std::stoll(u);
+  else img->username = u;
+}
+
+std::string MountpointOf(const std::string& path) {
+  // The longest mountinfo mount point that prefixes `path`.
+  auto info = fs::ReadFile("/proc/self/mountinfo");
+  std::string best = "/";
+  if (!info.ok()) return best;
+  size_t pos = 0;
+  while (pos < info->size()) {
+    size_t end = info->find('\n', pos);
+    std::string line = info->substr(pos, end - pos);
+    pos = end == std::string::npos ? info->size() : end + 1;
+    size_t a = line.find(' '), b = line.find(' ', a + 1), c = line.find(' ', b + 1), d = line.find(' ', c + 1),
+           e = line.find(' ', d + 1);
+    if (e == std::string::npos) continue;
+    std::string mp = line.substr(d + 1, e - d - 1);
+    if ((path == mp || path.rfind(mp == "/" ? "/" : mp + "/", 0) == 0) && mp.size() > best.size()) best = mp;
+  }
+  return best;
+}
+
+class Store final : public ImageStore {
+ public:
+  Store(const Paths& paths, Database& db, LayerStore& layers, ImageStoreOptions o)
+      : paths_(paths), layers_(layers), meta_(db), content_(paths), opt_(std::move(o)),
+        registry_(RegistryOptions{opt_.hosts, opt_.max_retries, 200}) {}
+
+  Status Init() {
+    KCR_RETURN_IF_ERROR(meta_.Init());
+    KCR_RETURN_IF_ERROR(content_.Init());
+    for (const auto& p : opt_.pinned_refs)
+      if (auto r = ParseReference(p); r.ok()) pinned_.insert(r->String());
+    CollectGarbage();
+    return absl::OkStatus();
+  }
+
+  StatusOr<Image> Pull(const std::string& ref_str, const AuthConfig& auth) override {
+    KCR_ASSIGN_OR_RETURN(Reference ref, ParseReference(ref_str));
+    std::string key = ref.String();
+    std::shared_future<StatusOr<Image>> fut;
+    bool leader = false;
+    std::promise<StatusOr<Image>> promise;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = inflight_.find(key);
+      if (it != inflight_.end()) {
+        fut = it->second;
+      } else {
+        fut = promise.get_future().share();
+        inflight_[key] = fut;
+        leader = true;
+      }
+    }
+    if (!leader) return fut.get();  // concurrent pulls of one reference share one download
+    StatusOr<Image> result = DoPull(ref, auth);
+    promise.set_value(result);
+    std::lock_guard<std::mutex> l(mu_);
+    inflight_.erase(key);
+    return result;
+  }
+
+  StatusOr<Image> Get(const std::string& ref_or_id) override {
+    KCR_ASSIGN_OR_RETURN(std::string id, Resolve(ref_or_id));
+    auto row = meta_.ById(id);
+    if (!row) return absl::NotFoundError("image \"" + ref_or_id + "\" not found");
+    return Complete(std::move(row->image));
+  }
+
+  std::vector<Image> List(const std::string& filter) override {
+    std::vector<Image> out;
+    if (!filter.empty()) {
+      if (auto img = Get(filter); img.ok()) out.push_back(std::move(*img));
+      return out;
+    }
+    for (const auto& id : meta_.AllIds())
+      if (auto row = meta_.ById(id)) out.push_back(Complete(std::move(row->image)));
+    return out;
+  }
+
+  Status Remove(const std::string& ref_or_id) override {
+    auto id = Resolve(ref_or_id);
+    if (!id.ok()) return id.status().code() == absl::StatusCode::kNotFound ? absl::OkStatus() : id.status();
+    std::lock_guard<std::mutex> l(gc_mu_);
+    auto row = meta_.ById(*id);
+    if (!row) return absl::OkStatus();
+    KCR_RETURN_IF_ERROR(meta_.Delete(*id));
+    spdlog::info("removed image {}", *id);
+    FreeUnused(row->blobs, row->image.chain_ids);
+    return absl::OkStatus();
+  }
+
+  StatusOr<FsUsage> Usage() override {
+    FsUsage u;
+    fs::DiskUsage c = fs::Usage(JoinPath(paths_.root(), "content"));
+    fs::DiskUsage s = layers_.TotalUsage();
+    u.used_bytes = c.bytes + s.bytes;
+    u.inodes_used = c.inodes + s.inodes;
+    u.mountpoint = MountpointOf(paths_.Snapshots());
+    u.timestamp_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    return u;
+  }
+
+ private:
+  // ID, unique hex prefix of an ID, tag or digest reference -> image ID.
+  StatusOr<std::string> Resolve(const std::string& s) {
+    std::string hex = s.rfind("sha256:", 0) == 0 ? s.substr(7) : s;
+    if (!hex.empty() && hex.size() <= 64 && hex.find_first_not_of("0123456789abcdef") == std::string::npos) {
+      auto ids = meta_.IdsWithPrefix(hex);
+      if (ids.size() == 1) return ids[0];
+      if (ids.size() > 1 && hex.size() < 64)
+        return absl::InvalidArgumentError("image ID prefix \"" + s + "\" is ambiguous");
+      if (hex.size() == 64 || s.rfind("sha256:", 0) == 0)
+        return absl::NotFoundError("image \"" + s + "\" not found");
+    }
+    KCR_ASSIGN_OR_RETURN(Reference ref, ParseReference(s));
+    if (!ref.digest.empty())
+      if (auto id = meta_.ByRef(ref.DigestRef())) return *id;
+    if (!ref.tag.empty())
+      if (auto id = meta_.ByRef(ref.TagRef())) return *id;
+    return absl::NotFoundError("image \"" + s + "\" not found");
+  }
+
+  Image Complete(Image img) {
+    meta_.Refs(img.id, &img.repo_tags, &img.repo_digests);
+    for (const auto& t : img.repo_tags)
+      if (pinned_.count(t)) img.pinned = true;
+    return img;
+  }
+
+  StatusOr<Image> DoPull(const Reference& ref, const AuthConfig& auth) {
+    auto start = std::chrono::steady_clock::now();
+    std::string top = ref.digest.empty() ? ref.tag : ref.digest;
+    KCR_ASSIGN_OR_RETURN(RegistryClient::Manifest doc, registry_.GetManifest(ref, top, auth));
+    std::string top_digest = doc.digest;
+    std::vector<std::pair<std::string, std::string>> manifests{{doc.digest, doc.body}};
+    for (int depth = 0;; depth++) {
+      KCR_ASSIGN_OR_RETURN(DocKind kind, ClassifyManifest(doc.body, doc.content_type));
+      if (kind == DocKind::kManifest) break;
+      if (depth >= 2) return absl::FailedPreconditionError(ref.String() + ": image indexes nested too deeply");
+      KCR_ASSIGN_OR_RETURN(std::vector<Descriptor> entries, ParseIndex(doc.body));
+      KCR_ASSIGN_OR_RETURN(Descriptor d, ChoosePlatform(entries, Platform{opt_.platform_os, opt_.platform_arch,
+                                                                          opt_.platform_variant}));
+      KCR_ASSIGN_OR_RETURN(doc, registry_.GetManifest(ref, d.digest, auth));
+      manifests.emplace_back(doc.digest, doc.body);
+    }
+    KCR_ASSIGN_OR_RETURN(Manifest m, ParseManifest(doc.body));
+    for (const auto& l : m.layers)
+      if (!IsLayerMediaType(l.media_type))
+        return absl::FailedPreconditionError("layer " + l.digest + " of " + ref.String() +
+                                             " has unsupported media type \"" + l.media_type + "\"");
+    if (m.config.size > static_cast<int64_t>(kMaxConfigBytes))
+      return absl::FailedPreconditionError("image config " + m.config.digest + " is larger than 8 MiB");
+    KCR_RETURN_IF_ERROR(Fetch(ref, m.config, auth));
+    KCR_ASSIGN_OR_RETURN(std::string config_json, content_.Read(m.config.digest, kMaxConfigBytes));
+    KCR_ASSIGN_OR_RETURN(ImageConfig cfg, ParseConfig(config_json));
+    if (cfg.diff_ids.size() != m.layers.size())
+      return absl::FailedPreconditionError(ref.String() + ": config lists " + std::to_string(cfg.diff_ids.size()) +
+                                           " diff_ids for " + std::to_string(m.layers.size()) + " layers");
+    std::vector<std::string> chains = ChainIds(cfg.diff_ids);
+    // Chains of a pull in progress are in use: a concurrent RemoveImage must
+    // not free a layer this pull found present and is about to reference.
+    struct Hold {
+      Store* s;
+      std::vector<std::string> chains;
+      Hold(Store* st, std::vector<std::string> c) : s(st), chains(std::move(c)) {
+        std::lock_guard<std::mutex> l(s->gc_mu_);
+        for (const auto& x : chains) s->pulling_.insert(x);
+      }
+      ~Hold() {
+        std::lock_guard<std::mutex> l(s->gc_mu_);
+        for (const auto& x : chains) s->pulling_.erase(s->pulling_.find(x));
+      }
+    } hold(this, chains);
+
+    // Download every layer not already unpacked, in parallel.
+    std::vector<size_t> need;
+    for (size_t i = 0; i < m.layers.size(); i++)
+      if (!layers_.HasLayer(chains[i])) need.push_back(i);
+    std::vector<Status> results(m.layers.size());
+    {
+      std::atomic<size_t> next{0};
+      std::vector<std::thread> workers;
+      size_t n = std::min<size_t>(need.size(), static_cast<size_t>(std::max(1, opt_.max_parallel_layers)));
+      for (size_t w = 0; w < n; w++)
+        workers.emplace_back([&] {
+          for (size_t k; (k = next++) < need.size();) results[need[k]] = Fetch(ref, m.layers[need[k]], auth);
+        });
+      for (auto& t : workers) t.join();
+    }
+    for (size_t i : need) KCR_RETURN_IF_ERROR(results[i]);
+    // Unpack in order: each layer sits on its parent.
+    for (size_t i : need) {
+      KCR_RETURN_IF_ERROR(layers_.ApplyLayer(chains[i], i == 0 ? "" : chains[i - 1],
+                                             content_.PathOf(m.layers[i].digest), m.layers[i].media_type,
+                                             cfg.diff_ids[i], m.layers[i].digest));
+    }
+    for (const auto& [d, body] : manifests) KCR_RETURN_IF_ERROR(content_.Put(d, body));
+
+    ImageRow row;
+    Image& img = row.image;
+    img.id = m.config.digest;
+    img.config_json = config_json;
+    img.manifest_digest = doc.digest;
+    img.diff_ids = cfg.diff_ids;
+    img.chain_ids = chains;
+    img.annotations = m.annotations;
+    img.size = static_cast<uint64_t>(m.config.size);
+    for (const auto& l : m.layers) img.size += static_cast<uint64_t>(l.size);
+    UserOf(cfg.user, &img);
+    for (const auto& [d, body] : manifests) row.blobs.push_back(d);
+    row.blobs.push_back(m.config.digest);
+    for (const auto& l : m.layers) row.blobs.push_back(l.digest);
+    {
+      std::lock_guard<std::mutex> l(gc_mu_);
+      // Images already present keep their row; only references move.
+      KCR_RETURN_IF_ERROR(meta_.Put(row, ref.tag.empty() ? "" : ref.TagRef(), ref.Name() + "@" + top_digest));
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    spdlog::info("pulled {} ({}, {} layers, {} new) in {} ms", ref.String(), img.id, m.layers.size(), need.size(), ms);
+    return Get(img.id);
+  }
+
+  // Downloads one blob into the content store unless it is there already.
+  Status Fetch(const Reference& ref, const Descriptor& d, const AuthConfig& auth) {
+    if (content_.Has(d.digest)) return absl::OkStatus();
+    std::unique_ptr<ContentStore::Writer> w;
+    auto restart = [&]() -> Status {
+      KCR_ASSIGN_OR_RETURN(w, content_.NewWriter(d.digest, d.size));
+      return absl::OkStatus();
+    };
+    KCR_RETURN_IF_ERROR(restart());
+    auto sink = [&](const char* data, size_t n) { return w->Write(data, n); };
+    KCR_RETURN_IF_ERROR(registry_.GetBlob(ref, d.digest, auth, sink, restart));
+    return w->Commit();
+  }
+
+  // Frees blobs and layers of a removed image that no other image uses.
+  void FreeUnused(const std::vector<std::string>& blobs, const std::vector<std::string>& chains) {
+    std::set<std::string> used_blobs = meta_.UsedBlobs();
+    for (const auto& b : blobs)
+      if (!used_blobs.count(b))
+        if (Status st = content_.Delete(b); !st.ok()) spdlog::warn("free blob {}: {}", b, st.message());
+    std::set<std::string> used_chains = meta_.UsedChains();
+    for (auto it = chains.rbegin(); it != chains.rend(); ++it) {
+      if (used_chains.count(*it) || pulling_.count(*it)) break;  // its parents are used too
+      Status st = layers_.RemoveLayer(*it);
+      if (!st.ok()) {
+        // Kept while a container still runs on it; a later GC frees it.
+        spdlog::info("layer {} kept: {}", *it, st.message());
+        break;
+      }
+    }
+  }
+
+  // Start-up sweep: blobs and layers no image references.
+  void CollectGarbage() {
+    std::set<std::string> used = meta_.UsedBlobs();
+    if (DIR* d = ::opendir(paths_.ContentBlobs().c_str())) {
+      std::vector<std::string> orphans;
+      while (dirent* e = ::readdir(d)) {
+        std::string digest = std::string("sha256:") + e->d_name;
+        if (e->d_name[0] != '.' && !used.count(digest)) orphans.push_back(digest);
+      }
+      ::closedir(d);
+      for (const auto& o : orphans) {
+        spdlog::info("gc: removing unreferenced blob {}", o);
+        content_.Delete(o).IgnoreError();
+      }
+    }
+    std::set<std::string> chains = meta_.UsedChains();
+    for (const auto& c : layers_.ListLayers())
+      if (!chains.count(c)) {
+        Status st = layers_.RemoveLayer(c);
+        if (st.ok()) spdlog::info("gc: removed unreferenced layer {}", c);
+      }
+  }
+
+  const Paths& paths_;
+  LayerStore& layers_;
+  ImageMetadata meta_;
+  ContentStore content_;
+  ImageStoreOptions opt_;
+  RegistryClient registry_;
+  std::set<std::string> pinned_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_future<StatusOr<Image>>> inflight_;
+  std::mutex gc_mu_;  // guards metadata changes against frees, and pulling_
+  std::multiset<std::string> pulling_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ImageStore>> NewImageStore(const Paths& paths, Database& db, LayerStore& layers,
+                                                   ImageStoreOptions options) {
+  auto s = std::make_unique<Store>(paths, db, layers, std::move(options));
+  KCR_RETURN_IF_ERROR(s->Init());
+  return std::unique_ptr<ImageStore>(std::move(s));
+}
+
+}  // namespace kcr::images

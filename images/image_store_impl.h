@@ -1,0 +1,31 @@
+#pragma once
+// The ImageStore implementation: puller (registry client + content store +
+// layer store) and image metadata in SQLite (tables image_*).
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/paths.h"
+#include "common/sqlite.h"
+#include "images/image_store.h"
+#include "images/registry_client.h"
+#include "images/snapshot/layer_store.h"
+
+namespace kcr::images {
+
+struct ImageStoreOptions {
+  std::map<std::string, RegistryHostConfig> hosts;  // key: registry host ("docker.io")
+  int max_parallel_layers = 3;
+  int max_retries = 3;
+  std::string platform_os = "linux", platform_arch = "amd64", platform_variant;
+  std::vector<std::string> pinned_refs;  // reported pinned (e.g. the pause image)
+};
+
+// Opens the store: creates tables, clears interrupted downloads, and
+// collects blobs and layers no image references (left by a crash between a
+// metadata change and the file removals that follow it).
+StatusOr<std::unique_ptr<ImageStore>> NewImageStore(const Paths& paths, Database& db, LayerStore& layers,
+                                                   ImageStoreOptions options);
+
+}  // namespace kcr::images

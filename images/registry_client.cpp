@@ -1,0 +1,370 @@
+#include "images/registry_client.h"
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/log.h"
+#include "images/digest.h"
+#include "images/manifest.h"
+
+namespace kcr::images {
+
+namespace {
+
+std::string Base64Decode(const std::string& in) {
+  static const std::string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int val = 0, bits = -8;
+  for (char c : in) {
+    auto pos = chars.find(c);
+    if (pos == std::string::npos) break;
+    val = (val << 6) + static_cast<int>(pos);
+    bits += 6;
+    if (bits >= 0) {
+      out.push_back(static_cast<char>((val >> bits) & 0xff));
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+std::string Base64Encode(const std::string& in) {
+  static const char* chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int val = 0, bits = -6;
+  for (unsigned char c : in) {
+    val = (val << 8) + c;
+    bits += 8;
+    while (bits >= 0) {
+      out.push_back(chars[(val >> bits) & 0x3f]);
+      bits -= 6;
+    }
+  }
+  if (bits > -6) out.push_back(chars[((val << 8) >> (bits + 8)) & 0x3f]);
+  while (out.size() % 4) out.push_back('=');
+  return out;
+}
+
+// Parses `Bearer realm="..",service="..",scope=".."` into lower-case keys.
+std::map<std::string, std::string> ParseChallenge(const std::string& h, std::string* scheme) {
+  std::map<std::string, std::string> out;
+  size_t sp = h.find(' ');
+  *scheme = h.substr(0, sp);
+  for (char& c : *scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  size_t i = sp == std::string::npos ? h.size() : sp + 1;
+  while (i < h.size()) {
+    while (i < h.size() && (h[i] == ' ' || h[i] == ',')) i++;
+    size_t eq = h.find('=', i);
+    if (eq == std::string::npos) break;
+    std::string key = h.substr(i, eq - i);
+    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    i = eq + 1;
+    std::string val;
+    if (i < h.size() && h[i] == '"') {
+      i++;
+      while (i < h.size() && h[i] != '"') {
+        if (h[i] == '\\' && i + 1 < h.size()) i++;
+        val.push_back(h[i++]);
+      }
+      i++;
+    } else {
+      while (i < h.size() && h[i] != ',') val.push_back(h[i++]);
+    }
+    out[key] = val;
+  }
+  return out;
+}
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  static const char* hex = "0123456789ABCDEF";
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string HostOf(const std::string& url) {
+  auto s = url.find("://");
+  size_t start = s == std::string::npos ? 0 : s + 3;
+  auto end = url.find('/', start);
+  return url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+bool Transient(long code) { return code == 0 || code == 429 || code >= 500; }
+
+Status HttpError(long code, const std::string& what, const std::string& body) {
+  std::string detail;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("errors") && j["errors"].is_array() && !j["errors"].empty() &&
+      j["errors"][0].is_object())
+    detail = j["errors"][0].value("message", "");
+  std::string msg = what + ": HTTP " + std::to_string(code) + (detail.empty() ? "" : " (" + detail + ")");
+  switch (code) {
+    case 404: return absl::NotFoundError(msg);
+    case 401: return absl::UnauthenticatedError(msg);
+    case 403: return absl::PermissionDeniedError(msg);
+    case 429: return absl::ResourceExhaustedError(msg);
+    default: return code >= 500 ? absl::UnavailableError(msg) : absl::FailedPreconditionError(msg);
+  }
+}
+
+struct CurlGlobal {
+  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+};
+
+}  // namespace
+
+std::string BasicCredentials(const AuthConfig& a) {
+  if (!a.username.empty() || !a.password.empty()) return a.username + ":" + a.password;
+  if (!a.auth.empty()) return Base64Decode(a.auth);
+  return "";
+}
+
+RegistryClient::RegistryClient(RegistryOptions o) : opt_(std::move(o)) { static CurlGlobal global; }
+
+std::vector<std::string> RegistryClient::Endpoints(const std::string& domain) const {
+  std::vector<std::string> out;
+  bool origin_listed = false;
+  if (auto it = opt_.hosts.find(domain); it != opt_.hosts.end()) {
+    for (auto m : it->second.mirrors) {
+      while (!m.empty() && m.back() == '/') m.pop_back();
+      if (m.find("://") == std::string::npos) m = "https://" + m;
+      if (HostOf(m) == domain) origin_listed = true;
+      out.push_back(m);
+    }
+  }
+  if (!origin_listed) {
+    if (domain == "docker.io") out.push_back("https://registry-1.docker.io");
+    // Loopback registries speak plain HTTP, as docker and containerd assume.
+    else if (domain.rfind("localhost", 0) == 0 || domain.rfind("127.", 0) == 0 || domain.rfind("[::1]", 0) == 0)
+      out.push_back("http://" + domain);
+    else out.push_back("https://" + domain);
+  }
+  return out;
+}
+
+const RegistryHostConfig* RegistryClient::HostConfig(const std::string& url) const {
+  auto it = opt_.hosts.find(HostOf(url));
+  return it == opt_.hosts.end() ? nullptr : &it->second;
+}
+
+StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, const std::string& accept,
+                                                      const std::string& authorization, const Sink* sink,
+                                                      size_t max_body, const std::string& post) {
+  struct Ctx {
+    Response* r;
+    const Sink* sink;
+    size_t max;
+    Status sink_status;
+  };
+  Response resp;
+  Ctx ctx{&resp, sink, max_body, absl::OkStatus()};
+  CURL* c = curl_easy_init();
+  if (!c) return absl::InternalError("curl_easy_init failed");
+  struct Cleanup {
+    CURL* c;
+    curl_slist* h = nullptr;
+    ~Cleanup() {
+      curl_slist_free_all(h);
+      curl_easy_cleanup(c);
+    }
+  } cleanup{c};
+  if (!accept.empty()) cleanup.h = curl_slist_append(cleanup.h, ("Accept: " + accept).c_str());
+  if (!authorization.empty()) cleanup.h = curl_slist_append(cleanup.h, ("Authorization: " + authorization).c_str());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, cleanup.h);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "kcr/0.1");
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  if (!post.empty()) curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, post.c_str());
+  if (const RegistryHostConfig* h = HostConfig(url)) {
+    if (h->insecure_skip_verify) {
+      curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (!h->ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file.c_str());
+    if (!h->cert_file.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert_file.c_str());
+    if (!h->key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, h->key_file.c_str());
+  }
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &ctx);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* b, size_t sz, size_t n, void* ud) -> size_t {
+    auto* x = static_cast<Ctx*>(ud);
+    size_t len = sz * n;
+    // Only a successful response streams into the sink; errors are kept small.
+    if (x->sink && x->r->code == 200) {
+      x->sink_status = (*x->sink)(b, len);
+      if (!x->sink_status.ok()) {
+        x->r->sink_failed = true;
+        return 0;
+      }
+      return len;
+    }
+    if (x->r->body.size() + len > x->max) return 0;
+    x->r->body.append(b, len);
+    return len;
+  });
+  // Each status line (redirects included) resets the headers kept and sets
+  // the code, so the body callback knows whether to stream into the sink.
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, +[](char* b, size_t sz, size_t n, void* ud) -> size_t {
+    auto* r = static_cast<Response*>(ud);
+    std::string line(b, sz * n);
+    if (line.rfind("HTTP/", 0) == 0) {
+      r->content_type.clear();
+      r->docker_digest.clear();
+      r->www_authenticate.clear();
+      auto sp = line.find(' ');
+      r->code = sp == std::string::npos ? 0 : std::strtol(line.c_str() + sp + 1, nullptr, 10);
+      return sz * n;
+    }
+    auto colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string k = line.substr(0, colon);
+      for (char& ch : k) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      std::string v = line.substr(colon + 1);
+      while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+      while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.pop_back();
+      if (k == "content-type") r->content_type = v;
+      else if (k == "docker-content-digest") r->docker_digest = v;
+      else if (k == "www-authenticate") r->www_authenticate = v;
+    }
+    return sz * n;
+  });
+  CURLcode rc = curl_easy_perform(c);
+  if (resp.sink_failed) return ctx.sink_status;
+  if (rc != CURLE_OK) {
+    if (rc == CURLE_WRITE_ERROR)
+      return absl::ResourceExhaustedError(url + ": response larger than " + std::to_string(max_body) + " bytes");
+    resp.code = 0;
+    resp.body = curl_easy_strerror(rc);
+    return resp;
+  }
+  long code = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  resp.code = code;
+  return resp;
+}
+
+StatusOr<std::string> RegistryClient::Token(const std::string& endpoint, const std::string& challenge,
+                                            const std::string& scope, const AuthConfig& auth) {
+  std::string scheme;
+  auto params = ParseChallenge(challenge, &scheme);
+  std::string creds = BasicCredentials(auth);
+  if (scheme == "basic") {
+    if (creds.empty()) return absl::UnauthenticatedError(endpoint + " requires credentials (basic auth)");
+    return "Basic " + Base64Encode(creds);
+  }
+  if (scheme != "bearer") return absl::UnauthenticatedError(endpoint + ": unsupported auth scheme " + scheme);
+  if (!auth.registry_token.empty()) return "Bearer " + auth.registry_token;
+  std::string realm = params["realm"];
+  if (realm.empty()) return absl::UnauthenticatedError(endpoint + ": bearer challenge without realm");
+  std::string sc = params.count("scope") ? params["scope"] : scope;
+  std::string q = "service=" + UrlEncode(params["service"]) + "&scope=" + UrlEncode(sc);
+  StatusOr<Response> r;
+  if (!auth.identity_token.empty()) {  // OAuth2 refresh token
+    r = Do(realm, "", "", nullptr, 1 << 20,
+           q + "&grant_type=refresh_token&client_id=kcr&refresh_token=" + UrlEncode(auth.identity_token));
+  } else {
+    r = Do(realm + (realm.find('?') == std::string::npos ? "?" : "&") + q, "",
+           creds.empty() ? "" : "Basic " + Base64Encode(creds), nullptr, 1 << 20, "");
+  }
+  if (!r.ok()) return r.status();
+  if (r->code != 200) return HttpError(r->code == 0 ? 503 : r->code, "token from " + realm, r->body);
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  std::string tok = j.is_object() ? j.value("token", j.value("access_token", "")) : "";
+  if (tok.empty()) return absl::UnauthenticatedError("token server " + realm + " returned no token");
+  return "Bearer " + tok;
+}
+
+StatusOr<RegistryClient::Response> RegistryClient::Get(const Reference& ref, const std::string& suffix,
+                                                       const std::string& accept, const AuthConfig& auth,
+                                                       const Sink* sink, const std::function<Status()>* restart,
+                                                       size_t max_body) {
+  std::string scope = "repository:" + ref.path + ":pull";
+  Status best = absl::UnavailableError("no endpoint for " + ref.domain);
+  bool have_definitive = false;
+  for (const auto& ep : Endpoints(ref.domain)) {
+    std::string url = ep + "/v2/" + ref.path + suffix;
+    std::string key = ep + " " + scope;
+    Status last;
+    for (int attempt = 0; attempt <= opt_.max_retries; attempt++) {
+      if (attempt > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(opt_.base_backoff_ms << (attempt - 1)));
+        if (restart && *restart) KCR_RETURN_IF_ERROR((*restart)());
+      }
+      std::string authz;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (auto it = tokens_.find(key); it != tokens_.end()) authz = it->second;
+      }
+      if (authz.empty() && !auth.registry_token.empty()) authz = "Bearer " + auth.registry_token;
+      KCR_ASSIGN_OR_RETURN(Response r, Do(url, accept, authz, sink, max_body, ""));
+      if (r.code == 401 && !r.www_authenticate.empty()) {
+        auto tok = Token(ep, r.www_authenticate, scope, auth);
+        if (!tok.ok()) {
+          last = tok.status();
+          if (tok.status().code() == absl::StatusCode::kUnavailable) continue;
+          break;
+        }
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          tokens_[key] = *tok;
+        }
+        if (restart && *restart) KCR_RETURN_IF_ERROR((*restart)());
+        KCR_ASSIGN_OR_RETURN(r, Do(url, accept, *tok, sink, max_body, ""));
+      }
+      if (r.code == 200) return r;
+      last = r.code == 0 ? absl::UnavailableError(url + ": " + r.body) : HttpError(r.code, url, r.body);
+      if (!Transient(r.code)) break;
+      spdlog::debug("registry {}: {} (attempt {})", url, last.message(), attempt + 1);
+    }
+    // A definitive answer (not found, denied) beats "unreachable" from
+    // another endpoint; the first definitive answer is kept.
+    bool definitive = last.code() != absl::StatusCode::kUnavailable;
+    if (!have_definitive || definitive) {
+      if (!(have_definitive && definitive)) best = last;
+      have_definitive = have_definitive || definitive;
+    }
+    spdlog::debug("endpoint {} failed for {}: {}", ep, ref.Name(), last.message());
+  }
+  return best;
+}
+
+StatusOr<RegistryClient::Manifest> RegistryClient::GetManifest(const Reference& ref, const std::string& tag_or_digest,
+                                                              const AuthConfig& auth) {
+  KCR_ASSIGN_OR_RETURN(Response r,
+                       Get(ref, "/manifests/" + tag_or_digest, media::kAcceptManifests, auth, nullptr, nullptr,
+                           kMaxManifestBytes));
+  Manifest m;
+  m.body = std::move(r.body);
+  m.content_type = r.content_type;
+  std::string computed = Sha256Digest(m.body);
+  if (IsDigest(tag_or_digest) && computed != tag_or_digest)
+    return absl::DataLossError("manifest " + tag_or_digest + " of " + ref.Name() + ": content digest is " + computed);
+  m.digest = computed;
+  return m;
+}
+
+Status RegistryClient::GetBlob(const Reference& ref, const std::string& digest, const AuthConfig& auth,
+                               const Sink& sink, const std::function<Status()>& restart) {
+  return Get(ref, "/blobs/" + digest, "", auth, &sink, &restart, 1 << 20).status();
+}
+
+}  // namespace kcr::images

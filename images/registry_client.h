@@ -1,0 +1,81 @@
+#pragma once
+// RegistryClient: the OCI distribution API over libcurl. Per registry host,
+// configured mirrors are tried in order before the origin; bearer tokens
+// (anonymous or with credentials, refresh tokens as OAuth2), basic auth and
+// registry tokens; redirects followed (to blob storage on other hosts, with
+// credentials dropped); transient errors retried with exponential back-off.
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "images/image_store.h"
+#include "images/reference.h"
+
+namespace kcr::images {
+
+struct RegistryHostConfig {
+  std::vector<std::string> mirrors;  // "http://127.0.0.1:5000", "https://mirror.example/prefix"
+  bool insecure_skip_verify = false;
+  std::string ca_file, cert_file, key_file;
+};
+
+struct RegistryOptions {
+  std::map<std::string, RegistryHostConfig> hosts;  // by registry host or mirror host
+  int max_retries = 3;
+  int base_backoff_ms = 200;
+};
+
+class RegistryClient {
+ public:
+  explicit RegistryClient(RegistryOptions o);
+
+  struct Manifest {
+    std::string body;
+    std::string content_type;
+    std::string digest;  // Docker-Content-Digest, or computed
+  };
+
+  // GET /v2/<path>/manifests/<tag-or-digest>. When `ref_or_digest` is a
+  // digest the body is verified against it (DataLoss otherwise).
+  StatusOr<Manifest> GetManifest(const Reference& ref, const std::string& ref_or_digest, const AuthConfig& auth);
+
+  // GET /v2/<path>/blobs/<digest>, streaming into `sink` (which may fail).
+  // `restart` is called before each retry so the sink can start over.
+  using Sink = std::function<Status(const char*, size_t)>;
+  Status GetBlob(const Reference& ref, const std::string& digest, const AuthConfig& auth, const Sink& sink,
+                 const std::function<Status()>& restart);
+
+  // Endpoints tried for `domain`, in order (mirrors, then the origin).
+  std::vector<std::string> Endpoints(const std::string& domain) const;
+
+ private:
+  struct Response {
+    long code = 0;
+    std::string body;
+    std::string content_type, docker_digest, www_authenticate;
+    bool sink_failed = false;
+  };
+  StatusOr<Response> Do(const std::string& url, const std::string& accept, const std::string& authorization,
+                        const Sink* sink, size_t max_body, const std::string& post);
+  // Runs GET `suffix` against each endpoint with auth handling and retries.
+  StatusOr<Response> Get(const Reference& ref, const std::string& suffix, const std::string& accept,
+                         const AuthConfig& auth, const Sink* sink, const std::function<Status()>* restart,
+                         size_t max_body);
+  StatusOr<std::string> Token(const std::string& endpoint, const std::string& challenge, const std::string& scope,
+                              const AuthConfig& auth);
+  const RegistryHostConfig* HostConfig(const std::string& url) const;
+
+  RegistryOptions opt_;
+  std::mutex mu_;
+  std::map<std::string, std::string> tokens_;  // endpoint + " " + scope -> "Bearer ..."
+};
+
+// "user:password" from AuthConfig (username/password or base64 `auth`).
+// Empty when it has neither.
+std::string BasicCredentials(const AuthConfig& auth);
+
+}  // namespace kcr::images
