@@ -45,8 +45,10 @@ max_parallel_layers = 3
 max_retries = 3
 
 # Per registry host: mirrors tried in order before the origin, and TLS.
+# `server` replaces the origin itself (docker.io's is https://registry-1.docker.io).
 # [registry.mirrors."docker.io"]
 # endpoints = ["http://127.0.0.1:5000"]
+# server = ""
 # [registry.tls."registry.example.com"]
 # insecure_skip_verify = false
 # ca_file = ""
@@ -128,8 +130,10 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& origin)
   if (auto* mirrors = v["registry"]["mirrors"].as_table()) {
     for (auto& [host, node] : *mirrors) {
       std::string h(host.str());
-      KCR_RETURN_IF_ERROR(GetStrings(toml::node_view<const toml::node>(node)["endpoints"],
-                                     "registry.mirrors.\"" + h + "\".endpoints", c.registry[h].mirrors));
+      toml::node_view<const toml::node> mv(node);
+      KCR_RETURN_IF_ERROR(GetStrings(mv["endpoints"], "registry.mirrors.\"" + h + "\".endpoints",
+                                     c.registry[h].mirrors));
+      KCR_RETURN_IF_ERROR(Get(mv["server"], "registry.mirrors.\"" + h + "\".server", c.registry[h].server));
     }
   }
   if (auto* tls = v["registry"]["tls"].as_table()) {

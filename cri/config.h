@@ -13,6 +13,7 @@ namespace kcr::cri {
 
 struct RegistryHost {
   std::vector<std::string> mirrors;  // endpoints tried in order before the origin
+  std::string server;                 // replaces the origin when set
   bool insecure_skip_verify = false;
   std::string ca_file, cert_file, key_file;
 };

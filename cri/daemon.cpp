@@ -36,6 +36,7 @@ images::ImageStoreOptions ImageOptions(const Config& c) {
   for (const auto& [host, r] : c.registry) {
     auto& h = o.hosts[host];
     h.mirrors = r.mirrors;
+    h.server = r.server;
     h.insecure_skip_verify = r.insecure_skip_verify;
     h.ca_file = r.ca_file;
     h.cert_file = r.cert_file;
@@ -66,7 +67,8 @@ class SignalWaiter {
           int sig = 0;
           sigwait(&set, &sig);
           spdlog::info("received signal {}, shutting down", sig);
-          server.Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+          // In-flight unary RPCs get a second to finish; streams are cancelled.
+          server.Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
         }) {}
   ~SignalWaiter() { thread_.detach(); }
 

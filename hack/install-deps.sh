@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/versions.sh"
 
 pkgs=(
-  build-essential cmake ninja-build pkg-config git golang-go
+  build-essential cmake ninja-build pkg-config git python3
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libsystemd-dev libseccomp-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
@@ -30,6 +30,11 @@ if ((${#missing[@]})); then
   rm -f /usr/sbin/policy-rc.d
 fi
 
+# Go builds cri-tools; Debian 12's golang-go (1.19) is too old for it.
+if ! command -v go >/dev/null; then
+  echo "install-deps: Go >= 1.24 must be on PATH (/usr/local/go/bin on kcr's machines)" >&2
+  exit 1
+fi
 # crictl and critest from the pinned cri-tools module (Go module proxy).
 if ! "$KCR_TOOLS_BIN/crictl" --version 2>/dev/null | grep -q "$CRI_TOOLS_VERSION"; then
   mkdir -p "$KCR_TOOLS_BIN"
@@ -40,8 +45,8 @@ fi
 if [[ ! -x "$KCR_TOOLS_BIN/critest" ]]; then
   work=$(mktemp -d)
   (cd "$work" && go mod init kcr-critest >/dev/null 2>&1 &&
-    go get "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION" >/dev/null 2>&1 &&
-    GOBIN="$KCR_TOOLS_BIN" go test -c -o "$KCR_TOOLS_BIN/critest" sigs.k8s.io/cri-tools/cmd/critest) || echo "warning: critest not built" >&2
+    go get -t "sigs.k8s.io/cri-tools/cmd/critest@$CRI_TOOLS_VERSION" >/dev/null 2>&1 &&
+    go test -c -o "$KCR_TOOLS_BIN/critest" sigs.k8s.io/cri-tools/cmd/critest) || echo "warning: critest not built" >&2
   rm -rf "$work"
 fi
 echo "install-deps: ok"

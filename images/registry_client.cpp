@@ -135,7 +135,9 @@ RegistryClient::RegistryClient(RegistryOptions o) : opt_(std::move(o)) { static 
 std::vector<std::string> RegistryClient::Endpoints(const std::string& domain) const {
   std::vector<std::string> out;
   bool origin_listed = false;
+  std::string server;
   if (auto it = opt_.hosts.find(domain); it != opt_.hosts.end()) {
+    server = it->second.server;
     for (auto m : it->second.mirrors) {
       while (!m.empty() && m.back() == '/') m.pop_back();
       if (m.find("://") == std::string::npos) m = "https://" + m;
@@ -143,7 +145,10 @@ std::vector<std::string> RegistryClient::Endpoints(const std::string& domain) co
       out.push_back(m);
     }
   }
-  if (!origin_listed) {
+  if (!server.empty()) {
+    while (server.back() == '/') server.pop_back();
+    out.push_back(server.find("://") == std::string::npos ? "https://" + server : server);
+  } else if (!origin_listed) {
     if (domain == "docker.io") out.push_back("https://registry-1.docker.io");
     // Loopback registries speak plain HTTP, as docker and containerd assume.
     else if (domain.rfind("localhost", 0) == 0 || domain.rfind("127.", 0) == 0 || domain.rfind("[::1]", 0) == 0)

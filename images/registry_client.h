@@ -19,6 +19,7 @@ namespace kcr::images {
 
 struct RegistryHostConfig {
   std::vector<std::string> mirrors;  // "http://127.0.0.1:5000", "https://mirror.example/prefix"
+  std::string server;                // replaces the origin endpoint when set (containerd's hosts.toml `server`)
   bool insecure_skip_verify = false;
   std::string ca_file, cert_file, key_file;
 };

@@ -1,0 +1,268 @@
+// ImageService end to end: kcrd + crictl + the local registry.
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "test/e2e/kcrd_fixture.h"
+
+namespace kcr::e2e {
+namespace {
+
+using nlohmann::json;
+namespace v1 = ::runtime::v1;
+
+class ImageServiceTest : public KcrdFixture {
+ protected:
+  void SetUp() override {
+    KcrdFixture::SetUp();
+    Start();
+  }
+  grpc::Status Pull(const std::string& image, v1::PullImageResponse* resp, const v1::AuthConfig* auth = nullptr) {
+    v1::PullImageRequest req;
+    req.mutable_image()->set_image(image);
+    if (auth) *req.mutable_auth() = *auth;
+    return Images().PullImage(Ctx(120).get(), req, resp);
+  }
+  v1::ImageStatusResponse Status(const std::string& image, bool verbose = false) {
+    v1::ImageStatusRequest req;
+    req.mutable_image()->set_image(image);
+    req.set_verbose(verbose);
+    v1::ImageStatusResponse resp;
+    EXPECT_TRUE(Images().ImageStatus(Ctx().get(), req, &resp).ok());
+    return resp;
+  }
+  std::vector<v1::Image> List() {
+    v1::ListImagesRequest req;
+    v1::ListImagesResponse resp;
+    EXPECT_TRUE(Images().ListImages(Ctx().get(), req, &resp).ok());
+    return {resp.images().begin(), resp.images().end()};
+  }
+  std::string Blobs() { return root_ + "/content/blobs/sha256"; }
+};
+
+TEST_F(ImageServiceTest, CrictlPullImagesInspectRemove) {
+  CmdResult r = Crictl({"pull", "busybox"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = Crictl({"images"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("docker.io/library/busybox"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("latest"), std::string::npos);
+  r = Crictl({"inspecti", "busybox"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  json j = json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_EQ(j["status"]["repoTags"][0], "docker.io/library/busybox:latest");
+  EXPECT_EQ(j["info"]["imageSpec"]["architecture"], "amd64");
+  int blobs = CountEntries(Blobs());
+  EXPECT_EQ(blobs, 3);  // manifest, config, one layer
+  r = Crictl({"imagefsinfo"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("usedBytes"), std::string::npos);
+  r = Crictl({"rmi", "busybox"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(List().empty());
+  EXPECT_EQ(CountEntries(Blobs()), 0);  // content nothing references is freed
+  EXPECT_EQ(CountEntries(root_ + "/snapshots"), 0);
+}
+
+TEST_F(ImageServiceTest, TagsOfOneImageShareOneId) {
+  v1::PullImageResponse a, b, c;
+  ASSERT_TRUE(Pull("busybox:latest", &a).ok());
+  ASSERT_TRUE(Pull("docker.io/library/busybox:1.36", &b).ok());
+  ASSERT_TRUE(Pull("kcr-test/tags:1", &c).ok());
+  ASSERT_TRUE(Pull("kcr-test/tags:2", &c).ok());
+  EXPECT_EQ(a.image_ref(), b.image_ref());
+  auto imgs = List();
+  ASSERT_EQ(imgs.size(), 2u);
+  auto st = Status("busybox:1.36");
+  ASSERT_TRUE(st.has_image());
+  EXPECT_EQ(st.image().repo_tags_size(), 2);
+  EXPECT_EQ(st.image().id(), a.image_ref());
+  // The shared base layer is stored once: busybox (1) + tags (1 more).
+  EXPECT_EQ(CountEntries(root_ + "/snapshots"), 2);
+  // Removing by one tag removes the image with all its tags (as containerd).
+  ASSERT_EQ(Crictl({"rmi", "docker.io/library/busybox:1.36"}).exit_code, 0);
+  EXPECT_FALSE(Status("busybox:latest").has_image());
+  EXPECT_TRUE(Status("kcr-test/tags:2").has_image());
+  EXPECT_EQ(CountEntries(root_ + "/snapshots"), 2);  // still used by kcr-test/tags
+}
+
+TEST_F(ImageServiceTest, PullByDigestAndRemoveByIdPrefix) {
+  v1::PullImageResponse r;
+  ASSERT_TRUE(Pull("busybox", &r).ok());
+  auto st = Status("busybox");
+  ASSERT_EQ(st.image().repo_digests_size(), 1);
+  std::string by_digest = st.image().repo_digests(0);
+  EXPECT_EQ(by_digest.rfind("docker.io/library/busybox@sha256:", 0), 0u) << by_digest;
+  ASSERT_EQ(Crictl({"rmi", r.image_ref().substr(7, 12)}).exit_code, 0);
+  EXPECT_TRUE(List().empty());
+  ASSERT_TRUE(Pull(by_digest, &r).ok());
+  st = Status(by_digest);
+  ASSERT_TRUE(st.has_image());
+  EXPECT_EQ(st.image().repo_tags_size(), 0);  // pulled by digest only
+  EXPECT_EQ(st.image().repo_digests(0), by_digest);
+  EXPECT_TRUE(Status(r.image_ref()).has_image());
+}
+
+TEST_F(ImageServiceTest, MultiArchIndexPicksAmd64) {
+  v1::PullImageResponse r;
+  ASSERT_TRUE(Pull("kcr-test/multiarch", &r).ok());
+  auto st = Status("kcr-test/multiarch", true);
+  json info = json::parse(st.info().at("info"));
+  EXPECT_EQ(info["imageSpec"]["architecture"], "amd64");
+}
+
+TEST_F(ImageServiceTest, MultiLayerZstdAndWhiteouts) {
+  v1::PullImageResponse r;
+  grpc::Status s = Pull("kcr-test/multilayer", &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(CountEntries(root_ + "/snapshots"), 3);
+  // Find the layer dirs: the whiteout and opaque markers are overlayfs ones.
+  int whiteouts = 0, opaque = 0;
+  for (int i = 1; i <= 3; i++) {
+    struct stat sb;
+    std::string fs = root_ + "/snapshots/" + std::to_string(i) + "/fs";
+    if (lstat((fs + "/data/drop").c_str(), &sb) == 0 && S_ISCHR(sb.st_mode)) whiteouts++;
+    char v[4];
+    if (getxattr((fs + "/opq").c_str(), "trusted.overlay.opaque", v, sizeof v) == 1) opaque++;
+  }
+  EXPECT_EQ(whiteouts, 1);
+  EXPECT_EQ(opaque, 1);
+}
+
+TEST_F(ImageServiceTest, ImageUsers) {
+  struct {
+    const char* image;
+    int64_t uid;
+    const char* username;
+  } cases[] = {{"kcr-test/user-uid", 1002, ""},
+               {"kcr-test/user-username", -1, "www-data"},
+               {"kcr-test/user-uid-group", 1003, ""},
+               {"kcr-test/user-username-group", -1, "www-data"}};
+  for (const auto& c : cases) {
+    v1::PullImageResponse r;
+    ASSERT_TRUE(Pull(c.image, &r).ok()) << c.image;
+    auto st = Status(c.image);
+    ASSERT_TRUE(st.has_image()) << c.image;
+    if (c.uid >= 0) {
+      ASSERT_TRUE(st.image().has_uid()) << c.image;
+      EXPECT_EQ(st.image().uid().value(), c.uid) << c.image;
+    } else {
+      EXPECT_FALSE(st.image().has_uid()) << c.image;
+    }
+    EXPECT_EQ(st.image().username(), c.username) << c.image;
+  }
+}
+
+TEST_F(ImageServiceTest, BadRequestsChangeNothing) {
+  v1::PullImageResponse r;
+  ASSERT_TRUE(Pull("busybox", &r).ok());
+  int blobs = CountEntries(Blobs());
+  grpc::Status s = Pull("kcr-test/does-not-exist:1", &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_NE(s.error_message().find("does-not-exist"), std::string::npos);
+  s = Pull("Not/A/Valid:Reference!", &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  s = Pull("", &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(List().size(), 1u);
+  EXPECT_EQ(CountEntries(Blobs()), blobs);
+  EXPECT_EQ(CountEntries(root_ + "/content/ingest"), 0);
+  // Missing images: ImageStatus is empty, RemoveImage succeeds (CRI).
+  EXPECT_FALSE(Status("kcr-test/nothing").has_image());
+  v1::RemoveImageRequest rm;
+  rm.mutable_image()->set_image("kcr-test/nothing");
+  v1::RemoveImageResponse rmr;
+  EXPECT_TRUE(Images().RemoveImage(Ctx().get(), rm, &rmr).ok());
+}
+
+TEST_F(ImageServiceTest, RegistryAuth) {
+  v1::PullImageResponse r;
+  grpc::Status s = Pull("127.0.0.1:5001/kcr-test/private", &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  v1::AuthConfig wrong;
+  wrong.set_username("kcr");
+  wrong.set_password("wrong");
+  s = Pull("127.0.0.1:5001/kcr-test/private", &r, &wrong);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  EXPECT_TRUE(List().empty());
+  v1::AuthConfig good;
+  good.set_username("kcr");
+  good.set_password("kcr-test");
+  s = Pull("127.0.0.1:5001/kcr-test/private", &r, &good);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(Crictl({"rmi", "127.0.0.1:5001/kcr-test/private"}).exit_code, 0);
+  v1::AuthConfig b64;
+  b64.set_auth("a2NyOmtjci10ZXN0");  // base64("kcr:kcr-test")
+  s = Pull("127.0.0.1:5001/kcr-test/private", &r, &b64);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  CmdResult c = Crictl({"pull", "--creds", "kcr:kcr-test", "127.0.0.1:5001/kcr-test/private"});
+  EXPECT_EQ(c.exit_code, 0) << c.out;
+}
+
+TEST_F(ImageServiceTest, ConcurrentPullsShareOneDownload) {
+  std::vector<std::thread> threads;
+  std::vector<grpc::Status> results(4);
+  std::vector<v1::PullImageResponse> resps(4);
+  for (int i = 0; i < 4; i++) threads.emplace_back([&, i] { results[i] = Pull("kcr-test/big", &resps[i]); });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 4; i++) {
+    ASSERT_TRUE(results[i].ok()) << results[i].error_message();
+    EXPECT_EQ(resps[i].image_ref(), resps[0].image_ref());
+  }
+  EXPECT_EQ(List().size(), 1u);
+  EXPECT_EQ(CountEntries(root_ + "/snapshots"), 4);
+}
+
+TEST_F(ImageServiceTest, KillDuringPullLeavesNoPartialImage) {
+  v1::PullImageResponse small;
+  ASSERT_TRUE(Pull("busybox", &small).ok());
+  std::thread puller([&] {
+    v1::PullImageResponse r;
+    Pull("kcr-test/big", &r);  // interrupted by the crash below
+  });
+  // Kill while the big layers stream in (ingest files exist).
+  for (int i = 0; i < 400 && CountEntries(root_ + "/content/ingest") == 0; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Kill9();
+  puller.join();
+  Start();
+  auto imgs = List();
+  ASSERT_EQ(imgs.size(), 1u);
+  EXPECT_EQ(imgs[0].id(), small.image_ref());
+  EXPECT_EQ(CountEntries(root_ + "/content/ingest"), 0);  // leftovers cleared at start-up
+  EXPECT_EQ(CountEntries(root_ + "/snapshots-tmp"), 0);
+  v1::PullImageResponse big;
+  grpc::Status s = Pull("kcr-test/big", &big);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(List().size(), 2u);
+  CmdResult r = Crictl({"images"});
+  EXPECT_NE(r.out.find("kcr-test/big"), std::string::npos) << r.out;
+}
+
+// Mirrors are tried in order: an unreachable one is skipped, the next serves.
+class MirrorTest : public ImageServiceTest {
+ protected:
+  void SetUp() override {
+    KcrdFixture::SetUp();
+    Start("[images]\nmax_retries = 1\n"
+          "[registry.mirrors.\"mirror.test\"]\n"
+          "endpoints = [\"http://127.0.0.1:5009\", \"http://127.0.0.1:5000\"]\n"
+          "server = \"http://127.0.0.1:5009\"\n");
+  }
+};
+
+TEST_F(MirrorTest, FallsThroughToAWorkingMirror) {
+  v1::PullImageResponse r;
+  grpc::Status s = Pull("mirror.test/library/busybox:latest", &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto st = Status("mirror.test/library/busybox");
+  ASSERT_TRUE(st.has_image());
+  EXPECT_EQ(st.image().repo_tags(0), "mirror.test/library/busybox:latest");
+  s = Pull("mirror.test/library/nothing-here", &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+}
+
+}  // namespace
+}  // namespace kcr::e2e

@@ -1,0 +1,153 @@
+#include "test/e2e/kcrd_fixture.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "common/fs.h"
+
+extern char** environ;
+
+namespace kcr::e2e {
+
+CmdResult Run(const std::vector<std::string>& argv) {
+  CmdResult r;
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return r;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  if (rc != 0) {
+    close(p[0]);
+    r.out = "spawn failed: " + std::string(strerror(rc));
+    return r;
+  }
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<size_t>(n));
+  close(p[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+int CountEntries(const std::string& dir) {
+  int n = 0;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") n++;
+    closedir(d);
+  }
+  return n;
+}
+
+void KcrdFixture::SetUp() {
+  char tmpl[] = "/tmp/kcr-e2e.XXXXXX";
+  dir_ = mkdtemp(tmpl);
+  root_ = dir_ + "/root";
+  state_ = dir_ + "/state";
+  sock_ = state_ + "/kcr.sock";
+  config_ = dir_ + "/kcr.toml";
+  log_ = dir_ + "/kcrd.log";
+  setenv("CRI_CONFIG_FILE", "/dev/null", 1);  // crictl: no config file beyond our flags
+}
+
+void KcrdFixture::TearDown() {
+  if (pid_ > 0) Stop();
+  if (HasFailure()) {
+    auto log = fs::ReadFile(log_);
+    if (log.ok()) std::cerr << "---- kcrd log ----\n" << log->substr(log->size() > 20000 ? log->size() - 20000 : 0);
+  }
+  ASSERT_TRUE(fs::RemoveAll(dir_).ok());
+}
+
+void KcrdFixture::Start(const std::string& extra) {
+  std::string toml = "root = \"" + root_ + "\"\nstate = \"" + state_ + "\"\nlog_level = \"debug\"\n" + extra +
+                     // The local registry replaces the origins: tests never reach out.
+                     "\n[registry.mirrors.\"docker.io\"]\nserver = \"http://127.0.0.1:5000\"\n"
+                     "[registry.mirrors.\"registry.k8s.io\"]\nserver = \"http://127.0.0.1:5000\"\n"
+                     "[registry.mirrors.\"gcr.io\"]\nserver = \"http://127.0.0.1:5000\"\n";
+  ASSERT_TRUE(fs::WriteFileAtomic(config_, toml).ok());
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  std::string bin = KCR_KCRD_BIN;
+  std::vector<char*> args{bin.data(), const_cast<char*>("--config"), config_.data(), nullptr};
+  ASSERT_EQ(posix_spawn(&pid_, bin.c_str(), &fa, nullptr, args.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  channel_ = grpc::CreateChannel("unix:" + sock_, grpc::InsecureChannelCredentials());
+  images_ = ::runtime::v1::ImageService::NewStub(channel_);
+  runtime_ = ::runtime::v1::RuntimeService::NewStub(channel_);
+  for (int i = 0; i < 200; i++) {
+    int st;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL() << "kcrd exited during start-up: " << fs::ReadFile(log_).value_or("");
+    }
+    if (access(sock_.c_str(), F_OK) == 0) {
+      ::runtime::v1::VersionRequest req;
+      ::runtime::v1::VersionResponse resp;
+      if (Runtime().Version(Ctx(2).get(), req, &resp).ok()) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL() << "kcrd did not answer on " << sock_;
+}
+
+int KcrdFixture::Stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int st = 0;
+  for (int i = 0; i < 200; i++) {
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      return st;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, &st, 0);
+  pid_ = -1;
+  ADD_FAILURE() << "kcrd did not stop on SIGTERM within 10 s";
+  return st;
+}
+
+void KcrdFixture::Kill9() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int st;
+  waitpid(pid_, &st, 0);
+  pid_ = -1;
+}
+
+CmdResult KcrdFixture::Crictl(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{KCR_CRICTL_BIN, "--timeout", "60s", "-r", "unix://" + sock_, "-i", "unix://" + sock_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return e2e::Run(argv);
+}
+
+std::unique_ptr<grpc::ClientContext> KcrdFixture::Ctx(int timeout_s) {
+  auto c = std::make_unique<grpc::ClientContext>();
+  c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+  return c;
+}
+
+}  // namespace kcr::e2e

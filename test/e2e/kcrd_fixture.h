@@ -1,0 +1,57 @@
+#pragma once
+// KcrdFixture: a real kcrd on a private root, state dir and socket, with its
+// registry mirrors pointed at the local test registry (127.0.0.1:5000), and
+// helpers to drive it through gRPC and crictl. Every process it starts is
+// stopped by PID and every directory removed in TearDown.
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/api.grpc.pb.h"
+
+namespace kcr::e2e {
+
+struct CmdResult {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+// Runs argv (no shell), capturing output.
+CmdResult Run(const std::vector<std::string>& argv);
+
+class KcrdFixture : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Starts kcrd and waits until it answers Version. Extra TOML is appended
+  // to the generated config.
+  void Start(const std::string& extra_toml = "");
+  // SIGTERM, then SIGKILL after 10 s. Returns the exit status.
+  int Stop();
+  // SIGKILL, as a crash.
+  void Kill9();
+
+  CmdResult Crictl(const std::vector<std::string>& args);
+
+  ::runtime::v1::ImageService::Stub& Images() { return *images_; }
+  ::runtime::v1::RuntimeService::Stub& Runtime() { return *runtime_; }
+  std::unique_ptr<grpc::ClientContext> Ctx(int timeout_s = 60);
+
+  std::string dir_, root_, state_, sock_, config_, log_;
+  pid_t pid_ = -1;
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<::runtime::v1::ImageService::Stub> images_;
+  std::unique_ptr<::runtime::v1::RuntimeService::Stub> runtime_;
+};
+
+// Files directly inside `dir` (not recursive), 0 if it does not exist.
+int CountEntries(const std::string& dir);
+
+}  // namespace kcr::e2e
