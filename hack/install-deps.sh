@@ -46,7 +46,8 @@ if [[ ! -x "$KCR_TOOLS_BIN/critest" ]]; then
   work=$(mktemp -d)
   (cd "$work" && go mod init kcr-critest >/dev/null 2>&1 &&
     go get -t "sigs.k8s.io/cri-tools/cmd/critest@$CRI_TOOLS_VERSION" >/dev/null 2>&1 &&
-    go test -c -o "$KCR_TOOLS_BIN/critest" sigs.k8s.io/cri-tools/cmd/critest) || echo "warning: critest not built" >&2
+    go test -c -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION" \
+      -o "$KCR_TOOLS_BIN/critest" sigs.k8s.io/cri-tools/cmd/critest) || echo "warning: critest not built" >&2
   rm -rf "$work"
 fi
 echo "install-deps: ok"
