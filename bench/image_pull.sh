@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Cold pull of three images (five ~20 MB gzip layers each, two layers shared)
+# from the local registry: kcrd vs Debian's containerd 1.6 (CRI plugin,
+# overlayfs snapshotter), side by side in one run, 3 rounds each, medians.
+# Prints a markdown table and the target line:
+#   ratio pull_cold <kcr/containerd> target <= 0.7
+# Needs: hack/install-deps.sh and hack/build.sh done.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/hack/versions.sh"
+crictl="$KCR_TOOLS_BIN/crictl"
+rounds=${ROUNDS:-3}
+tmp=$(mktemp -d /tmp/kcr-bench-pull.XXXXXX)
+export CRI_CONFIG_FILE=/dev/null
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.5
+  findmnt -rn -o TARGET | grep "^$tmp" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+bash "$here/hack/registry.sh" start >/dev/null
+python3 - "$here/hack" <<'PY'
+import random, sys
+sys.path.insert(0, sys.argv[1])
+from oci_image import Layer, Registry, image
+reg = Registry("127.0.0.1:5000")
+def layer(seed):
+    return Layer().file(f"data/{seed}", random.Random(seed).randbytes(20 << 20)).build()
+shared = [layer("s1"), layer("s2")]
+image(reg, "kcr-bench/a", ["latest"], shared + [layer(f"a{i}") for i in range(3)])
+image(reg, "kcr-bench/b", ["latest"], shared + [layer(f"b{i}") for i in range(3)])
+image(reg, "kcr-bench/c", ["latest"], shared[:1] + [layer(f"c{i}") for i in range(4)])
+PY
+images=(docker.io/kcr-bench/a:latest docker.io/kcr-bench/b:latest docker.io/kcr-bench/c:latest)
+
+wait_sock() { for _ in $(seq 1 200); do [[ -S $1 ]] && "$crictl" -r "unix://$1" version >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "daemon did not start ($1)" >&2; return 1; }
+now_ms() { date +%s%3N; }
+hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+stop_pid() { kill "$1"; for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null || true; }
+
+run_kcr() {  # round -> "ms rss_kb"
+  local d=$tmp/kcr$1
+  mkdir -p "$d"
+  printf 'root = "%s/root"\nstate = "%s/state"\n[registry.mirrors."docker.io"]\nserver = "http://127.0.0.1:5000"\n' "$d" "$d" >"$d/kcr.toml"
+  "$here/build/bin/kcrd" --config "$d/kcr.toml" >"$d/log" 2>&1 &
+  local pid=$!; pids+=("$pid")
+  wait_sock "$d/state/kcr.sock"
+  local t0; t0=$(now_ms)
+  for i in "${images[@]}"; do "$crictl" -r "unix://$d/state/kcr.sock" -i "unix://$d/state/kcr.sock" pull "$i" >/dev/null; done
+  local t1; t1=$(now_ms)
+  local rss; rss=$(hwm_kb "$pid")
+  stop_pid "$pid"
+  echo "$((t1 - t0)) $rss"
+}
+
+run_containerd() {
+  local d=$tmp/ctd$1
+  mkdir -p "$d/certs.d/docker.io"
+  cat >"$d/certs.d/docker.io/hosts.toml" <<EOT
+server = "http://127.0.0.1:5000"
+[host."http://127.0.0.1:5000"]
+  capabilities = ["pull", "resolve"]
+EOT
+  cat >"$d/config.toml" <<EOT
+version = 2
+root = "$d/root"
+state = "$d/state"
+[grpc]
+  address = "$d/containerd.sock"
+[ttrpc]
+  address = "$d/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "$d/certs.d"
+[plugins."io.containerd.grpc.v1.cri".cni]
+  conf_dir = "$d/cni"
+EOT
+  containerd --config "$d/config.toml" >"$d/log" 2>&1 &
+  local pid=$!; pids+=("$pid")
+  wait_sock "$d/containerd.sock"
+  local t0; t0=$(now_ms)
+  for i in "${images[@]}"; do "$crictl" -r "unix://$d/containerd.sock" -i "unix://$d/containerd.sock" pull "$i" >/dev/null; done
+  local t1; t1=$(now_ms)
+  local rss; rss=$(hwm_kb "$pid")
+  stop_pid "$pid"
+  findmnt -rn -o TARGET | grep "^$d" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  echo "$((t1 - t0)) $rss"
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+kt=(); kr=(); ct=(); cr=()
+for r in $(seq 1 "$rounds"); do
+  read -r t m < <(run_kcr "$r"); kt+=("$t"); kr+=("$m")
+  read -r t m < <(run_containerd "$r"); ct+=("$t"); cr+=("$m")
+done
+k=$(median "${kt[@]}"); c=$(median "${ct[@]}")
+km=$(median "${kr[@]}"); cm=$(median "${cr[@]}")
+echo "| runtime | cold pull of 3 images, median of $rounds (ms) | all runs (ms) | peak daemon RSS (MiB) |"
+echo "|---|---|---|---|"
+echo "| kcr | $k | ${kt[*]} | $((km / 1024)) |"
+echo "| containerd 1.6 | $c | ${ct[*]} | $((cm / 1024)) |"
+awk -v k="$k" -v c="$c" 'BEGIN {printf "ratio pull_cold %.2f target <= 0.7\n", k / c}'

@@ -1,0 +1,24 @@
+// libFuzzer target: the tar reader and confined extraction into a scratch
+// directory (emptied after every input).
+#include <stdlib.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/fs.h"
+#include "images/unpack/extract.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static std::string dir = [] {
+    char tmpl[] = "/tmp/kcr-tar-fuzz.XXXXXX";
+    return std::string(mkdtemp(tmpl));
+  }();
+  std::string root = dir + "/root";
+  kcr::fs::RemoveAll(root).IgnoreError();
+  kcr::fs::MkdirAll(root).IgnoreError();
+  auto src = kcr::images::FromString(std::string(reinterpret_cast<const char*>(data), size));
+  kcr::images::TarReader tar(*src);
+  (void)kcr::images::ExtractLayer(tar, root);
+  return 0;
+}
