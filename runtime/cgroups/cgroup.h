@@ -1,0 +1,53 @@
+#pragma once
+// CgroupManager: one interface, one driver per host layout
+// (cgroupfs on v1, cgroupfs on v2, systemd over sd-bus). The layout is
+// detected, never assumed: this project's hosts include v1/v2 hybrids.
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+#include "runtime/oci/spec.h"
+
+namespace kcr::runtime {
+
+enum class CgroupLayout { kV1, kV2, kHybrid };
+
+struct CgroupStats {
+  uint64_t cpu_usage_ns = 0;
+  uint64_t memory_usage = 0, memory_working_set = 0, memory_rss = 0;
+  uint64_t oom_kills = 0;
+  uint64_t pids = 0;
+};
+
+class CgroupManager {
+ public:
+  virtual ~CgroupManager() = default;
+  virtual std::string Driver() const = 0;  // "cgroupfs" or "systemd"
+
+  // Creates cgroup `path` (relative, e.g. "kcr/pod1/ctr1") with `res`
+  // applied. AlreadyExists is not an error (the cgroup is reused).
+  virtual Status Create(const std::string& path, const oci::Resources& res) = 0;
+  // Moves `pid` into the cgroup.
+  virtual Status Add(const std::string& path, pid_t pid) = 0;
+  virtual Status Update(const std::string& path, const oci::Resources& res) = 0;
+  virtual StatusOr<CgroupStats> Stats(const std::string& path) = 0;
+  // Removes the cgroup; OK if missing. FailedPrecondition while processes remain.
+  virtual Status Destroy(const std::string& path) = 0;
+  // Where a process should be for "joining" it (v2: the one directory;
+  // v1: the memory controller's), for exec's setns into the cgroup.
+  virtual std::string Dir(const std::string& path) const = 0;
+};
+
+// Reads the host's layout from /sys/fs/cgroup (`mount_root` for tests).
+CgroupLayout DetectCgroupLayout(const std::string& mount_root = "/sys/fs/cgroup");
+
+// The cgroupfs driver for the detected layout (hybrid uses v1 controllers).
+// `driver` "systemd" gives FailedPrecondition when systemd is not the init
+// system (sd_booted), naming what was found.
+StatusOr<std::unique_ptr<CgroupManager>> NewCgroupManager(const std::string& driver,
+                                                         const std::string& mount_root = "/sys/fs/cgroup");
+
+}  // namespace kcr::runtime

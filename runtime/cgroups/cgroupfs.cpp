@@ -1,0 +1,240 @@
+// cgroupfs drivers: v1 (one hierarchy per controller; also the hybrid
+// layout's v1 half) and v2 (the unified hierarchy).
+#include <signal.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "runtime/cgroups/cgroup.h"
+
+namespace kcr::runtime {
+
+CgroupLayout DetectCgroupLayout(const std::string& root) {
+  struct stat st;
+  if (::stat(JoinPath(root, "cgroup.controllers").c_str(), &st) == 0) return CgroupLayout::kV2;
+  if (::stat(JoinPath(root, "unified/cgroup.controllers").c_str(), &st) == 0) return CgroupLayout::kHybrid;
+  return CgroupLayout::kV1;
+}
+
+namespace {
+
+Status Write(const std::string& file, const std::string& value) {
+  // cgroup files take one write(2); WriteFileAtomic's rename does not apply.
+  FILE* f = std::fopen(file.c_str(), "we");
+  if (!f) return ErrnoError("open " + file);
+  bool ok = std::fputs(value.c_str(), f) >= 0;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) return ErrnoError("write \"" + value + "\" to " + file);
+  return absl::OkStatus();
+}
+
+uint64_t ReadU64(const std::string& file) {
+  auto s = fs::ReadFile(file, 4096);
+  if (!s.ok()) return 0;
+  return std::strtoull(s->c_str(), nullptr, 10);
+}
+
+// "key value" lines (memory.stat, memory.events, cpu.stat).
+uint64_t Field(const std::string& file, const std::string& key) {
+  auto s = fs::ReadFile(file, 1 << 16);
+  if (!s.ok()) return 0;
+  size_t pos = 0;
+  while (pos < s->size()) {
+    size_t end = s->find('\n', pos);
+    std::string line = s->substr(pos, end - pos);
+    if (line.rfind(key + " ", 0) == 0) return std::strtoull(line.c_str() + key.size() + 1, nullptr, 10);
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  return 0;
+}
+
+Status RemoveDir(const std::string& dir) {
+  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return absl::OkStatus();
+  if (errno == EBUSY) return absl::FailedPreconditionError("cgroup " + dir + " still has processes");
+  return ErrnoError("rmdir " + dir);
+}
+
+class V1 final : public CgroupManager {
+ public:
+  explicit V1(std::string root) : root_(std::move(root)) {}
+  std::string Driver() const override { return "cgroupfs"; }
+
+  Status Create(const std::string& path, const oci::Resources& res) override {
+    for (const char* c : kControllers) {
+      std::string dir = JoinPath(JoinPath(root_, c), path);
+      KCR_RETURN_IF_ERROR(fs::MkdirAll(dir, 0755));
+      if (std::string(c) == "cpuset") KCR_RETURN_IF_ERROR(InitCpuset(path));
+    }
+    return Update(path, res);
+  }
+
+  Status Add(const std::string& path, pid_t pid) override {
+    for (const char* c : kControllers)
+      KCR_RETURN_IF_ERROR(Write(JoinPath(JoinPath(JoinPath(root_, c), path), "cgroup.procs"), std::to_string(pid)));
+    return absl::OkStatus();
+  }
+
+  Status Update(const std::string& path, const oci::Resources& r) override {
+    auto f = [&](const char* c, const char* file) { return JoinPath(JoinPath(JoinPath(root_, c), path), file); };
+    if (r.cpu_shares) KCR_RETURN_IF_ERROR(Write(f("cpu", "cpu.shares"), std::to_string(*r.cpu_shares)));
+    if (r.cpu_period) KCR_RETURN_IF_ERROR(Write(f("cpu", "cpu.cfs_period_us"), std::to_string(*r.cpu_period)));
+    if (r.cpu_quota) KCR_RETURN_IF_ERROR(Write(f("cpu", "cpu.cfs_quota_us"), std::to_string(*r.cpu_quota)));
+    if (!r.cpuset_cpus.empty()) KCR_RETURN_IF_ERROR(Write(f("cpuset", "cpuset.cpus"), r.cpuset_cpus));
+    if (!r.cpuset_mems.empty()) KCR_RETURN_IF_ERROR(Write(f("cpuset", "cpuset.mems"), r.cpuset_mems));
+    if (r.memory_limit) {
+      KCR_RETURN_IF_ERROR(Write(f("memory", "memory.limit_in_bytes"), std::to_string(*r.memory_limit)));
+      if (r.memory_swap) {
+        Status st = Write(f("memory", "memory.memsw.limit_in_bytes"), std::to_string(*r.memory_swap));
+        if (!st.ok()) spdlog::debug("swap limit not applied (no swap accounting): {}", st.message());
+      }
+    }
+    if (r.pids_limit)
+      KCR_RETURN_IF_ERROR(Write(f("pids", "pids.max"), *r.pids_limit <= 0 ? "max" : std::to_string(*r.pids_limit)));
+    return absl::OkStatus();
+  }
+
+  StatusOr<CgroupStats> Stats(const std::string& path) override {
+    auto f = [&](const char* c, const char* file) { return JoinPath(JoinPath(JoinPath(root_, c), path), file); };
+    struct stat st;
+    if (::stat(JoinPath(JoinPath(root_, "memory"), path).c_str(), &st) != 0)
+      return absl::NotFoundError("cgroup " + path + " not found");
+    CgroupStats s;
+    s.cpu_usage_ns = ReadU64(f("cpuacct", "cpuacct.usage"));
+    s.memory_usage = ReadU64(f("memory", "memory.usage_in_bytes"));
+    uint64_t inactive = Field(f("memory", "memory.stat"), "total_inactive_file");
+    s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
+    s.memory_rss = Field(f("memory", "memory.stat"), "total_rss");
+    s.oom_kills = Field(f("memory", "memory.oom_control"), "oom_kill");
+    s.pids = ReadU64(f("pids", "pids.current"));
+    return s;
+  }
+
+  Status Destroy(const std::string& path) override {
+    Status first;
+    for (const char* c : kControllers) {
+      Status st = RemoveDir(JoinPath(JoinPath(root_, c), path));
+      if (!st.ok() && first.ok()) first = st;
+    }
+    return first;
+  }
+
+  std::string Dir(const std::string& path) const override { return JoinPath(JoinPath(root_, "memory"), path); }
+
+ private:
+  // A new cpuset cgroup starts with empty cpus/mems: copy them down from
+  // the nearest ancestor that has them.
+  Status InitCpuset(const std::string& path) {
+    std::string base = JoinPath(root_, "cpuset");
+    std::vector<std::string> parts;
+    for (size_t s = 0, e; s < path.size(); s = e + 1) {
+      e = path.find('/', s);
+      if (e == std::string::npos) e = path.size();
+      if (e > s) parts.push_back(path.substr(s, e - s));
+    }
+    std::string cur = base;
+    for (const auto& p : parts) {
+      std::string next = JoinPath(cur, p);
+      for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
+        auto v = fs::ReadFile(JoinPath(next, file), 4096);
+        if (v.ok() && (v->empty() || *v == "\n")) {
+          auto pv = fs::ReadFile(JoinPath(cur, file), 4096);
+          if (pv.ok()) KCR_RETURN_IF_ERROR(Write(JoinPath(next, file), *pv));
+        }
+      }
+      cur = next;
+    }
+    return absl::OkStatus();
+  }
+
+  static constexpr const char* kControllers[] = {"cpu", "cpuacct", "cpuset", "memory", "pids"};
+  std::string root_;
+};
+
+class V2 final : public CgroupManager {
+ public:
+  explicit V2(std::string root) : root_(std::move(root)) {}
+  std::string Driver() const override { return "cgroupfs"; }
+
+  Status Create(const std::string& path, const oci::Resources& res) override {
+    // Enable controllers down the tree so the leaf has them.
+    std::string cur = root_;
+    for (size_t s = 0, e; s < path.size(); s = e + 1) {
+      e = path.find('/', s);
+      if (e == std::string::npos) e = path.size();
+      if (e == s) continue;
+      Write(JoinPath(cur, "cgroup.subtree_control"), "+cpu +cpuset +memory +pids").IgnoreError();
+      cur = JoinPath(cur, path.substr(s, e - s));
+      KCR_RETURN_IF_ERROR(fs::MkdirAll(cur, 0755));
+    }
+    return Update(path, res);
+  }
+  Status Add(const std::string& path, pid_t pid) override {
+    return Write(JoinPath(Dir(path), "cgroup.procs"), std::to_string(pid));
+  }
+  Status Update(const std::string& path, const oci::Resources& r) override {
+    std::string d = Dir(path);
+    // cpu.weight from shares, as runc and crun convert: [2..262144] -> [1..10000].
+    if (r.cpu_shares && *r.cpu_shares > 0) {
+      uint64_t w = 1 + ((*r.cpu_shares - 2) * 9999) / 262142;
+      KCR_RETURN_IF_ERROR(Write(JoinPath(d, "cpu.weight"), std::to_string(w)));
+    }
+    if (r.cpu_quota || r.cpu_period) {
+      std::string q = (r.cpu_quota && *r.cpu_quota > 0) ? std::to_string(*r.cpu_quota) : "max";
+      KCR_RETURN_IF_ERROR(Write(JoinPath(d, "cpu.max"), q + " " + std::to_string(r.cpu_period.value_or(100000))));
+    }
+    if (!r.cpuset_cpus.empty()) KCR_RETURN_IF_ERROR(Write(JoinPath(d, "cpuset.cpus"), r.cpuset_cpus));
+    if (!r.cpuset_mems.empty()) KCR_RETURN_IF_ERROR(Write(JoinPath(d, "cpuset.mems"), r.cpuset_mems));
+    if (r.memory_limit) {
+      KCR_RETURN_IF_ERROR(Write(JoinPath(d, "memory.max"), *r.memory_limit > 0 ? std::to_string(*r.memory_limit) : "max"));
+      if (r.memory_swap && *r.memory_swap > 0 && *r.memory_swap >= *r.memory_limit)
+        Write(JoinPath(d, "memory.swap.max"), std::to_string(*r.memory_swap - *r.memory_limit)).IgnoreError();
+    }
+    if (r.pids_limit)
+      KCR_RETURN_IF_ERROR(Write(JoinPath(d, "pids.max"), *r.pids_limit <= 0 ? "max" : std::to_string(*r.pids_limit)));
+    return absl::OkStatus();
+  }
+  StatusOr<CgroupStats> Stats(const std::string& path) override {
+    std::string d = Dir(path);
+    struct stat st;
+    if (::stat(d.c_str(), &st) != 0) return absl::NotFoundError("cgroup " + path + " not found");
+    CgroupStats s;
+    s.cpu_usage_ns = Field(JoinPath(d, "cpu.stat"), "usage_usec") * 1000;
+    s.memory_usage = ReadU64(JoinPath(d, "memory.current"));
+    uint64_t inactive = Field(JoinPath(d, "memory.stat"), "inactive_file");
+    s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
+    s.memory_rss = Field(JoinPath(d, "memory.stat"), "anon");
+    s.oom_kills = Field(JoinPath(d, "memory.events"), "oom_kill");
+    s.pids = ReadU64(JoinPath(d, "pids.current"));
+    return s;
+  }
+  Status Destroy(const std::string& path) override { return RemoveDir(Dir(path)); }
+  std::string Dir(const std::string& path) const override { return JoinPath(root_, path); }
+
+ private:
+  std::string root_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<CgroupManager>> NewCgroupManager(const std::string& driver, const std::string& root) {
+  if (driver == "systemd") {
+    if (sd_booted() <= 0)
+      return absl::FailedPreconditionError(
+          "cgroup driver systemd: systemd is not the init system on this host (use cgroupfs)");
+    return absl::UnimplementedError("cgroup driver systemd: transient scopes over sd-bus are not implemented yet");
+  }
+  if (driver != "cgroupfs" && driver != "auto")
+    return absl::InvalidArgumentError("unknown cgroup driver \"" + driver + "\"");
+  switch (DetectCgroupLayout(root)) {
+    case CgroupLayout::kV2: return std::unique_ptr<CgroupManager>(new V2(root));
+    default: return std::unique_ptr<CgroupManager>(new V1(root));  // v1 and the hybrid's v1 half
+  }
+}
+
+}  // namespace kcr::runtime

@@ -1,0 +1,60 @@
+#pragma once
+// The internal OCI runtime's process creation: turns an oci::Spec into a
+// confined process (namespaces, rootfs and mounts, pivot_root, user,
+// capabilities, no_new_privs, seccomp, rlimits) in two phases like an OCI
+// runtime's create/start: Create() leaves the init process set up and
+// waiting just before execve; Start() lets it exec.
+//
+// Must be called from a single-threaded process (kcr-monitor, kcr-oci,
+// tests): the child runs C++ between clone and exec.
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/status.h"
+#include "runtime/cgroups/cgroup.h"
+#include "runtime/oci/spec.h"
+
+namespace kcr::runtime {
+
+struct RootfsMount {  // made on spec.root_path before anything else (an image snapshot)
+  std::string type, source;
+  std::vector<std::string> options;
+};
+
+struct CreateOptions {
+  std::vector<RootfsMount> rootfs;
+  int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // -1: /dev/null
+  // When set, the init is placed in spec.linux.cgroups_path (created with
+  // spec.linux.resources) before it runs any of the container's set-up.
+  CgroupManager* cgroups = nullptr;
+};
+
+class Container {
+ public:
+  // Creates the init process. Errors name the failing step and field
+  // ("pivot_root: ...", "user \"nobody2\" not found in /etc/passwd").
+  static StatusOr<std::unique_ptr<Container>> Create(const oci::Spec& spec, const CreateOptions& opts);
+  ~Container();
+
+  pid_t pid() const { return pid_; }
+  // Lets the process exec. Errors when exec failed (e.g. no such binary).
+  Status Start();
+  // Waits for exit: the wait status (as waitpid). Only the parent may wait.
+  StatusOr<int> Wait();
+
+ private:
+  Container() = default;
+  pid_t pid_ = -1;
+  UniqueFd start_w_;  // write a byte: exec
+  UniqueFd report_r_; // child's error messages; EOF at exec
+  bool waited_ = false;
+};
+
+// "exit code" in the CRI sense from a wait status: the code, or 128+signal.
+int ExitCodeOf(int wait_status);
+
+}  // namespace kcr::runtime

@@ -1,0 +1,239 @@
+// Real containers from a busybox rootfs built here from Debian's
+// busybox-static: namespaces, rootfs, users, capabilities, seccomp,
+// cgroups, exit codes, and bad specs.
+#include "runtime/linux/container.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+
+namespace kcr::runtime {
+namespace {
+
+class ContainerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/kcr-rootfs.XXXXXX";
+    rootfs_ = mkdtemp(tmpl);
+    ASSERT_TRUE(fs::MkdirAll(rootfs_ + "/bin").ok());
+    // Applets as relative symlinks: `busybox --install -s` would point at
+    // the host path of the binary.
+    ASSERT_EQ(system(("cp /bin/busybox " + rootfs_ + "/bin/busybox && for a in $(/bin/busybox --list | grep -vx busybox); do ln -sf busybox " +
+                      rootfs_ + "/bin/$a; done")
+                         .c_str()),
+              0);
+    ASSERT_TRUE(fs::MkdirAll(rootfs_ + "/etc").ok());
+    ASSERT_TRUE(fs::WriteFileAtomic(rootfs_ + "/etc/passwd",
+                                    "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www:/var/www:/bin/sh\n"
+                                    "nobody:x:65534:65534:nobody:/:/bin/false\n")
+                    .ok());
+    ASSERT_TRUE(fs::WriteFileAtomic(rootfs_ + "/etc/group", "root:x:0:\nwww-data:x:33:\nextra:x:500:www-data\n").ok());
+    for (const char* d : {"proc", "sys", "dev", "tmp"}) ASSERT_TRUE(fs::MkdirAll(rootfs_ + "/" + d).ok());
+  }
+  static void TearDownTestSuite() { fs::RemoveAll(rootfs_).IgnoreError(); }
+
+  oci::Spec Spec(std::vector<std::string> args) {
+    oci::Spec s;
+    s.root_path = rootfs_;
+    s.process.args = std::move(args);
+    s.process.env = {"PATH=/bin"};
+    s.process.capabilities = oci::Capabilities{oci::DefaultCapabilities(), oci::DefaultCapabilities(), {},
+                                               oci::DefaultCapabilities(), {}};
+    s.mounts = oci::DefaultMounts();
+    s.linux.namespaces = {{"pid", ""}, {"mount", ""}, {"ipc", ""}, {"uts", ""}, {"network", ""}};
+    s.linux.masked_paths = oci::DefaultMaskedPaths();
+    s.linux.readonly_paths = oci::DefaultReadonlyPaths();
+    return s;
+  }
+
+  struct Result {
+    int code = -1;
+    std::string out;
+  };
+  // Create, start, wait; stdout and stderr captured.
+  StatusOr<Result> RunSpec(const oci::Spec& s, CgroupManager* cg = nullptr) {
+    std::string outf = rootfs_ + "/../kcr-ctr-out." + std::to_string(getpid());
+    UniqueFd out(::open(outf.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    CreateOptions o;
+    o.stdout_fd = o.stderr_fd = out.get();
+    o.cgroups = cg;
+    KCR_ASSIGN_OR_RETURN(auto c, Container::Create(s, o));
+    KCR_RETURN_IF_ERROR(c->Start());
+    KCR_ASSIGN_OR_RETURN(int st, c->Wait());
+    Result r;
+    r.code = ExitCodeOf(st);
+    r.out = fs::ReadFile(outf).value_or("");
+    ::unlink(outf.c_str());
+    return r;
+  }
+  Result Run(std::vector<std::string> args) {
+    auto r = RunSpec(Spec(std::move(args)));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.value_or(Result{});
+  }
+  static std::string rootfs_;
+};
+std::string ContainerTest::rootfs_;
+
+int MountCount() {
+  auto m = fs::ReadFile("/proc/self/mountinfo");
+  int n = 0;
+  for (char c : m.value_or("")) n += c == '\n';
+  return n;
+}
+
+TEST_F(ContainerTest, RunsAndReportsExitCodes) {
+  int mounts = MountCount();
+  Result r = Run({"sh", "-c", "echo hello; exit 3"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.out, "hello\n");
+  EXPECT_EQ(MountCount(), mounts);  // nothing leaked into our mount namespace
+}
+
+TEST_F(ContainerTest, NamespacesIsolate) {
+  auto s = Spec({"sh", "-c", "hostname; echo pid=$$; ls /sys/class/net; ipcs 2>/dev/null | head -0"});
+  s.hostname = "kcr-test-host";
+  auto r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(r->out.find("kcr-test-host\n"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("pid=1\n"), std::string::npos) << r->out;  // init of its own PID namespace
+  EXPECT_NE(r->out.find("lo"), std::string::npos) << r->out;
+  EXPECT_EQ(r->out.find("eth0"), std::string::npos) << r->out;
+  char host[256];
+  gethostname(host, sizeof host);
+  EXPECT_STRNE(host, "kcr-test-host");
+}
+
+TEST_F(ContainerTest, KilledBySignalIs128PlusSignal) {
+  CreateOptions o;
+  auto c = Container::Create(Spec({"sleep", "60"}), o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*c)->Start().ok());
+  kill((*c)->pid(), SIGKILL);
+  auto st = (*c)->Wait();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(ExitCodeOf(*st), 137);
+}
+
+TEST_F(ContainerTest, ReadOnlyRootAndMaskedPaths) {
+  auto s = Spec({"sh", "-c",
+                 "touch /x 2>/dev/null && echo rw || echo ro; "
+                 "cat /proc/kcore 2>/dev/null | wc -c; "
+                 "(echo 1 > /proc/sys/kernel/ns_last_pid) 2>/dev/null && echo sysrw || echo sysro; "
+                 "touch /tmp/../dev/shm/ok && echo shm"});
+  s.root_readonly = true;
+  auto r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "ro\n0\nsysro\nshm\n");
+}
+
+TEST_F(ContainerTest, UsersFromTheImage) {
+  auto s = Spec({"sh", "-c", "id -u; id -g; id -G"});
+  s.process.user.username = "www-data";
+  auto r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "33\n33\n33 500\n");
+  s.process.user.username = "no-such-user";
+  auto bad = RunSpec(s);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("no-such-user"), absl::string_view::npos) << bad.status();
+  s = Spec({"id", "-u"});
+  s.process.user.uid = 1234;
+  r = RunSpec(s);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, "1234\n");
+}
+
+TEST_F(ContainerTest, Capabilities) {
+  Result r = Run({"sh", "-c", "grep CapEff /proc/self/status"});
+  // The default set: chown dac_override fowner fsetid kill setgid setuid setpcap
+  // net_bind_service net_raw sys_chroot mknod audit_write setfcap.
+  EXPECT_NE(r.out.find("00000000a80425fb"), std::string::npos) << r.out;
+  auto s = Spec({"sh", "-c", "grep CapEff /proc/self/status; chown 33 /tmp 2>/dev/null && echo chowned || echo denied"});
+  s.process.capabilities = oci::Capabilities{};
+  auto none = RunSpec(s);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_NE(none->out.find("0000000000000000"), std::string::npos) << none->out;
+  EXPECT_NE(none->out.find("denied"), std::string::npos) << none->out;
+}
+
+TEST_F(ContainerTest, SeccompBlocksSethostname) {
+  auto s = Spec({"sh", "-c", "hostname changed 2>&1; echo rc=$?"});
+  s.process.capabilities->effective.push_back("CAP_SYS_ADMIN");
+  s.process.capabilities->permitted.push_back("CAP_SYS_ADMIN");
+  s.process.capabilities->bounding.push_back("CAP_SYS_ADMIN");
+  s.linux.seccomp = oci::Seccomp{"SCMP_ACT_ALLOW", {}, {"SCMP_ARCH_X86_64"}, {{{"sethostname"}, "SCMP_ACT_ERRNO", {}}}};
+  auto r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(r->out.find("rc=1"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("not permitted"), std::string::npos) << r->out;
+}
+
+TEST_F(ContainerTest, BadSpecsNameTheProblem) {
+  auto s = Spec({"true"});
+  s.root_path = "/nonexistent/kcr-rootfs";
+  auto r = RunSpec(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("root.path"), absl::string_view::npos) << r.status();
+  s = Spec({"true"});
+  s.mounts.push_back({"relative", "tmpfs", "tmpfs", {}});
+  r = RunSpec(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("mounts[].destination"), absl::string_view::npos) << r.status();
+  s = Spec({"/bin/no-such-binary"});
+  r = RunSpec(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("no-such-binary"), absl::string_view::npos) << r.status();
+  s = Spec({"true"});
+  s.linux.seccomp = oci::Seccomp{"SCMP_ACT_NOPE", {}, {}, {}};
+  r = RunSpec(s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("seccomp"), absl::string_view::npos) << r.status();
+}
+
+class CgroupContainerTest : public ContainerTest {
+ protected:
+  void SetUp() override {
+    auto m = NewCgroupManager("cgroupfs");
+    ASSERT_TRUE(m.ok()) << m.status();
+    cg_ = std::move(*m);
+    path_ = "kcr-test/" + std::to_string(getpid());
+  }
+  void TearDown() override {
+    EXPECT_TRUE(cg_->Destroy(path_).ok());
+    cg_->Destroy("kcr-test").IgnoreError();
+  }
+  std::unique_ptr<CgroupManager> cg_;
+  std::string path_;
+};
+
+TEST_F(CgroupContainerTest, PidsLimitEnforced) {
+  auto s = Spec({"sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done; echo started; kill $(jobs -p) 2>/dev/null; exit 0"});
+  s.linux.cgroups_path = path_;
+  s.linux.resources = oci::Resources{};
+  s.linux.resources->pids_limit = 4;
+  auto r = RunSpec(s, cg_.get());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(r->out.find("fork"), std::string::npos) << r->out;  // "can't fork"
+}
+
+TEST_F(CgroupContainerTest, MemoryLimitOomKillIsReported) {
+  auto s = Spec({"sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"});
+  s.linux.cgroups_path = path_;
+  s.linux.resources = oci::Resources{};
+  s.linux.resources->memory_limit = 32 << 20;
+  auto r = RunSpec(s, cg_.get());
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto stats = cg_->Stats(path_);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_GE(stats->oom_kills, 1u) << r->out;
+  EXPECT_EQ(r->out.find("survived"), std::string::npos) << r->out;
+}
+
+}  // namespace
+}  // namespace kcr::runtime

@@ -1,0 +1,237 @@
+// The container's filesystem view, built inside its new mount namespace.
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "common/fd.h"
+#include "common/paths.h"
+#include "runtime/linux/child.h"
+
+namespace kcr::runtime::child {
+
+namespace {
+
+struct Flags {
+  unsigned long flags = 0;
+  unsigned long propagation = 0;
+  std::string data;
+  bool bind = false, recursive = false, ro = false;
+};
+
+Flags ParseOptions(const std::vector<std::string>& opts) {
+  static const std::map<std::string, std::pair<bool, unsigned long>> kFlags = {
+      {"ro", {true, MS_RDONLY}},       {"rw", {false, MS_RDONLY}},        {"nosuid", {true, MS_NOSUID}},
+      {"suid", {false, MS_NOSUID}},    {"nodev", {true, MS_NODEV}},       {"dev", {false, MS_NODEV}},
+      {"noexec", {true, MS_NOEXEC}},   {"exec", {false, MS_NOEXEC}},      {"sync", {true, MS_SYNCHRONOUS}},
+      {"noatime", {true, MS_NOATIME}}, {"nodiratime", {true, MS_NODIRATIME}}, {"relatime", {true, MS_RELATIME}},
+      {"strictatime", {true, MS_STRICTATIME}}};
+  static const std::map<std::string, unsigned long> kProp = {
+      {"private", MS_PRIVATE}, {"rprivate", MS_PRIVATE | MS_REC}, {"slave", MS_SLAVE},
+      {"rslave", MS_SLAVE | MS_REC}, {"shared", MS_SHARED}, {"rshared", MS_SHARED | MS_REC},
+      {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC}};
+  Flags f;
+  for (const auto& o : opts) {
+    if (o == "bind") {
+      f.bind = true;
+    } else if (o == "rbind") {
+      f.bind = f.recursive = true;
+    } else if (auto it = kFlags.find(o); it != kFlags.end()) {
+      if (it->second.first) f.flags |= it->second.second;
+      else f.flags &= ~it->second.second;
+    } else if (auto p = kProp.find(o); p != kProp.end()) {
+      f.propagation = p->second;
+    } else {
+      f.data += (f.data.empty() ? "" : ",") + o;
+    }
+  }
+  f.ro = f.flags & MS_RDONLY;
+  return f;
+}
+
+int OpenInRoot(int root, const std::string& path, int flags) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  std::string rel = path;
+  while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
+  return static_cast<int>(::syscall(SYS_openat2, root, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
+}
+
+// Creates `dest` inside the root (a directory, or a file when the mount
+// source is not a directory) resolving every component inside the root,
+// and returns an O_PATH fd to it: mounting on /proc/self/fd/N cannot be
+// redirected by a symlink swapped in later.
+StatusOr<UniqueFd> MountTarget(int root, const std::string& dest, bool file) {
+  std::string rel;
+  size_t start = 0;
+  while (start < dest.size()) {
+    size_t end = dest.find('/', start);
+    if (end == std::string::npos) end = dest.size();
+    std::string comp = dest.substr(start, end - start);
+    start = end + 1;
+    if (comp.empty() || comp == ".") continue;
+    bool last = end >= dest.size();
+    UniqueFd cur(OpenInRoot(root, rel + comp, O_PATH));
+    if (!cur) {
+      UniqueFd parent(OpenInRoot(root, rel, O_PATH | O_DIRECTORY));
+      if (!parent) return ErrnoError("mount target " + dest);
+      if (last && file) {
+        UniqueFd f(::openat(parent.get(), comp.c_str(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+        if (!f && errno != EEXIST) return ErrnoError("create mount target " + dest);
+      } else if (::mkdirat(parent.get(), comp.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoError("create mount target " + dest);
+      }
+    }
+    rel += comp + "/";
+  }
+  UniqueFd fd(OpenInRoot(root, dest, O_PATH));
+  if (!fd) return ErrnoError("open mount target " + dest);
+  return fd;
+}
+
+std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+Status DoMount(int root, const oci::Mount& m) {
+  Flags f = ParseOptions(m.options);
+  bool bind = f.bind || m.type == "bind";
+  bool src_is_file = false;
+  if (bind) {
+    struct stat st;
+    if (::stat(m.source.c_str(), &st) != 0) return ErrnoError("bind mount source " + m.source + " of " + m.destination);
+    src_is_file = !S_ISDIR(st.st_mode);
+  }
+  KCR_ASSIGN_OR_RETURN(UniqueFd target, MountTarget(root, m.destination, src_is_file));
+  std::string tpath = FdPath(target.get());
+  if (bind) {
+    unsigned long fl = MS_BIND | (f.recursive ? MS_REC : 0);
+    if (::mount(m.source.c_str(), tpath.c_str(), nullptr, fl, nullptr) != 0)
+      return ErrnoError("bind mount " + m.source + " on " + m.destination);
+    // Flags other than MS_BIND need a remount of the new bind mount.
+    unsigned long extra = f.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    if (extra) {
+      UniqueFd again(OpenInRoot(root, m.destination, O_PATH));
+      if (::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | extra, nullptr) != 0)
+        return ErrnoError("remount " + m.destination + " with its options");
+    }
+  } else {
+    if (::mount(m.source.c_str(), tpath.c_str(), m.type.c_str(), f.flags,
+                f.data.empty() ? nullptr : f.data.c_str()) != 0) {
+      // sysfs in a container without its own network namespace is refused:
+      // bind the host's read-only instead, as runc does.
+      if (m.type == "sysfs" && (errno == EPERM || errno == EBUSY)) {
+        if (::mount("/sys", tpath.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) return ErrnoError("bind /sys");
+        UniqueFd again(OpenInRoot(root, m.destination, O_PATH));
+        ::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr);
+      } else {
+        return ErrnoError("mount " + m.type + " on " + m.destination);
+      }
+    }
+  }
+  if (f.propagation) {
+    UniqueFd again(OpenInRoot(root, m.destination, O_PATH));
+    if (::mount(nullptr, FdPath(again.get()).c_str(), nullptr, f.propagation, nullptr) != 0)
+      return ErrnoError("set propagation of " + m.destination);
+  }
+  return absl::OkStatus();
+}
+
+Status SetupDev(int root) {
+  struct Dev {
+    const char* name;
+    unsigned maj, min;
+  };
+  static const Dev kDevs[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+                              {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+  UniqueFd dev(OpenInRoot(root, "/dev", O_PATH | O_DIRECTORY));
+  if (!dev) return ErrnoError("open /dev in rootfs");
+  for (const auto& d : kDevs) {
+    ::unlinkat(dev.get(), d.name, 0);
+    if (::mknodat(dev.get(), d.name, S_IFCHR | 0666, makedev(d.maj, d.min)) != 0) {
+      // Without mknod (e.g. a user namespace), bind the host's node.
+      UniqueFd f(::openat(dev.get(), d.name, O_CREAT | O_WRONLY | O_CLOEXEC, 0666));
+      std::string host = std::string("/dev/") + d.name;
+      if (!f || ::mount(host.c_str(), FdPath(f.get()).c_str(), nullptr, MS_BIND, nullptr) != 0)
+        return ErrnoError("create /dev/" + std::string(d.name));
+    } else {
+      ::fchmodat(dev.get(), d.name, 0666, 0);  // umask-proof
+    }
+  }
+  for (auto [name, target] : {std::pair{"fd", "/proc/self/fd"}, std::pair{"stdin", "/proc/self/fd/0"},
+                              std::pair{"stdout", "/proc/self/fd/1"}, std::pair{"stderr", "/proc/self/fd/2"},
+                              std::pair{"ptmx", "pts/ptmx"}, std::pair{"core", "/proc/kcore"}}) {
+    ::unlinkat(dev.get(), name, 0);
+    if (::symlinkat(target, dev.get(), name) != 0 && errno != EEXIST) return ErrnoError(std::string("/dev/") + name);
+  }
+  return absl::OkStatus();
+}
+
+Status Mask(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return absl::OkStatus();  // nothing to mask
+  if (S_ISDIR(st.st_mode)) {
+    if (::mount("tmpfs", path.c_str(), "tmpfs", MS_RDONLY, "size=0") != 0) return ErrnoError("mask " + path);
+  } else if (::mount("/dev/null", path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    return ErrnoError("mask " + path);
+  }
+  return absl::OkStatus();
+}
+
+Status ReadOnly(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return absl::OkStatus();
+  if (::mount(path.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+    return ErrnoError("bind " + path + " read-only");
+  if (::mount(nullptr, path.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr) != 0)
+    return ErrnoError("remount " + path + " read-only");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
+  // Nothing we mount may propagate back to the host.
+  unsigned long prop = MS_PRIVATE | MS_REC;
+  if (spec.linux.rootfs_propagation == "rslave" || spec.linux.rootfs_propagation == "slave") prop = MS_SLAVE | MS_REC;
+  if (spec.linux.rootfs_propagation == "rshared" || spec.linux.rootfs_propagation == "shared") prop = MS_SHARED | MS_REC;
+  if (::mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) return ErrnoError("make / rslave");
+  const std::string& root = spec.root_path;
+  for (const auto& m : opts.rootfs) {
+    Flags f = ParseOptions(m.options);
+    unsigned long fl = f.flags | (m.type == "bind" || f.bind ? MS_BIND | (f.recursive ? MS_REC : 0) : 0);
+    if (::mount(m.source.c_str(), root.c_str(), m.type == "bind" ? nullptr : m.type.c_str(), fl,
+                f.data.empty() ? nullptr : f.data.c_str()) != 0)
+      return ErrnoError("mount rootfs (" + m.type + ") on " + root);
+  }
+  // pivot_root needs the root to be a mount point.
+  if (::mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+    return ErrnoError("root.path " + root);
+  if (prop != (MS_SLAVE | MS_REC) && ::mount(nullptr, root.c_str(), nullptr, prop, nullptr) != 0)
+    return ErrnoError("rootfsPropagation");
+  UniqueFd rfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!rfd) return ErrnoError("root.path " + root);
+  for (const auto& m : spec.mounts) KCR_RETURN_IF_ERROR(DoMount(rfd.get(), m));
+  bool dev_is_tmpfs = false;
+  for (const auto& m : spec.mounts)
+    if (m.destination == "/dev" && m.type == "tmpfs") dev_is_tmpfs = true;
+  if (dev_is_tmpfs) KCR_RETURN_IF_ERROR(SetupDev(rfd.get()));
+
+  if (::chdir(root.c_str()) != 0) return ErrnoError("chdir " + root);
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) return ErrnoError("pivot_root");
+  if (::umount2(".", MNT_DETACH) != 0) return ErrnoError("detach the old root");
+  if (::chdir("/") != 0) return ErrnoError("chdir /");
+
+  for (const auto& p : spec.linux.masked_paths) KCR_RETURN_IF_ERROR(Mask(p));
+  for (const auto& p : spec.linux.readonly_paths) KCR_RETURN_IF_ERROR(ReadOnly(p));
+  if (spec.root_readonly &&
+      ::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) != 0)
+    return ErrnoError("root.readonly");
+  return absl::OkStatus();
+}
+
+}  // namespace kcr::runtime::child

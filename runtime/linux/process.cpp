@@ -1,0 +1,225 @@
+// The container process's identity and environment: hostname, sysctls,
+// rlimits, oom_score_adj, user and groups, capabilities, no_new_privs, cwd,
+// exec.
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <sstream>
+
+#include "common/fs.h"
+#include "runtime/linux/child.h"
+
+namespace kcr::runtime::child {
+
+namespace {
+
+const std::map<std::string, int>& CapNumbers() {
+  static const std::map<std::string, int> m = {
+      {"CAP_CHOWN", 0}, {"CAP_DAC_OVERRIDE", 1}, {"CAP_DAC_READ_SEARCH", 2}, {"CAP_FOWNER", 3},
+      {"CAP_FSETID", 4}, {"CAP_KILL", 5}, {"CAP_SETGID", 6}, {"CAP_SETUID", 7}, {"CAP_SETPCAP", 8},
+      {"CAP_LINUX_IMMUTABLE", 9}, {"CAP_NET_BIND_SERVICE", 10}, {"CAP_NET_BROADCAST", 11},
+      {"CAP_NET_ADMIN", 12}, {"CAP_NET_RAW", 13}, {"CAP_IPC_LOCK", 14}, {"CAP_IPC_OWNER", 15},
+      {"CAP_SYS_MODULE", 16}, {"CAP_SYS_RAWIO", 17}, {"CAP_SYS_CHROOT", 18}, {"CAP_SYS_PTRACE", 19},
+      {"CAP_SYS_PACCT", 20}, {"CAP_SYS_ADMIN", 21}, {"CAP_SYS_BOOT", 22}, {"CAP_SYS_NICE", 23},
+      {"CAP_SYS_RESOURCE", 24}, {"CAP_SYS_TIME", 25}, {"CAP_SYS_TTY_CONFIG", 26}, {"CAP_MKNOD", 27},
+      {"CAP_LEASE", 28}, {"CAP_AUDIT_WRITE", 29}, {"CAP_AUDIT_CONTROL", 30}, {"CAP_SETFCAP", 31},
+      {"CAP_MAC_OVERRIDE", 32}, {"CAP_MAC_ADMIN", 33}, {"CAP_SYSLOG", 34}, {"CAP_WAKE_ALARM", 35},
+      {"CAP_BLOCK_SUSPEND", 36}, {"CAP_AUDIT_READ", 37}, {"CAP_PERFMON", 38}, {"CAP_BPF", 39},
+      {"CAP_CHECKPOINT_RESTORE", 40}};
+  return m;
+}
+
+StatusOr<uint64_t> CapMask(const std::vector<std::string>& caps, const char* set) {
+  uint64_t mask = 0;
+  for (const auto& c : caps) {
+    auto it = CapNumbers().find(c);
+    if (it == CapNumbers().end())
+      return absl::InvalidArgumentError(std::string("process.capabilities.") + set + ": unknown capability \"" + c + "\"");
+    mask |= uint64_t{1} << it->second;
+  }
+  return mask;
+}
+
+int LastCap() {
+  auto s = fs::ReadFile("/proc/sys/kernel/cap_last_cap", 64);
+  return s.ok() ? std::atoi(s->c_str()) : 40;
+}
+
+const std::map<std::string, int>& Rlimits() {
+  static const std::map<std::string, int> m = {
+      {"RLIMIT_AS", RLIMIT_AS}, {"RLIMIT_CORE", RLIMIT_CORE}, {"RLIMIT_CPU", RLIMIT_CPU},
+      {"RLIMIT_DATA", RLIMIT_DATA}, {"RLIMIT_FSIZE", RLIMIT_FSIZE}, {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_NOFILE", RLIMIT_NOFILE}, {"RLIMIT_NPROC", RLIMIT_NPROC}, {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+      {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK}};
+  return m;
+}
+
+// name:x:uid:gid:... lines of the container's own /etc/passwd or /etc/group.
+struct Entry {
+  std::string name;
+  uint32_t id = 0, gid = 0;
+  std::vector<std::string> members;
+};
+std::vector<Entry> ReadDb(const char* path, bool group) {
+  std::vector<Entry> out;
+  auto text = fs::ReadFile(path, 4 << 20);
+  if (!text.ok()) return out;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ls(line);
+    std::string x;
+    while (std::getline(ls, x, ':')) f.push_back(x);
+    if (f.size() < 3 || f[0].empty() || f[0][0] == '#') continue;
+    Entry e;
+    e.name = f[0];
+    e.id = static_cast<uint32_t>(std::strtoul(f[2].c_str(), nullptr, 10));
+    if (!group && f.size() > 3) e.gid = static_cast<uint32_t>(std::strtoul(f[3].c_str(), nullptr, 10));
+    if (group && f.size() > 3) {
+      std::stringstream ms(f[3]);
+      while (std::getline(ms, x, ',')) if (!x.empty()) e.members.push_back(x);
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace
+
+Status SetupProcessEnv(const oci::Spec& spec) {
+  bool own_uts = false;
+  for (const auto& n : spec.linux.namespaces) own_uts |= (n.type == "uts" && n.path.empty());
+  if (!spec.hostname.empty()) {
+    if (!own_uts) return absl::InvalidArgumentError("hostname is set but the container has no UTS namespace");
+    if (::sethostname(spec.hostname.c_str(), spec.hostname.size()) != 0) return ErrnoError("sethostname");
+  }
+  for (const auto& [k, v] : spec.linux.sysctl) {
+    std::string path = "/proc/sys/" + k;
+    for (size_t i = 10; i < path.size(); i++) if (path[i] == '.') path[i] = '/';
+    UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!f || ::write(f.get(), v.data(), v.size()) < 0) return ErrnoError("linux.sysctl " + k);
+  }
+  for (const auto& r : spec.process.rlimits) {
+    auto it = Rlimits().find(r.type);
+    if (it == Rlimits().end()) return absl::InvalidArgumentError("process.rlimits: unknown " + r.type);
+    struct rlimit rl = {r.soft, r.hard};
+    if (::setrlimit(it->second, &rl) != 0) return ErrnoError("process.rlimits " + r.type);
+  }
+  if (spec.process.oom_score_adj) {
+    std::string v = std::to_string(*spec.process.oom_score_adj);
+    UniqueFd f(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+    // A negative value needs CAP_SYS_RESOURCE, which this host's root may
+    // lack: the container then keeps the monitor's value (see TEST-NOTES).
+    if (f && ::write(f.get(), v.data(), v.size()) < 0 && errno != EPERM && errno != EACCES)
+      return ErrnoError("process.oomScoreAdj");
+  }
+  return absl::OkStatus();
+}
+
+Status SetupIdentity(const oci::Spec& spec) {
+  const oci::User& u = spec.process.user;
+  uint32_t uid = u.uid, gid = u.gid;
+  std::vector<gid_t> groups(u.additional_gids.begin(), u.additional_gids.end());
+  std::string name;
+  if (!u.username.empty()) {  // resolved in the container's own /etc/passwd (we are past pivot_root)
+    bool found = false;
+    for (const auto& e : ReadDb("/etc/passwd", false))
+      if (e.name == u.username) {
+        uid = e.id;
+        gid = e.gid;
+        name = e.name;
+        found = true;
+        break;
+      }
+    if (!found)
+      return absl::InvalidArgumentError("process.user.username: user \"" + u.username +
+                                        "\" not found in the container's /etc/passwd");
+  } else {
+    for (const auto& e : ReadDb("/etc/passwd", false))
+      if (e.id == uid) {
+        name = e.name;
+        break;
+      }
+  }
+  if (!name.empty())  // supplementary groups the image gives the user, as Docker does
+    for (const auto& g : ReadDb("/etc/group", true))
+      for (const auto& m : g.members)
+        if (m == name) groups.push_back(g.id);
+
+  uint64_t bounding = 0, effective = 0, permitted = 0, inheritable = 0, ambient = 0;
+  if (spec.process.capabilities) {
+    const auto& c = *spec.process.capabilities;
+    KCR_ASSIGN_OR_RETURN(bounding, CapMask(c.bounding, "bounding"));
+    KCR_ASSIGN_OR_RETURN(effective, CapMask(c.effective, "effective"));
+    KCR_ASSIGN_OR_RETURN(permitted, CapMask(c.permitted, "permitted"));
+    KCR_ASSIGN_OR_RETURN(inheritable, CapMask(c.inheritable, "inheritable"));
+    KCR_ASSIGN_OR_RETURN(ambient, CapMask(c.ambient, "ambient"));
+    int last = LastCap();
+    for (int cap = 0; cap <= last; cap++)
+      if (!(bounding & (uint64_t{1} << cap)) && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+        return ErrnoError("drop bounding capability " + std::to_string(cap));
+  }
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return ErrnoError("PR_SET_KEEPCAPS");
+  if (::setgroups(groups.size(), groups.data()) != 0) return ErrnoError("setgroups");
+  if (::setresgid(gid, gid, gid) != 0) return ErrnoError("setresgid " + std::to_string(gid));
+  if (::setresuid(uid, uid, uid) != 0) return ErrnoError("setresuid " + std::to_string(uid));
+  if (spec.process.capabilities) {
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2] = {};
+    for (int i = 0; i < 2; i++) {
+      data[i].effective = static_cast<uint32_t>(effective >> (32 * i));
+      data[i].permitted = static_cast<uint32_t>(permitted >> (32 * i));
+      data[i].inheritable = static_cast<uint32_t>(inheritable >> (32 * i));
+    }
+    if (::syscall(SYS_capset, &hdr, data) != 0) return ErrnoError("capset");
+    for (int cap = 0; cap < 64; cap++)
+      if ((ambient & (uint64_t{1} << cap)) && ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
+        return ErrnoError("raise ambient capability " + std::to_string(cap));
+  }
+  if (spec.process.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return ErrnoError("no_new_privs");
+  if (::chdir(spec.process.cwd.c_str()) != 0) {
+    // A missing working directory is created, as runc and crun do.
+    if (errno != ENOENT || !fs::MkdirAll(spec.process.cwd).ok() || ::chdir(spec.process.cwd.c_str()) != 0)
+      return ErrnoError("process.cwd " + spec.process.cwd);
+  }
+  return absl::OkStatus();
+}
+
+Status Exec(const oci::Spec& spec) {
+  const auto& args = spec.process.args;
+  std::vector<char*> argv, envp;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const auto& e : spec.process.env) {
+    envp.push_back(const_cast<char*>(e.c_str()));
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  }
+  envp.push_back(nullptr);
+  if (args[0].find('/') != std::string::npos) {
+    ::execve(args[0].c_str(), argv.data(), envp.data());
+    return ErrnoError("exec " + args[0]);
+  }
+  int err = ENOENT;
+  std::stringstream ps(path);
+  std::string dir;
+  while (std::getline(ps, dir, ':')) {
+    std::string cand = (dir.empty() ? "." : dir) + "/" + args[0];
+    ::execve(cand.c_str(), argv.data(), envp.data());
+    if (errno != ENOENT) err = errno;
+  }
+  return ErrnoError("exec " + args[0] + " (looked up on PATH " + path + ")", err);
+}
+
+}  // namespace kcr::runtime::child

@@ -1,0 +1,68 @@
+// Seccomp from the OCI model with libseccomp, loaded right before execve.
+#include <errno.h>
+#include <seccomp.h>
+
+#include <map>
+
+#include "runtime/linux/child.h"
+
+namespace kcr::runtime::child {
+
+namespace {
+
+StatusOr<uint32_t> Action(const std::string& name, std::optional<uint32_t> errno_ret, uint32_t default_errno) {
+  if (name == "SCMP_ACT_ALLOW") return SCMP_ACT_ALLOW;
+  if (name == "SCMP_ACT_ERRNO") return SCMP_ACT_ERRNO(errno_ret.value_or(default_errno));
+  if (name == "SCMP_ACT_KILL" || name == "SCMP_ACT_KILL_THREAD") return SCMP_ACT_KILL_THREAD;
+  if (name == "SCMP_ACT_KILL_PROCESS") return SCMP_ACT_KILL_PROCESS;
+  if (name == "SCMP_ACT_TRAP") return SCMP_ACT_TRAP;
+  if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
+  if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(errno_ret.value_or(default_errno));
+  return absl::InvalidArgumentError("linux.seccomp: unknown action \"" + name + "\"");
+}
+
+StatusOr<uint32_t> Arch(const std::string& a) {
+  static const std::map<std::string, uint32_t> m = {
+      {"SCMP_ARCH_X86_64", SCMP_ARCH_X86_64}, {"SCMP_ARCH_X86", SCMP_ARCH_X86}, {"SCMP_ARCH_X32", SCMP_ARCH_X32},
+      {"SCMP_ARCH_AARCH64", SCMP_ARCH_AARCH64}, {"SCMP_ARCH_ARM", SCMP_ARCH_ARM}};
+  auto it = m.find(a);
+  if (it == m.end()) return absl::InvalidArgumentError("linux.seccomp.architectures: unknown \"" + a + "\"");
+  return it->second;
+}
+
+}  // namespace
+
+Status ApplySeccomp(const oci::Spec& spec) {
+  if (!spec.linux.seccomp) return absl::OkStatus();
+  const oci::Seccomp& sc = *spec.linux.seccomp;
+  KCR_ASSIGN_OR_RETURN(uint32_t def, Action(sc.default_action, sc.default_errno_ret, EPERM));
+  scmp_filter_ctx ctx = seccomp_init(def);
+  if (!ctx) return absl::InternalError("seccomp_init failed");
+  struct Release {
+    scmp_filter_ctx c;
+    ~Release() { seccomp_release(c); }
+  } release{ctx};
+  for (const auto& a : sc.architectures) {
+    KCR_ASSIGN_OR_RETURN(uint32_t arch, Arch(a));
+    int rc = seccomp_arch_add(ctx, arch);
+    if (rc != 0 && rc != -EEXIST) continue;  // an architecture this kernel cannot filter
+  }
+  for (const auto& s : sc.syscalls) {
+    KCR_ASSIGN_OR_RETURN(uint32_t act, Action(s.action, s.errno_ret, EPERM));
+    if (act == def) continue;  // libseccomp refuses rules equal to the default
+    for (const auto& name : s.names) {
+      int nr = seccomp_syscall_resolve_name(name.c_str());
+      if (nr == __NR_SCMP_ERROR) continue;  // unknown to this architecture: nothing to filter
+      int rc = seccomp_rule_add(ctx, act, nr, 0);
+      if (rc != 0 && rc != -EEXIST)
+        return absl::InvalidArgumentError("linux.seccomp: rule for " + name + ": " + std::strerror(-rc));
+    }
+  }
+  // no_new_privs is required for an unprivileged filter; root with
+  // CAP_SYS_ADMIN may load without it.
+  int rc = seccomp_load(ctx);
+  if (rc != 0) return ErrnoError("seccomp_load", -rc);
+  return absl::OkStatus();
+}
+
+}  // namespace kcr::runtime::child

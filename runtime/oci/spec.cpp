@@ -1,0 +1,282 @@
+#include "runtime/oci/spec.h"
+
+#include <sys/resource.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace kcr::runtime::oci {
+
+using nlohmann::json;
+
+std::vector<std::string> DefaultCapabilities() {
+  // The default set of containerd, CRI-O and Docker.
+  return {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER", "CAP_MKNOD",
+          "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",           "CAP_SETFCAP", "CAP_SETPCAP",
+          "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",     "CAP_AUDIT_WRITE"};
+}
+
+std::vector<Mount> DefaultMounts() {
+  return {
+      {"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}},
+      {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}},
+      {"/dev/pts", "devpts", "devpts", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+      {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+      {"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}},
+      {"/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}},
+  };
+}
+
+std::vector<std::string> DefaultMaskedPaths() {
+  return {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+          "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"};
+}
+
+std::vector<std::string> DefaultReadonlyPaths() {
+  return {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+}
+
+namespace {
+
+// Field access that turns nlohmann's exceptions into a status naming the field.
+template <typename T>
+Status Read(const json& j, const char* key, const std::string& path, T* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return absl::OkStatus();
+  try {
+    *out = it->get<T>();
+  } catch (const json::exception&) {
+    return absl::InvalidArgumentError("config.json: " + path + key + " has the wrong type");
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+Status ReadOpt(const json& j, const char* key, const std::string& path, std::optional<T>* out) {
+  if (!j.contains(key) || j[key].is_null()) return absl::OkStatus();
+  T v{};
+  KCR_RETURN_IF_ERROR(Read(j, key, path, &v));
+  *out = v;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+StatusOr<Spec> ParseSpec(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError("config.json: not a JSON object");
+  Spec s;
+  KCR_RETURN_IF_ERROR(Read(j, "ociVersion", "", &s.oci_version));
+  KCR_RETURN_IF_ERROR(Read(j, "hostname", "", &s.hostname));
+  if (j.contains("root") && j["root"].is_object()) {
+    KCR_RETURN_IF_ERROR(Read(j["root"], "path", "root.", &s.root_path));
+    KCR_RETURN_IF_ERROR(Read(j["root"], "readonly", "root.", &s.root_readonly));
+  }
+  if (j.contains("process") && j["process"].is_object()) {
+    const json& p = j["process"];
+    Process& pr = s.process;
+    KCR_RETURN_IF_ERROR(Read(p, "terminal", "process.", &pr.terminal));
+    KCR_RETURN_IF_ERROR(Read(p, "args", "process.", &pr.args));
+    KCR_RETURN_IF_ERROR(Read(p, "env", "process.", &pr.env));
+    KCR_RETURN_IF_ERROR(Read(p, "cwd", "process.", &pr.cwd));
+    KCR_RETURN_IF_ERROR(Read(p, "noNewPrivileges", "process.", &pr.no_new_privileges));
+    KCR_RETURN_IF_ERROR(ReadOpt(p, "oomScoreAdj", "process.", &pr.oom_score_adj));
+    if (p.contains("user") && p["user"].is_object()) {
+      KCR_RETURN_IF_ERROR(Read(p["user"], "uid", "process.user.", &pr.user.uid));
+      KCR_RETURN_IF_ERROR(Read(p["user"], "gid", "process.user.", &pr.user.gid));
+      KCR_RETURN_IF_ERROR(Read(p["user"], "additionalGids", "process.user.", &pr.user.additional_gids));
+      KCR_RETURN_IF_ERROR(Read(p["user"], "username", "process.user.", &pr.user.username));
+    }
+    if (p.contains("capabilities") && p["capabilities"].is_object()) {
+      const json& c = p["capabilities"];
+      Capabilities caps;
+      KCR_RETURN_IF_ERROR(Read(c, "bounding", "process.capabilities.", &caps.bounding));
+      KCR_RETURN_IF_ERROR(Read(c, "effective", "process.capabilities.", &caps.effective));
+      KCR_RETURN_IF_ERROR(Read(c, "inheritable", "process.capabilities.", &caps.inheritable));
+      KCR_RETURN_IF_ERROR(Read(c, "permitted", "process.capabilities.", &caps.permitted));
+      KCR_RETURN_IF_ERROR(Read(c, "ambient", "process.capabilities.", &caps.ambient));
+      pr.capabilities = caps;
+    }
+    if (p.contains("rlimits") && p["rlimits"].is_array())
+      for (const auto& r : p["rlimits"]) {
+        Rlimit rl;
+        KCR_RETURN_IF_ERROR(Read(r, "type", "process.rlimits[].", &rl.type));
+        KCR_RETURN_IF_ERROR(Read(r, "hard", "process.rlimits[].", &rl.hard));
+        KCR_RETURN_IF_ERROR(Read(r, "soft", "process.rlimits[].", &rl.soft));
+        pr.rlimits.push_back(rl);
+      }
+  }
+  if (j.contains("mounts") && j["mounts"].is_array())
+    for (const auto& m : j["mounts"]) {
+      Mount mt;
+      KCR_RETURN_IF_ERROR(Read(m, "destination", "mounts[].", &mt.destination));
+      KCR_RETURN_IF_ERROR(Read(m, "type", "mounts[].", &mt.type));
+      KCR_RETURN_IF_ERROR(Read(m, "source", "mounts[].", &mt.source));
+      KCR_RETURN_IF_ERROR(Read(m, "options", "mounts[].", &mt.options));
+      s.mounts.push_back(mt);
+    }
+  if (j.contains("linux") && j["linux"].is_object()) {
+    const json& l = j["linux"];
+    if (l.contains("namespaces") && l["namespaces"].is_array())
+      for (const auto& n : l["namespaces"]) {
+        Namespace ns;
+        KCR_RETURN_IF_ERROR(Read(n, "type", "linux.namespaces[].", &ns.type));
+        KCR_RETURN_IF_ERROR(Read(n, "path", "linux.namespaces[].", &ns.path));
+        s.linux.namespaces.push_back(ns);
+      }
+    KCR_RETURN_IF_ERROR(Read(l, "sysctl", "linux.", &s.linux.sysctl));
+    KCR_RETURN_IF_ERROR(Read(l, "cgroupsPath", "linux.", &s.linux.cgroups_path));
+    KCR_RETURN_IF_ERROR(Read(l, "maskedPaths", "linux.", &s.linux.masked_paths));
+    KCR_RETURN_IF_ERROR(Read(l, "readonlyPaths", "linux.", &s.linux.readonly_paths));
+    KCR_RETURN_IF_ERROR(Read(l, "rootfsPropagation", "linux.", &s.linux.rootfs_propagation));
+    if (l.contains("resources") && l["resources"].is_object()) {
+      const json& r = l["resources"];
+      Resources res;
+      if (r.contains("cpu") && r["cpu"].is_object()) {
+        KCR_RETURN_IF_ERROR(ReadOpt(r["cpu"], "shares", "linux.resources.cpu.", &res.cpu_shares));
+        KCR_RETURN_IF_ERROR(ReadOpt(r["cpu"], "quota", "linux.resources.cpu.", &res.cpu_quota));
+        KCR_RETURN_IF_ERROR(ReadOpt(r["cpu"], "period", "linux.resources.cpu.", &res.cpu_period));
+        KCR_RETURN_IF_ERROR(Read(r["cpu"], "cpus", "linux.resources.cpu.", &res.cpuset_cpus));
+        KCR_RETURN_IF_ERROR(Read(r["cpu"], "mems", "linux.resources.cpu.", &res.cpuset_mems));
+      }
+      if (r.contains("memory") && r["memory"].is_object()) {
+        KCR_RETURN_IF_ERROR(ReadOpt(r["memory"], "limit", "linux.resources.memory.", &res.memory_limit));
+        KCR_RETURN_IF_ERROR(ReadOpt(r["memory"], "swap", "linux.resources.memory.", &res.memory_swap));
+      }
+      if (r.contains("pids") && r["pids"].is_object())
+        KCR_RETURN_IF_ERROR(ReadOpt(r["pids"], "limit", "linux.resources.pids.", &res.pids_limit));
+      s.linux.resources = res;
+    }
+    if (l.contains("seccomp") && l["seccomp"].is_object()) {
+      const json& sc = l["seccomp"];
+      Seccomp seccomp;
+      KCR_RETURN_IF_ERROR(Read(sc, "defaultAction", "linux.seccomp.", &seccomp.default_action));
+      KCR_RETURN_IF_ERROR(ReadOpt(sc, "defaultErrnoRet", "linux.seccomp.", &seccomp.default_errno_ret));
+      KCR_RETURN_IF_ERROR(Read(sc, "architectures", "linux.seccomp.", &seccomp.architectures));
+      if (sc.contains("syscalls") && sc["syscalls"].is_array())
+        for (const auto& c : sc["syscalls"]) {
+          SeccompSyscall sys;
+          KCR_RETURN_IF_ERROR(Read(c, "names", "linux.seccomp.syscalls[].", &sys.names));
+          KCR_RETURN_IF_ERROR(Read(c, "action", "linux.seccomp.syscalls[].", &sys.action));
+          KCR_RETURN_IF_ERROR(ReadOpt(c, "errnoRet", "linux.seccomp.syscalls[].", &sys.errno_ret));
+          seccomp.syscalls.push_back(sys);
+        }
+      s.linux.seccomp = seccomp;
+    }
+  }
+  return s;
+}
+
+std::string SerializeSpec(const Spec& s) {
+  json j;
+  j["ociVersion"] = s.oci_version;
+  j["root"] = {{"path", s.root_path}, {"readonly", s.root_readonly}};
+  if (!s.hostname.empty()) j["hostname"] = s.hostname;
+  const Process& p = s.process;
+  j["process"] = {{"terminal", p.terminal}, {"args", p.args}, {"env", p.env}, {"cwd", p.cwd},
+                  {"noNewPrivileges", p.no_new_privileges},
+                  {"user", {{"uid", p.user.uid}, {"gid", p.user.gid}, {"additionalGids", p.user.additional_gids}}}};
+  if (!p.user.username.empty()) j["process"]["user"]["username"] = p.user.username;
+  if (p.oom_score_adj) j["process"]["oomScoreAdj"] = *p.oom_score_adj;
+  if (p.capabilities)
+    j["process"]["capabilities"] = {{"bounding", p.capabilities->bounding}, {"effective", p.capabilities->effective},
+                                    {"inheritable", p.capabilities->inheritable},
+                                    {"permitted", p.capabilities->permitted}, {"ambient", p.capabilities->ambient}};
+  for (const auto& r : p.rlimits) j["process"]["rlimits"].push_back({{"type", r.type}, {"hard", r.hard}, {"soft", r.soft}});
+  j["mounts"] = json::array();
+  for (const auto& m : s.mounts)
+    j["mounts"].push_back({{"destination", m.destination}, {"type", m.type}, {"source", m.source}, {"options", m.options}});
+  json l;
+  l["namespaces"] = json::array();
+  for (const auto& n : s.linux.namespaces) {
+    json e = {{"type", n.type}};
+    if (!n.path.empty()) e["path"] = n.path;
+    l["namespaces"].push_back(e);
+  }
+  if (!s.linux.sysctl.empty()) l["sysctl"] = s.linux.sysctl;
+  if (!s.linux.cgroups_path.empty()) l["cgroupsPath"] = s.linux.cgroups_path;
+  l["maskedPaths"] = s.linux.masked_paths;
+  l["readonlyPaths"] = s.linux.readonly_paths;
+  if (const auto& r = s.linux.resources) {
+    json res;
+    if (r->cpu_shares) res["cpu"]["shares"] = *r->cpu_shares;
+    if (r->cpu_quota) res["cpu"]["quota"] = *r->cpu_quota;
+    if (r->cpu_period) res["cpu"]["period"] = *r->cpu_period;
+    if (!r->cpuset_cpus.empty()) res["cpu"]["cpus"] = r->cpuset_cpus;
+    if (!r->cpuset_mems.empty()) res["cpu"]["mems"] = r->cpuset_mems;
+    if (r->memory_limit) res["memory"]["limit"] = *r->memory_limit;
+    if (r->memory_swap) res["memory"]["swap"] = *r->memory_swap;
+    if (r->pids_limit) res["pids"]["limit"] = *r->pids_limit;
+    l["resources"] = res;
+  }
+  if (const auto& sc = s.linux.seccomp) {
+    json js = {{"defaultAction", sc->default_action}, {"architectures", sc->architectures}};
+    if (sc->default_errno_ret) js["defaultErrnoRet"] = *sc->default_errno_ret;
+    for (const auto& c : sc->syscalls) {
+      json e = {{"names", c.names}, {"action", c.action}};
+      if (c.errno_ret) e["errnoRet"] = *c.errno_ret;
+      js["syscalls"].push_back(e);
+    }
+    l["seccomp"] = js;
+  }
+  j["linux"] = l;
+  return j.dump(2);
+}
+
+namespace {
+const std::set<std::string> kNamespaces = {"pid", "network", "mount", "ipc", "uts", "user", "cgroup"};
+const std::set<std::string> kRlimits = {
+    "RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
+    "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_RSS",
+    "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK"};
+const std::set<std::string> kActions = {"SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                                        "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE",
+                                        "SCMP_ACT_ALLOW", "SCMP_ACT_LOG"};
+Status Bad(const std::string& field, const std::string& why) {
+  return absl::InvalidArgumentError("config.json: " + field + " " + why);
+}
+}  // namespace
+
+Status ValidateSpec(const Spec& s, const std::string& bundle) {
+  if (s.root_path.empty()) return Bad("root.path", "is empty");
+  if (s.process.args.empty()) return Bad("process.args", "is empty");
+  if (s.process.cwd.empty() || s.process.cwd[0] != '/')
+    return Bad("process.cwd", "\"" + s.process.cwd + "\" is not an absolute path");
+  for (const auto& m : s.mounts) {
+    if (m.destination.empty() || m.destination[0] != '/')
+      return Bad("mounts[].destination", "\"" + m.destination + "\" is not an absolute path");
+    if (m.destination.find("/../") != std::string::npos || m.destination.ends_with("/.."))
+      return Bad("mounts[].destination", "\"" + m.destination + "\" contains \"..\"");
+  }
+  std::set<std::string> seen;
+  for (const auto& n : s.linux.namespaces) {
+    if (!kNamespaces.count(n.type)) return Bad("linux.namespaces[].type", "\"" + n.type + "\" is unknown");
+    if (!seen.insert(n.type).second) return Bad("linux.namespaces", "lists \"" + n.type + "\" twice");
+    if (n.type == "user" && n.path.empty()) return Bad("linux.namespaces", "user namespaces are not supported yet");
+  }
+  for (const auto& r : s.process.rlimits) {
+    if (!kRlimits.count(r.type)) return Bad("process.rlimits[].type", "\"" + r.type + "\" is unknown");
+    if (r.soft > r.hard) return Bad("process.rlimits[" + r.type + "]", "soft limit above hard limit");
+  }
+  for (const auto& env : s.process.env)
+    if (env.find('=') == std::string::npos || env[0] == '=')
+      return Bad("process.env", "entry \"" + env + "\" is not KEY=VALUE");
+  if (const auto& sc = s.linux.seccomp) {
+    if (!kActions.count(sc->default_action))
+      return Bad("linux.seccomp.defaultAction", "\"" + sc->default_action + "\" is unknown");
+    for (const auto& c : sc->syscalls) {
+      if (!kActions.count(c.action)) return Bad("linux.seccomp.syscalls[].action", "\"" + c.action + "\" is unknown");
+      if (c.names.empty()) return Bad("linux.seccomp.syscalls[].names", "is empty");
+    }
+  }
+  if (const auto& r = s.linux.resources) {
+    if (r->memory_limit && *r->memory_limit < 0 && *r->memory_limit != -1)
+      return Bad("linux.resources.memory.limit", "is negative");
+    if (r->cpu_period && (*r->cpu_period < 1000 || *r->cpu_period > 1000000))
+      return Bad("linux.resources.cpu.period", "must be 1000..1000000 microseconds");
+  }
+  (void)bundle;
+  return absl::OkStatus();
+}
+
+}  // namespace kcr::runtime::oci

@@ -1,0 +1,113 @@
+#pragma once
+// kcr's container spec: the subset of the OCI runtime-spec config.json
+// (https://github.com/opencontainers/runtime-spec/blob/main/config.md) that
+// kcr's internal runtime implements, with the spec's JSON field names so an
+// OCI bundle's config.json loads as is.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kcr::runtime::oci {
+
+struct User {
+  uint32_t uid = 0, gid = 0;
+  std::vector<uint32_t> additional_gids;
+  std::string username;  // kcr extension: resolved from the rootfs's /etc/passwd when set
+};
+
+struct Rlimit {
+  std::string type;  // "RLIMIT_NOFILE"
+  uint64_t hard = 0, soft = 0;
+};
+
+struct Capabilities {
+  std::vector<std::string> bounding, effective, inheritable, permitted, ambient;
+};
+
+struct Process {
+  bool terminal = false;
+  User user;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string cwd = "/";
+  std::optional<Capabilities> capabilities;
+  std::vector<Rlimit> rlimits;
+  bool no_new_privileges = false;
+  std::optional<int> oom_score_adj;
+};
+
+struct Mount {
+  std::string destination, type, source;
+  std::vector<std::string> options;
+};
+
+struct Namespace {
+  std::string type;  // pid network mount ipc uts user cgroup
+  std::string path;  // join this one instead of creating
+};
+
+struct Resources {
+  std::optional<uint64_t> cpu_shares;
+  std::optional<int64_t> cpu_quota;
+  std::optional<uint64_t> cpu_period;
+  std::string cpuset_cpus, cpuset_mems;
+  std::optional<int64_t> memory_limit, memory_swap;
+  std::optional<int64_t> pids_limit;
+};
+
+struct SeccompSyscall {
+  std::vector<std::string> names;
+  std::string action;  // SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, ...
+  std::optional<uint32_t> errno_ret;
+};
+
+struct Seccomp {
+  std::string default_action;
+  std::optional<uint32_t> default_errno_ret;
+  std::vector<std::string> architectures;
+  std::vector<SeccompSyscall> syscalls;
+};
+
+struct Linux {
+  std::vector<Namespace> namespaces;
+  std::map<std::string, std::string> sysctl;
+  std::optional<Resources> resources;
+  std::string cgroups_path;
+  std::optional<Seccomp> seccomp;
+  std::vector<std::string> masked_paths, readonly_paths;
+  std::string rootfs_propagation;
+};
+
+struct Spec {
+  std::string oci_version = "1.0.2";
+  std::string root_path;
+  bool root_readonly = false;
+  std::string hostname;
+  Process process;
+  std::vector<Mount> mounts;
+  Linux linux;
+};
+
+// Parses config.json. InvalidArgument naming the field on a type error.
+StatusOr<Spec> ParseSpec(const std::string& json_text);
+std::string SerializeSpec(const Spec& s);
+
+// Checks what the runtime needs before any process exists: root path set,
+// args non-empty, absolute mount destinations and cwd, known namespace and
+// rlimit types, seccomp actions. InvalidArgument naming the field.
+// `bundle` resolves a relative root path.
+Status ValidateSpec(const Spec& s, const std::string& bundle = "");
+
+// The defaults every container gets (OCI/Docker conventions): /proc, /dev
+// tmpfs, /dev/pts, /dev/shm, /dev/mqueue, /sys read-only; masked and
+// read-only /proc paths; the standard capability set.
+std::vector<Mount> DefaultMounts();
+std::vector<std::string> DefaultMaskedPaths();
+std::vector<std::string> DefaultReadonlyPaths();
+std::vector<std::string> DefaultCapabilities();
+
+}  // namespace kcr::runtime::oci
