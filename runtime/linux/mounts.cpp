@@ -11,6 +11,7 @@
 
 #include "common/fd.h"
 #include "common/paths.h"
+#include "runtime/cgroups/cgroup.h"
 #include "runtime/linux/child.h"
 
 namespace kcr::runtime::child {
@@ -99,6 +100,20 @@ std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 Status DoMount(int root, const oci::Mount& m) {
   Flags f = ParseOptions(m.options);
+  if (m.type == "cgroup" || m.type == "cgroup2") {
+    // A unified host mounts cgroup2 (scoped by the container's cgroup
+    // namespace). On v1 and hybrid hosts the container sees an empty
+    // read-only tmpfs: the host's per-controller trees are not exposed.
+    KCR_ASSIGN_OR_RETURN(UniqueFd target, MountTarget(root, m.destination, false));
+    std::string tpath = FdPath(target.get());
+    if (DetectCgroupLayout() == CgroupLayout::kV2) {
+      if (::mount("cgroup2", tpath.c_str(), "cgroup2", f.flags, nullptr) != 0)
+        return ErrnoError("mount cgroup2 on " + m.destination);
+    } else if (::mount("cgroup", tpath.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=755") != 0) {
+      return ErrnoError("mount cgroup placeholder on " + m.destination);
+    }
+    return absl::OkStatus();
+  }
   bool bind = f.bind || m.type == "bind";
   bool src_is_file = false;
   if (bind) {

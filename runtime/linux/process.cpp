@@ -182,6 +182,9 @@ Status SetupIdentity(const oci::Spec& spec) {
       data[i].inheritable = static_cast<uint32_t>(inheritable >> (32 * i));
     }
     if (::syscall(SYS_capset, &hdr, data) != 0) return ErrnoError("capset");
+    // The kernel allows an ambient capability only when it is both permitted
+    // and inheritable; others are skipped, as runc does.
+    ambient &= permitted & inheritable;
     for (int cap = 0; cap < 64; cap++)
       if ((ambient & (uint64_t{1} << cap)) && ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
         return ErrnoError("raise ambient capability " + std::to_string(cap));
