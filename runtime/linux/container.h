@@ -45,6 +45,9 @@ class Container {
   Status Start();
   // Waits for exit: the wait status (as waitpid). Only the parent may wait.
   StatusOr<int> Wait();
+  // The owner reaped the process itself (waitpid(-1)): the destructor must
+  // not signal a pid that may have been reused.
+  void MarkReaped() { waited_ = true; }
 
  private:
   Container() = default;

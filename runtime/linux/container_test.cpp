@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "runtime/linux/testing_rootfs.h"
 
 namespace kcr::runtime {
 namespace {
@@ -18,38 +19,12 @@ namespace {
 class ContainerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/kcr-rootfs.XXXXXX";
-    rootfs_ = mkdtemp(tmpl);
-    ASSERT_TRUE(fs::MkdirAll(rootfs_ + "/bin").ok());
-    // Applets as relative symlinks: `busybox --install -s` would point at
-    // the host path of the binary.
-    ASSERT_EQ(system(("cp /bin/busybox " + rootfs_ + "/bin/busybox && for a in $(/bin/busybox --list | grep -vx busybox); do ln -sf busybox " +
-                      rootfs_ + "/bin/$a; done")
-                         .c_str()),
-              0);
-    ASSERT_TRUE(fs::MkdirAll(rootfs_ + "/etc").ok());
-    ASSERT_TRUE(fs::WriteFileAtomic(rootfs_ + "/etc/passwd",
-                                    "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www:/var/www:/bin/sh\n"
-                                    "nobody:x:65534:65534:nobody:/:/bin/false\n")
-                    .ok());
-    ASSERT_TRUE(fs::WriteFileAtomic(rootfs_ + "/etc/group", "root:x:0:\nwww-data:x:33:\nextra:x:500:www-data\n").ok());
-    for (const char* d : {"proc", "sys", "dev", "tmp"}) ASSERT_TRUE(fs::MkdirAll(rootfs_ + "/" + d).ok());
+    rootfs_ = testing::MakeBusyboxRootfs();
+    ASSERT_FALSE(rootfs_.empty());
   }
   static void TearDownTestSuite() { fs::RemoveAll(rootfs_).IgnoreError(); }
 
-  oci::Spec Spec(std::vector<std::string> args) {
-    oci::Spec s;
-    s.root_path = rootfs_;
-    s.process.args = std::move(args);
-    s.process.env = {"PATH=/bin"};
-    s.process.capabilities = oci::Capabilities{oci::DefaultCapabilities(), oci::DefaultCapabilities(), {},
-                                               oci::DefaultCapabilities(), {}};
-    s.mounts = oci::DefaultMounts();
-    s.linux.namespaces = {{"pid", ""}, {"mount", ""}, {"ipc", ""}, {"uts", ""}, {"network", ""}};
-    s.linux.masked_paths = oci::DefaultMaskedPaths();
-    s.linux.readonly_paths = oci::DefaultReadonlyPaths();
-    return s;
-  }
+  oci::Spec Spec(std::vector<std::string> args) { return testing::BusyboxSpec(rootfs_, std::move(args)); }
 
   struct Result {
     int code = -1;

@@ -1,0 +1,42 @@
+#include "runtime/linux/testing_rootfs.h"
+
+#include <stdlib.h>
+
+#include "common/fs.h"
+
+namespace kcr::runtime::testing {
+
+std::string MakeBusyboxRootfs() {
+  char tmpl[] = "/tmp/kcr-rootfs.XXXXXX";
+  std::string root = mkdtemp(tmpl);
+  fs::MkdirAll(root + "/bin").IgnoreError();
+  // Applets as relative symlinks: `busybox --install -s` would point at the
+  // host path of the binary.
+  std::string cmd = "cp /bin/busybox " + root + "/bin/busybox && for a in $(/bin/busybox --list | grep -vx busybox); "
+                    "do ln -sf busybox " + root + "/bin/$a; done";
+  if (system(cmd.c_str()) != 0) return "";
+  fs::MkdirAll(root + "/etc").IgnoreError();
+  fs::WriteFileAtomic(root + "/etc/passwd",
+                      "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www:/var/www:/bin/sh\n"
+                      "nobody:x:65534:65534:nobody:/:/bin/false\n")
+      .IgnoreError();
+  fs::WriteFileAtomic(root + "/etc/group", "root:x:0:\nwww-data:x:33:\nextra:x:500:www-data\n").IgnoreError();
+  for (const char* d : {"proc", "sys", "dev", "tmp"}) fs::MkdirAll(root + "/" + d).IgnoreError();
+  return root;
+}
+
+oci::Spec BusyboxSpec(const std::string& rootfs, std::vector<std::string> args) {
+  oci::Spec s;
+  s.root_path = rootfs;
+  s.process.args = std::move(args);
+  s.process.env = {"PATH=/bin"};
+  s.process.capabilities =
+      oci::Capabilities{oci::DefaultCapabilities(), oci::DefaultCapabilities(), {}, oci::DefaultCapabilities(), {}};
+  s.mounts = oci::DefaultMounts();
+  s.linux.namespaces = {{"pid", ""}, {"mount", ""}, {"ipc", ""}, {"uts", ""}, {"network", ""}};
+  s.linux.masked_paths = oci::DefaultMaskedPaths();
+  s.linux.readonly_paths = oci::DefaultReadonlyPaths();
+  return s;
+}
+
+}  // namespace kcr::runtime::testing

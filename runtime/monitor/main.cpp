@@ -1,0 +1,69 @@
+// kcr-monitor: the per-pod process (see monitor.h). Started by kcrd with
+// --detach: it forks, the child sets the pod up and reports readiness, the
+// parent exits, so the monitor is reparented away from kcrd and survives it.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "common/log.h"
+#include "runtime/monitor/monitor.h"
+
+int main(int argc, char** argv) {
+  kcr::monitor::MonitorOptions o;
+  bool detach = false;
+  CLI::App app{"kcr-monitor: kcr's per-pod monitor"};
+  app.add_option("--pod", o.pod_id, "pod sandbox ID")->required();
+  app.add_option("--socket", o.socket, "control socket path")->required();
+  app.add_option("--containers-dir", o.containers_dir, "where exit records are written")->required();
+  app.add_option("--netns", o.netns, "the pod's pinned network namespace (empty: host network)");
+  app.add_option("--hostname", o.hostname, "the pod's hostname");
+  app.add_flag("--host-ipc", o.host_ipc, "use the host IPC namespace");
+  app.add_flag("--host-uts", o.host_uts, "use the host UTS namespace");
+  app.add_flag("--share-pid", o.share_pid, "one PID namespace for the whole pod");
+  app.add_option("--cgroup-driver", o.cgroup_driver, "cgroupfs (systemd: later)");
+  app.add_flag("--detach", detach, "fork into the background once ready");
+  CLI11_PARSE(app, argc, argv);
+  kcr::SetLogLevel("info").IgnoreError();
+
+  int ready[2] = {-1, -1};
+  if (detach) {
+    if (::pipe2(ready, O_CLOEXEC) != 0) return 1;
+    pid_t pid = ::fork();
+    if (pid < 0) return 1;
+    if (pid > 0) {  // the parent reports the child's set-up result and exits
+      ::close(ready[1]);
+      char buf[4096];
+      ssize_t n = ::read(ready[0], buf, sizeof buf);
+      if (n == 1 && buf[0] == 'R') return 0;
+      if (n > 0) std::cerr << "kcr-monitor: " << std::string(buf + 1, static_cast<size_t>(n - 1)) << "\n";
+      return 1;
+    }
+    ::close(ready[0]);
+    ::setsid();
+  }
+  signal(SIGPIPE, SIG_IGN);
+  prctl(PR_SET_NAME, "kcr-monitor", 0, 0, 0);
+  // RunMonitor reports readiness through this hook once listening.
+  kcr::Status st = kcr::monitor::RunMonitor(o, [&](const kcr::Status& init) {
+    if (ready[1] < 0) return;
+    std::string msg = init.ok() ? "R" : "E" + std::string(init.message());
+    (void)!::write(ready[1], msg.data(), msg.size());
+    ::close(ready[1]);
+    ready[1] = -1;
+    if (detach) {  // stdio must not keep kcrd's pipes open
+      int devnull = ::open("/dev/null", O_RDWR);
+      ::dup2(devnull, 0);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+    }
+  });
+  if (!st.ok()) {
+    std::cerr << "kcr-monitor: " << st.message() << "\n";
+    return 1;
+  }
+  return 0;
+}
