@@ -78,6 +78,14 @@ class SignalWaiter {
 
 }  // namespace
 
+// kcr-monitor is installed beside kcrd.
+std::string MonitorBinary() {
+  char buf[4096] = {};
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string self = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "/usr/local/bin/kcrd";
+  return self.substr(0, self.rfind('/') + 1) + "kcr-monitor";
+}
+
 Status RunDaemon(const Config& config) {
   Paths paths(config.root, config.state);
   KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.root(), 0700));
@@ -91,7 +99,13 @@ Status RunDaemon(const Config& config) {
   std::unique_ptr<runtime::NetworkPlugin> network = Network(config, paths);
   if (Status ready = network->Ready(); !ready.ok()) spdlog::warn("network not ready: {}", ready.message());
   spdlog::info("pod network: {}", network->Describe());
-  RuntimeService runtime_service(RuntimeInfo{ResolveCgroupDriver(config.cgroup_driver)}, *network);
+  KCR_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PodStore> pods, runtime::PodStore::Open(*db));
+  std::string driver = ResolveCgroupDriver(config.cgroup_driver);
+  KCR_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CgroupManager> cgroups, runtime::NewCgroupManager(driver));
+  KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.Containers(), 0700));
+  RuntimeService runtime_service(RuntimeInfo{driver},
+                                 RuntimeDeps{paths, config, *pods, *network, *image_store, *layers, *cgroups,
+                                             MonitorBinary()});
   ImageService image_service(*image_store);
 
   std::string sock = config.listen.empty() ? paths.DefaultSocket() : config.listen;

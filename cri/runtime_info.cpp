@@ -26,7 +26,7 @@ grpc::Status RuntimeService::Status(grpc::ServerContext*, const ::runtime::v1::S
   // Re-evaluated on every call: a CNI config dropped in later is picked up.
   auto* net = st->add_conditions();
   net->set_type("NetworkReady");
-  absl::Status ready = network_.Ready();
+  absl::Status ready = d_.network.Ready();
   net->set_status(ready.ok());
   if (!ready.ok()) {
     net->set_reason("NetworkPluginNotReady");
@@ -37,7 +37,7 @@ grpc::Status RuntimeService::Status(grpc::ServerContext*, const ::runtime::v1::S
   h->mutable_features()->set_user_namespaces(false);
   resp->mutable_features()->set_supplemental_groups_policy(false);
   if (req->verbose()) {
-    nlohmann::json cfg = {{"cgroupDriver", info_.cgroup_driver}, {"network", network_.Describe()}};
+    nlohmann::json cfg = {{"cgroupDriver", info_.cgroup_driver}, {"network", d_.network.Describe()}};
     (*resp->mutable_info())["config"] = cfg.dump();
   }
   return grpc::Status::OK;

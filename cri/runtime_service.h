@@ -3,10 +3,21 @@
 // runtime_info.cpp (Version, Status, RuntimeConfig, UpdateRuntimeConfig);
 // RPCs of later steps answer UNIMPLEMENTED naming the RPC
 // (runtime_unimplemented.cpp) until their file exists.
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "api/api.grpc.pb.h"
+#include "common/paths.h"
+#include "cri/config.h"
+#include "images/image_store.h"
+#include "images/snapshotter.h"
+#include "runtime/cgroups/cgroup.h"
 #include "runtime/cni/network.h"
+#include "runtime/monitor/client.h"
+#include "runtime/pod/store.h"
 
 namespace kcr::cri {
 
@@ -15,11 +26,21 @@ struct RuntimeInfo {
   std::string cgroup_driver;  // "cgroupfs" | "systemd"
 };
 
+// Everything the RuntimeService works with; all borrowed, outliving it.
+struct RuntimeDeps {
+  const Paths& paths;
+  const Config& config;
+  kcr::runtime::PodStore& store;
+  kcr::runtime::NetworkPlugin& network;
+  images::ImageStore& images;
+  images::Snapshotter& snapshots;
+  kcr::runtime::CgroupManager& cgroups;
+  std::string monitor_binary;
+};
+
 class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
  public:
-  // `network` is borrowed and outlives the service.
-  RuntimeService(RuntimeInfo info, kcr::runtime::NetworkPlugin& network)
-      : info_(std::move(info)), network_(network) {}
+  RuntimeService(RuntimeInfo info, RuntimeDeps deps) : info_(std::move(info)), d_(std::move(deps)) {}
 
 #define KCR_UNARY(name, req, resp) \
   grpc::Status name(grpc::ServerContext*, const ::runtime::v1::req*, ::runtime::v1::resp*) override;
@@ -30,8 +51,25 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
 #undef KCR_STREAM
 
  private:
+  // Operations on one pod or container are serialised; different IDs run
+  // in parallel (a lock per hash bucket).
+  std::mutex& LockFor(const std::string& id) { return locks_[std::hash<std::string>{}(id) % locks_.size()]; }
+  // The pod's monitor connection, (re)connected on demand. Unavailable when
+  // no monitor runs for it (stopped pod, or a reboot).
+  StatusOr<std::shared_ptr<kcr::monitor::MonitorClient>> Monitor(const std::string& pod_id);
+  void ForgetMonitor(const std::string& pod_id);
+  // Brings a container record up to date with its monitor (or its durable
+  // exit record when the monitor is gone) and stores any change.
+  kcr::runtime::ContainerRecord Refresh(kcr::runtime::ContainerRecord c);
+  // Stops every container of a pod, tears down its network and monitor.
+  absl::Status StopSandbox(kcr::runtime::SandboxRecord& s);
+  absl::Status RemoveContainerLocked(const kcr::runtime::ContainerRecord& c);
+
   RuntimeInfo info_;
-  kcr::runtime::NetworkPlugin& network_;
+  RuntimeDeps d_;
+  std::array<std::mutex, 64> locks_;
+  std::mutex monitors_mu_;
+  std::map<std::string, std::shared_ptr<kcr::monitor::MonitorClient>> monitors_;
 };
 
 }  // namespace kcr::cri

@@ -1,5 +1,6 @@
 // cgroupfs drivers: v1 (one hierarchy per controller; also the hybrid
 // layout's v1 half) and v2 (the unified hierarchy).
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -54,10 +55,33 @@ uint64_t Field(const std::string& file, const std::string& key) {
   return 0;
 }
 
+// Removes a cgroup directory and its descendants. Processes still inside
+// (e.g. a container's children re-parented to a pod's PID 1) are killed:
+// removing a container leaves no process behind.
 Status RemoveDir(const std::string& dir) {
-  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return absl::OkStatus();
-  if (errno == EBUSY) return absl::FailedPreconditionError("cgroup " + dir + " still has processes");
-  return ErrnoError("rmdir " + dir);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return absl::OkStatus();
+  if (DIR* d = ::opendir(dir.c_str())) {
+    std::vector<std::string> kids;
+    while (dirent* e = ::readdir(d))
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') kids.push_back(e->d_name);
+    ::closedir(d);
+    for (const auto& k : kids) KCR_RETURN_IF_ERROR(RemoveDir(JoinPath(dir, k)));
+  }
+  for (int attempt = 0; attempt < 100; attempt++) {
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return absl::OkStatus();
+    if (errno != EBUSY) return ErrnoError("rmdir " + dir);
+    auto procs = fs::ReadFile(JoinPath(dir, "cgroup.procs"), 1 << 20);
+    for (size_t pos = 0; procs.ok() && pos < procs->size();) {
+      size_t end = procs->find('\n', pos);
+      pid_t pid = static_cast<pid_t>(std::strtol(procs->c_str() + pos, nullptr, 10));
+      if (pid > 0) ::kill(pid, SIGKILL);
+      if (end == std::string::npos) break;
+      pos = end + 1;
+    }
+    ::usleep(10000);
+  }
+  return absl::FailedPreconditionError("cgroup " + dir + " still has processes");
 }
 
 class V1 final : public CgroupManager {

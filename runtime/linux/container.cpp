@@ -62,6 +62,13 @@ std::string ReadAll(int fd) {
     ::_exit(127);
   };
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // The parent (a monitor) blocks signals for its signalfd: the container
+  // starts with none blocked and default dispositions.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
   char b;
   if (::read(go, &b, 1) != 1) ::_exit(127);  // the parent died before releasing us
   ::close(go);

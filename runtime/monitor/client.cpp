@@ -52,14 +52,17 @@ Status MonitorClient::Spawn(const std::string& binary, const MonitorOptions& o) 
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return ErrnoError("start " + binary, rc);
   err_w.reset();
-  std::string msg;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(err_r.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) msg.append(buf, static_cast<size_t>(n));
+  // The launcher exits once the detached monitor is ready (or failed); its
+  // message is in the pipe by then. The pipe is not read to EOF: a process
+  // the monitor started could hold it.
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
+  ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(err_r.get(), buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
     return absl::FailedPreconditionError("pod monitor for " + o.pod_id + " failed to start: " +

@@ -164,6 +164,7 @@ Status Monitor::Init() {
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
       ::prctl(PR_SET_NAME, "kcr-pod-init", 0, 0, 0);
+      ::close_range(0, ~0U, 0);  // holds nothing of the monitor's
       sigset_t all;
       sigfillset(&all);
       sigprocmask(SIG_SETMASK, &all, nullptr);

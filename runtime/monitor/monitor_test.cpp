@@ -160,6 +160,19 @@ TEST_F(MonitorTest, StopEscalatesAndExitIsRecordedBeforeItIsReported) {
   EXPECT_NE(stat(("/sys/fs/cgroup/memory/" + cgroup_ + "/c1").c_str(), &st), 0);
 }
 
+// Containers must not inherit the monitor's blocked signals (signalfd).
+TEST_F(MonitorTest, ContainersGetSignalsDelivered) {
+  auto events = MonitorClient::Connect(opts_.socket);
+  ASSERT_TRUE(events.ok());
+  ASSERT_TRUE((*events)->Subscribe().ok());
+  Run("c1", {"sh", "-c", "trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done"});
+  WaitLog("c1", "ready");
+  ASSERT_TRUE(client_->Call({{"op", "stop"}, {"container", "c1"}, {"signal", SIGTERM}, {"timeout_s", 10}}).ok());
+  auto ev = (*events)->NextEvent();
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  EXPECT_EQ((*ev)["exit_code"], 42);
+}
+
 TEST_F(MonitorTest, SurvivesItsClientAndRefusesBadSpecs) {
   Run("c1", {"sleep", "100"});
   client_.reset();  // kcrd goes away

@@ -1,0 +1,146 @@
+// ContainerStatus, ListContainers, StreamContainers, and Refresh: how a
+// container's state is learnt from its monitor, or from the exit record the
+// monitor left when kcrd was down, or (after a reboot) declared exited.
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "cri/grpc_status.h"
+#include "cri/runtime_common.h"
+#include "cri/runtime_service.h"
+
+namespace kcr::cri {
+
+namespace v1 = ::runtime::v1;
+using kcr::runtime::ContainerRecord;
+using kcr::runtime::ContainerState;
+using nlohmann::json;
+
+namespace {
+void ApplyExit(ContainerRecord& c, const json& e) {
+  c.state = ContainerState::kExited;
+  c.exit_code = e.value("exit_code", 255);
+  c.finished_ns = e.value("finished_ns", int64_t{0});
+  if (c.started_ns == 0) c.started_ns = e.value("started_ns", int64_t{0});
+  if (e.value("oom", false)) c.reason = "OOMKilled";
+  else if (c.reason.empty()) c.reason = c.exit_code == 0 ? "Completed" : "Error";
+}
+}  // namespace
+
+ContainerRecord RuntimeService::Refresh(ContainerRecord c) {
+  if (c.state == ContainerState::kExited) return c;
+  ContainerRecord before = c;
+  bool known = false;
+  if (auto mon = Monitor(c.sandbox_id); mon.ok()) {
+    auto st = (*mon)->Call({{"op", "state"}, {"container", c.id}});
+    if (st.ok() && !(*st)["containers"].empty()) {
+      const json& s = (*st)["containers"][0];
+      std::string status = s.value("status", "");
+      if (status == "exited") ApplyExit(c, s);
+      else if (status == "running") c.state = ContainerState::kRunning;
+      known = true;
+    } else if (!st.ok()) {
+      ForgetMonitor(c.sandbox_id);  // stale connection: reconnect next time
+    }
+  }
+  if (!known) {
+    // The monitor is gone (pod stopped, crash, reboot): its durable record
+    // says how the container ended; without one the container is lost.
+    auto rec = fs::ReadFile(JoinPath(d_.paths.ContainerDir(c.id), "exit.json"));
+    if (rec.ok()) {
+      ApplyExit(c, json::parse(*rec, nullptr, false));
+    } else if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated) {
+      c.state = ContainerState::kExited;
+      c.exit_code = 255;
+      c.finished_ns = NowNs();
+      c.reason = "Unknown";
+      c.message = "the container's pod monitor is gone (host restarted?)";
+    }
+  }
+  if (c.state != before.state || c.exit_code != before.exit_code) {
+    if (absl::Status st = d_.store.UpdateContainer(c); !st.ok()) spdlog::warn("container {}: {}", c.id, st.message());
+  }
+  return c;
+}
+
+namespace {
+void FillContainer(const ContainerRecord& r, v1::Container* out) {
+  v1::ContainerConfig c = ContainerConfigOf(r);
+  out->set_id(r.id);
+  out->set_pod_sandbox_id(r.sandbox_id);
+  *out->mutable_metadata() = c.metadata();
+  out->mutable_image()->set_image(r.image_id);
+  out->mutable_image()->set_user_specified_image(r.image);
+  out->set_image_ref(r.image_id);
+  out->set_image_id(r.image_id);
+  out->set_state(CriState(r.state));
+  out->set_created_at(r.created_ns);
+  out->mutable_labels()->insert(r.labels.begin(), r.labels.end());
+  out->mutable_annotations()->insert(r.annotations.begin(), r.annotations.end());
+}
+
+bool Matches(const v1::ContainerFilter& f, const ContainerRecord& r) {
+  if (!f.id().empty() && r.id.rfind(f.id(), 0) != 0) return false;
+  if (!f.pod_sandbox_id().empty() && r.sandbox_id.rfind(f.pod_sandbox_id(), 0) != 0) return false;
+  if (f.has_state() && f.state().state() != CriState(r.state)) return false;
+  return LabelsMatch(f.label_selector(), r.labels);
+}
+}  // namespace
+
+grpc::Status RuntimeService::ContainerStatus(grpc::ServerContext*, const v1::ContainerStatusRequest* req,
+                                             v1::ContainerStatusResponse* resp) {
+  auto rec = d_.store.GetContainer(req->container_id());
+  if (!rec.ok()) return ToGrpc(rec.status());
+  ContainerRecord r = Refresh(*rec);
+  v1::ContainerConfig c = ContainerConfigOf(r);
+  auto* st = resp->mutable_status();
+  st->set_id(r.id);
+  *st->mutable_metadata() = c.metadata();
+  st->set_state(CriState(r.state));
+  st->set_created_at(r.created_ns);
+  st->set_started_at(r.started_ns);
+  st->set_finished_at(r.finished_ns);
+  st->set_exit_code(r.exit_code);
+  st->mutable_image()->set_image(r.image);
+  st->set_image_ref(r.image_id);
+  st->set_image_id(r.image_id);
+  st->set_reason(r.reason);
+  st->set_message(r.message);
+  st->mutable_labels()->insert(r.labels.begin(), r.labels.end());
+  st->mutable_annotations()->insert(r.annotations.begin(), r.annotations.end());
+  for (const auto& m : c.mounts()) *st->add_mounts() = m;
+  st->set_log_path(r.log_path);
+  *st->mutable_resources()->mutable_linux() = c.linux().resources();
+  if (req->verbose()) {
+    json info = {{"sandboxID", r.sandbox_id}, {"snapshotKey", r.id}, {"logPath", r.log_path}};
+    (*resp->mutable_info())["info"] = info.dump();
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeService::ListContainers(grpc::ServerContext*, const v1::ListContainersRequest* req,
+                                            v1::ListContainersResponse* resp) {
+  for (auto r : d_.store.ListContainers()) {
+    r = Refresh(r);
+    if (Matches(req->filter(), r)) FillContainer(r, resp->add_containers());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeService::StreamContainers(grpc::ServerContext* ctx, const v1::StreamContainersRequest* req,
+                                              grpc::ServerWriter<v1::StreamContainersResponse>* w) {
+  v1::StreamContainersResponse chunk;
+  for (auto r : d_.store.ListContainers()) {
+    r = Refresh(r);
+    if (!Matches(req->filter(), r)) continue;
+    FillContainer(r, chunk.add_containers());
+    if (chunk.containers_size() == 100) {
+      if (ctx->IsCancelled() || !w->Write(chunk)) return grpc::Status::CANCELLED;
+      chunk.Clear();
+    }
+  }
+  if (chunk.containers_size() > 0 && !w->Write(chunk)) return grpc::Status::CANCELLED;
+  return grpc::Status::OK;
+}
+
+}  // namespace kcr::cri

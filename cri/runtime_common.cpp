@@ -1,0 +1,54 @@
+#include "cri/runtime_common.h"
+
+#include <chrono>
+
+namespace kcr::cri {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+::runtime::v1::PodSandboxConfig SandboxConfigOf(const kcr::runtime::SandboxRecord& s) {
+  ::runtime::v1::PodSandboxConfig c;
+  c.ParseFromString(s.config);
+  return c;
+}
+
+::runtime::v1::ContainerConfig ContainerConfigOf(const kcr::runtime::ContainerRecord& r) {
+  ::runtime::v1::ContainerConfig c;
+  c.ParseFromString(r.config);
+  return c;
+}
+
+::runtime::v1::ContainerState CriState(kcr::runtime::ContainerState s) {
+  switch (s) {
+    case kcr::runtime::ContainerState::kCreated: return ::runtime::v1::CONTAINER_CREATED;
+    case kcr::runtime::ContainerState::kRunning: return ::runtime::v1::CONTAINER_RUNNING;
+    case kcr::runtime::ContainerState::kExited: return ::runtime::v1::CONTAINER_EXITED;
+    default: return ::runtime::v1::CONTAINER_UNKNOWN;
+  }
+}
+
+std::string PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const std::string& pod_id,
+                      const std::string& default_parent) {
+  std::string parent = c.linux().cgroup_parent();
+  // systemd-style names ("kubepods-burstable-pod1.slice") under cgroupfs
+  // become plain directories of the same name.
+  while (!parent.empty() && parent.front() == '/') parent.erase(0, 1);
+  if (!parent.empty()) return parent;
+  std::string base = default_parent;
+  while (!base.empty() && base.front() == '/') base.erase(0, 1);
+  return (base.empty() ? std::string("kcr") : base) + "/" + pod_id;
+}
+
+bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& selector,
+                 const std::map<std::string, std::string>& labels) {
+  for (const auto& [k, v] : selector) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+}  // namespace kcr::cri
