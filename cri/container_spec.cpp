@@ -185,11 +185,13 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
   if (pod_ns.network() != v1::NODE) s.linux.namespaces.push_back({"network", "pod"});
   if (pod_ns.ipc() != v1::NODE) s.linux.namespaces.push_back({"ipc", "pod"});
   if (pod_ns.network() != v1::NODE) s.linux.namespaces.push_back({"uts", "pod"});
-  const auto& cns = sc.namespace_options();
-  if (cns.pid() == v1::POD || (pod_ns.pid() == v1::POD && cns.pid() != v1::CONTAINER))
-    s.linux.namespaces.push_back({"pid", "pod"});
-  else if (cns.pid() != v1::NODE && pod_ns.pid() != v1::NODE)
-    s.linux.namespaces.push_back({"pid", ""});
+  // kubelet repeats the pod's PID mode in every container; a container
+  // config without namespace options (crictl) follows its pod. POD joins the
+  // pod's shared namespace, which only a pod created with POD mode has.
+  v1::NamespaceMode pid_mode = sc.has_namespace_options() ? sc.namespace_options().pid() : pod_ns.pid();
+  if (pid_mode == v1::POD && pod_ns.pid() != v1::POD) pid_mode = v1::CONTAINER;
+  if (pid_mode == v1::POD) s.linux.namespaces.push_back({"pid", "pod"});
+  else if (pid_mode != v1::NODE) s.linux.namespaces.push_back({"pid", ""});
 
   if (!sc.privileged()) {
     s.linux.masked_paths = sc.masked_paths().empty() ? oci::DefaultMaskedPaths()

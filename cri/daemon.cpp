@@ -106,6 +106,7 @@ Status RunDaemon(const Config& config) {
   RuntimeService runtime_service(RuntimeInfo{driver},
                                  RuntimeDeps{paths, config, *pods, *network, *image_store, *layers, *cgroups,
                                              MonitorBinary()});
+  runtime_service.Recover();
   ImageService image_service(*image_store);
 
   std::string sock = config.listen.empty() ? paths.DefaultSocket() : config.listen;

@@ -42,6 +42,12 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
  public:
   RuntimeService(RuntimeInfo info, RuntimeDeps deps) : info_(std::move(info)), d_(std::move(deps)) {}
 
+  // At start-up: reconnects to every pod's monitor; a pod whose monitor is
+  // gone (a crash, or a reboot that also emptied the state dir) becomes
+  // NOTREADY and its containers EXITED, with exit codes from the monitors'
+  // durable records where they exist. Nothing is started again.
+  void Recover();
+
 #define KCR_UNARY(name, req, resp) \
   grpc::Status name(grpc::ServerContext*, const ::runtime::v1::req*, ::runtime::v1::resp*) override;
 #define KCR_STREAM(name, req, resp) \

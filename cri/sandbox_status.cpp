@@ -1,6 +1,8 @@
 // PodSandboxStatus, ListPodSandbox and StreamPodSandboxes.
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
+
 #include "cri/grpc_status.h"
 #include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
@@ -87,6 +89,24 @@ grpc::Status RuntimeService::StreamPodSandboxes(grpc::ServerContext* ctx, const 
   }
   if (chunk.pod_sandboxes_size() > 0 && !w->Write(chunk)) return grpc::Status::CANCELLED;
   return grpc::Status::OK;
+}
+
+void RuntimeService::Recover() {
+  int ready = 0, lost = 0;
+  for (auto s : d_.store.ListSandboxes()) {
+    if (s.state == kcr::runtime::SandboxState::kReady) {
+      if (Monitor(s.id).ok()) {
+        ready++;
+      } else {
+        lost++;
+        spdlog::warn("pod {} ({}/{}): its monitor is gone; marking it not ready", s.id, s.ns, s.name);
+        s.state = kcr::runtime::SandboxState::kNotReady;
+        d_.store.UpdateSandbox(s).IgnoreError();
+      }
+    }
+    for (const auto& c : d_.store.ListContainers(s.id)) Refresh(c);
+  }
+  spdlog::info("recovered {} ready pods ({} lost their monitor)", ready, lost);
 }
 
 }  // namespace kcr::cri

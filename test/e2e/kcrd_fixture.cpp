@@ -70,6 +70,20 @@ void KcrdFixture::SetUp() {
 }
 
 void KcrdFixture::TearDown() {
+  // Pods left by a failing test are removed through kcrd itself, so no
+  // monitor, mount, netns or cgroup outlives the test.
+  if (pid_ > 0) {
+    ::runtime::v1::ListPodSandboxRequest lreq;
+    ::runtime::v1::ListPodSandboxResponse lresp;
+    if (Runtime().ListPodSandbox(Ctx().get(), lreq, &lresp).ok())
+      for (const auto& p : lresp.items()) {
+        ::runtime::v1::RemovePodSandboxRequest rreq;
+        rreq.set_pod_sandbox_id(p.id());
+        ::runtime::v1::RemovePodSandboxResponse rresp;
+        grpc::Status st = Runtime().RemovePodSandbox(Ctx().get(), rreq, &rresp);
+        EXPECT_TRUE(st.ok()) << "cleanup of pod " << p.id() << ": " << st.error_message();
+      }
+  }
   if (pid_ > 0) Stop();
   if (HasFailure()) {
     auto log = fs::ReadFile(log_);

@@ -1,0 +1,363 @@
+// RuntimeService end to end: a real kcrd, real pods (netns, CNI bridge from
+// Debian's plugins, monitors), real containers from the local registry's
+// images, driven through crictl and gRPC.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "common/fs.h"
+#include "test/e2e/kcrd_fixture.h"
+
+namespace kcr::e2e {
+namespace {
+
+using nlohmann::json;
+namespace v1 = ::runtime::v1;
+
+class RuntimeServiceTest : public KcrdFixture {
+ protected:
+  void SetUp() override {
+    KcrdFixture::SetUp();
+    Start();
+    for (const char* img : {"busybox", "kcr-test/web"}) {
+      v1::PullImageRequest req;
+      req.mutable_image()->set_image(img);
+      v1::PullImageResponse resp;
+      ASSERT_TRUE(Images().PullImage(Ctx().get(), req, &resp).ok()) << img;
+    }
+  }
+
+  v1::PodSandboxConfig PodConfig(const std::string& name) {
+    v1::PodSandboxConfig c;
+    c.mutable_metadata()->set_name(name);
+    c.mutable_metadata()->set_namespace_("e2e");
+    c.mutable_metadata()->set_uid("uid-" + name);
+    c.set_hostname(name);
+    c.set_log_directory(dir_ + "/logs/" + name);
+    c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::CONTAINER);
+    return c;
+  }
+  StatusOr<std::string> RunPod(const v1::PodSandboxConfig& c) {
+    v1::RunPodSandboxRequest req;
+    *req.mutable_config() = c;
+    v1::RunPodSandboxResponse resp;
+    grpc::Status st = Runtime().RunPodSandbox(Ctx().get(), req, &resp);
+    if (!st.ok()) return Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+    return resp.pod_sandbox_id();
+  }
+  v1::ContainerConfig CtrConfig(const std::string& name, const std::string& image, std::vector<std::string> cmd) {
+    v1::ContainerConfig c;
+    c.mutable_metadata()->set_name(name);
+    c.mutable_image()->set_image(image);
+    for (auto& a : cmd) c.add_command(a);
+    c.set_log_path(name + ".log");
+    return c;
+  }
+  StatusOr<std::string> RunCtr(const std::string& pod, const v1::PodSandboxConfig& pc, const v1::ContainerConfig& c,
+                               bool start = true) {
+    v1::CreateContainerRequest req;
+    req.set_pod_sandbox_id(pod);
+    *req.mutable_config() = c;
+    *req.mutable_sandbox_config() = pc;
+    v1::CreateContainerResponse resp;
+    grpc::Status st = Runtime().CreateContainer(Ctx().get(), req, &resp);
+    if (!st.ok()) return Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+    if (start) {
+      v1::StartContainerRequest sreq;
+      sreq.set_container_id(resp.container_id());
+      v1::StartContainerResponse sresp;
+      st = Runtime().StartContainer(Ctx().get(), sreq, &sresp);
+      if (!st.ok()) return Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+    }
+    return resp.container_id();
+  }
+  v1::ExecSyncResponse Exec(const std::string& ctr, std::vector<std::string> cmd, int timeout = 10) {
+    v1::ExecSyncRequest req;
+    req.set_container_id(ctr);
+    for (auto& a : cmd) req.add_cmd(a);
+    req.set_timeout(timeout);
+    v1::ExecSyncResponse resp;
+    grpc::Status st = Runtime().ExecSync(Ctx().get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp;
+  }
+  v1::ContainerStatus CtrStatus(const std::string& id) {
+    v1::ContainerStatusRequest req;
+    req.set_container_id(id);
+    v1::ContainerStatusResponse resp;
+    EXPECT_TRUE(Runtime().ContainerStatus(Ctx().get(), req, &resp).ok());
+    return resp.status();
+  }
+  std::string PodIp(const std::string& pod) {
+    v1::PodSandboxStatusRequest req;
+    req.set_pod_sandbox_id(pod);
+    v1::PodSandboxStatusResponse resp;
+    EXPECT_TRUE(Runtime().PodSandboxStatus(Ctx().get(), req, &resp).ok());
+    return resp.status().network().ip();
+  }
+  // Nothing of kcr's is left on the host for pods under this test's root.
+  void ExpectNoLeftovers() {
+    auto mounts = fs::ReadFile("/proc/self/mountinfo").value_or("");
+    EXPECT_EQ(mounts.find(dir_), std::string::npos) << "mounts left under " << dir_;
+    EXPECT_EQ(CountEntries(state_ + "/netns"), 0);
+    EXPECT_EQ(CountEntries(state_ + "/monitors"), 0);
+  }
+  bool CgroupExists(const std::string& pod_id) {
+    struct stat st;
+    return stat(("/sys/fs/cgroup/memory/kcr.slice/" + pod_id).c_str(), &st) == 0;
+  }
+};
+
+TEST_F(RuntimeServiceTest, CrictlPodAndContainerLifecycle) {
+  std::string pod_json = dir_ + "/pod.json", ctr_json = dir_ + "/ctr.json";
+  json pod = {{"metadata", {{"name", "web"}, {"namespace", "e2e"}, {"uid", "u-web"}}},
+              {"hostname", "webhost"},
+              {"log_directory", dir_ + "/logs"},
+              {"dns_config", {{"servers", {"10.96.0.10"}}, {"searches", {"e2e.svc.cluster.local"}}, {"options", {"ndots:5"}}}},
+              {"linux", {{"security_context", {{"namespace_options", {{"pid", 1}}}}}}}};
+  json ctr = {{"metadata", {{"name", "app"}}},
+              {"image", {{"image", "busybox"}}},
+              {"command", {"sh", "-c", "echo hello from kcr; while true; do sleep 1; done"}},
+              {"log_path", "app.log"}};
+  ASSERT_TRUE(fs::WriteFileAtomic(pod_json, pod.dump()).ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(ctr_json, ctr.dump()).ok());
+  CmdResult r = Crictl({"runp", pod_json});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::string pod_id = r.out.substr(r.out.find_last_of('\n', r.out.size() - 2) + 1);
+  pod_id = pod_id.substr(0, 64);
+  ASSERT_EQ(pod_id.size(), 64u) << r.out;
+  EXPECT_TRUE(CgroupExists(pod_id));
+  r = Crictl({"create", pod_id, ctr_json, pod_json});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::string cid = r.out.substr(r.out.size() - 65, 64);
+  r = Crictl({"start", cid});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::string logs;
+  for (int i = 0; i < 100 && logs.find("hello from kcr") == std::string::npos; i++) {
+    logs = Crictl({"logs", cid}).out;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(logs.find("hello from kcr"), std::string::npos) << logs;
+  r = Crictl({"exec", "-s", cid, "sh", "-c", "hostname; cat /etc/resolv.conf; ip -4 addr show eth0"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("webhost"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nameserver 10.96.0.10"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("search e2e.svc.cluster.local"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("options ndots:5"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("inet 10.88."), std::string::npos) << r.out;
+  r = Crictl({"exec", "-s", cid, "sh", "-c", "exit 3"});
+  EXPECT_NE(r.out.find("exited with 3"), std::string::npos) << r.out;  // crictl itself exits 1
+  r = Crictl({"stats", "-o", "json", cid});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("workingSetBytes"), std::string::npos) << r.out;
+  r = Crictl({"stop", "-t", "1", cid});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto st = CtrStatus(cid);
+  EXPECT_EQ(st.state(), v1::CONTAINER_EXITED);
+  // The shell is PID 1 of its own PID namespace and has no TERM handler, so
+  // only the SIGKILL after the timeout ends it.
+  EXPECT_EQ(st.exit_code(), 137);
+  ASSERT_EQ(Crictl({"rm", cid}).exit_code, 0);
+  ASSERT_EQ(Crictl({"stopp", pod_id}).exit_code, 0);
+  ASSERT_EQ(Crictl({"stopp", pod_id}).exit_code, 0);  // idempotent
+  ASSERT_EQ(Crictl({"rmp", pod_id}).exit_code, 0);
+  // Idempotent, as kubelet expects (crictl would first look the pod up).
+  v1::RemovePodSandboxRequest again;
+  again.set_pod_sandbox_id(pod_id);
+  v1::RemovePodSandboxResponse again_resp;
+  EXPECT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), again, &again_resp).ok());
+  v1::StopPodSandboxRequest stop_again;
+  stop_again.set_pod_sandbox_id(pod_id);
+  v1::StopPodSandboxResponse stop_resp;
+  EXPECT_TRUE(Runtime().StopPodSandbox(Ctx().get(), stop_again, &stop_resp).ok());
+  EXPECT_FALSE(CgroupExists(pod_id));
+  ExpectNoLeftovers();
+}
+
+TEST_F(RuntimeServiceTest, HostPortAndPodToPodTraffic) {
+  auto pc = PodConfig("web");
+  auto* pm = pc.add_port_mappings();
+  pm->set_container_port(80);
+  pm->set_host_port(18080);
+  pm->set_host_ip("127.0.0.1");
+  auto web = RunPod(pc);
+  ASSERT_TRUE(web.ok()) << web.status();
+  auto httpd = RunCtr(*web, pc, CtrConfig("httpd", "kcr-test/web", {}));
+  ASSERT_TRUE(httpd.ok()) << httpd.status();
+  auto cc = PodConfig("client");
+  auto client = RunPod(cc);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto sh = RunCtr(*client, cc, CtrConfig("sh", "busybox", {"sleep", "1000"}));
+  ASSERT_TRUE(sh.ok()) << sh.status();
+  std::string ip = PodIp(*web);
+  ASSERT_FALSE(ip.empty());
+  EXPECT_NE(ip, PodIp(*client));
+  // Pod to pod over the bridge (busybox nc speaks HTTP by hand).
+  auto out = Exec(*sh, {"sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 " + ip + " 80"});
+  EXPECT_NE(out.stdout().find("200 OK"), std::string::npos) << out.stdout() << out.stderr();
+  EXPECT_NE(out.stdout().find("kcr test web server"), std::string::npos);
+  // hostPort on the host's loopback, through portmap.
+  CmdResult r;
+  for (int i = 0; i < 50; i++) {
+    r = e2e::Run({"/usr/bin/curl", "-s", "-m", "5", "http://127.0.0.1:18080/"});
+    if (r.out.find("kcr test web server") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(r.out.find("kcr test web server"), std::string::npos) << r.out;
+}
+
+TEST_F(RuntimeServiceTest, BadRequestsNameTheProblemAndChangeNothing) {
+  auto pc = PodConfig("p");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto ctr = RunCtr(*pod, pc, CtrConfig("c", "busybox", {"sleep", "100"}));
+  ASSERT_TRUE(ctr.ok());
+  v1::PodSandboxConfig bad = pc;
+  bad.clear_metadata();
+  EXPECT_EQ(RunPod(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad = pc;
+  bad.mutable_metadata()->clear_uid();
+  auto r = RunPod(bad);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("uid"), absl::string_view::npos);
+  r = RunPod(pc);  // same metadata again
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << r.status();
+  r = RunCtr(std::string(64, 'f'), pc, CtrConfig("x", "busybox", {"true"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  r = RunCtr(*pod, pc, CtrConfig("c", "busybox", {"true"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << r.status();
+  auto rel = CtrConfig("rel", "busybox", {"true"});
+  auto* m = rel.add_mounts();
+  m->set_container_path("relative/path");
+  m->set_host_path(dir_);
+  r = RunCtr(*pod, pc, rel);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("relative/path"), absl::string_view::npos) << r.status();
+  r = RunCtr(*pod, pc, CtrConfig("noimg", "", {"true"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  r = RunCtr(*pod, pc, CtrConfig("absent", "kcr-test/never-pulled", {"true"}));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  // Nothing half-made: one pod, one container, still working.
+  v1::ListPodSandboxResponse pods;
+  ASSERT_TRUE(Runtime().ListPodSandbox(Ctx().get(), {}, &pods).ok());
+  EXPECT_EQ(pods.items_size(), 1);
+  v1::ListContainersResponse ctrs;
+  ASSERT_TRUE(Runtime().ListContainers(Ctx().get(), {}, &ctrs).ok());
+  EXPECT_EQ(ctrs.containers_size(), 1);
+  EXPECT_EQ(Exec(*ctr, {"true"}).exit_code(), 0);
+  // A missing hostPath source is created as a directory.
+  auto hp = CtrConfig("hp", "busybox", {"sleep", "100"});
+  auto* hm = hp.add_mounts();
+  hm->set_container_path("/data");
+  hm->set_host_path(dir_ + "/created-by-kcr");
+  auto hpc = RunCtr(*pod, pc, hp);
+  ASSERT_TRUE(hpc.ok()) << hpc.status();
+  struct stat st;
+  EXPECT_EQ(stat((dir_ + "/created-by-kcr").c_str(), &st), 0);
+  EXPECT_EQ(Exec(*hpc, {"sh", "-c", "touch /data/x"}).exit_code(), 0);
+  EXPECT_EQ(stat((dir_ + "/created-by-kcr/x").c_str(), &st), 0);
+}
+
+TEST_F(RuntimeServiceTest, KcrdCrashLosesNothing) {
+  auto pc = PodConfig("p");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto longrun = RunCtr(*pod, pc, CtrConfig("long", "busybox", {"sh", "-c", "echo before; sleep 1000"}));
+  ASSERT_TRUE(longrun.ok());
+  auto quick = RunCtr(*pod, pc, CtrConfig("quick", "busybox", {"sh", "-c", "sleep 1; echo bye; exit 3"}));
+  ASSERT_TRUE(quick.ok());
+  Kill9();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // "quick" exits while kcrd is down
+  Start();
+  auto l = CtrStatus(*longrun);
+  EXPECT_EQ(l.state(), v1::CONTAINER_RUNNING);
+  auto q = CtrStatus(*quick);
+  EXPECT_EQ(q.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(q.exit_code(), 3);
+  EXPECT_EQ(q.reason(), "Error");
+  auto log = fs::ReadFile(q.log_path());
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find("stdout F bye"), std::string::npos) << *log;
+  EXPECT_EQ(Exec(*longrun, {"true"}).exit_code(), 0);  // the restarted kcrd reaches the monitor
+  v1::ListPodSandboxResponse pods;
+  ASSERT_TRUE(Runtime().ListPodSandbox(Ctx().get(), {}, &pods).ok());
+  ASSERT_EQ(pods.items_size(), 1);
+  EXPECT_EQ(pods.items(0).state(), v1::SANDBOX_READY);
+}
+
+// A reboot: kcrd, the monitors and the containers all die, the state dir
+// (tmpfs) is emptied. kcrd restarts from its database alone.
+TEST_F(RuntimeServiceTest, SimulatedRebootReportsExitedAndCleansUp) {
+  auto pc = PodConfig("p");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto ctr = RunCtr(*pod, pc, CtrConfig("c", "busybox", {"sleep", "1000"}));
+  ASSERT_TRUE(ctr.ok());
+  v1::PodSandboxStatusRequest sreq;
+  sreq.set_pod_sandbox_id(*pod);
+  sreq.set_verbose(true);
+  v1::PodSandboxStatusResponse sresp;
+  ASSERT_TRUE(Runtime().PodSandboxStatus(Ctx().get(), sreq, &sresp).ok());
+  int monitor = json::parse(sresp.info().at("info")).value("monitorPid", -1);
+  ASSERT_GT(monitor, 0);
+  Kill9();
+  ASSERT_EQ(kill(monitor, SIGKILL), 0);  // its containers die with it
+  for (int i = 0; i < 100 && kill(monitor, 0) == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The netns pin and the pod's shm are mounts the reboot would drop.
+  e2e::Run({"/bin/umount", "-l", state_ + "/netns/" + *pod});
+  e2e::Run({"/bin/umount", "-l", root_ + "/pods/" + *pod + "/shm"});
+  ASSERT_TRUE(fs::RemoveAll(state_).ok());
+  Start();
+  v1::ListPodSandboxResponse pods;
+  ASSERT_TRUE(Runtime().ListPodSandbox(Ctx().get(), {}, &pods).ok());
+  ASSERT_EQ(pods.items_size(), 1);
+  EXPECT_EQ(pods.items(0).state(), v1::SANDBOX_NOTREADY);
+  auto st = CtrStatus(*ctr);
+  EXPECT_EQ(st.state(), v1::CONTAINER_EXITED);
+  v1::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(*pod);
+  v1::StopPodSandboxResponse stop_resp;
+  grpc::Status s = Runtime().StopPodSandbox(Ctx().get(), stop, &stop_resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  v1::RemovePodSandboxRequest rm;
+  rm.set_pod_sandbox_id(*pod);
+  v1::RemovePodSandboxResponse rm_resp;
+  s = Runtime().RemovePodSandbox(Ctx().get(), rm, &rm_resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(CgroupExists(*pod));
+  ExpectNoLeftovers();
+}
+
+TEST_F(RuntimeServiceTest, TwentyPodsAtOnce) {
+  std::vector<std::thread> threads;
+  std::vector<StatusOr<std::string>> ids(20, absl::UnknownError("not run"));
+  for (int i = 0; i < 20; i++)
+    threads.emplace_back([&, i] { ids[i] = RunPod(PodConfig("many-" + std::to_string(i))); });
+  for (auto& t : threads) t.join();
+  std::set<std::string> ips;
+  for (int i = 0; i < 20; i++) {
+    ASSERT_TRUE(ids[i].ok()) << i << ": " << ids[i].status();
+    ips.insert(PodIp(*ids[i]));
+  }
+  EXPECT_EQ(ips.size(), 20u);
+  threads.clear();
+  std::vector<grpc::Status> removed(20);
+  for (int i = 0; i < 20; i++)
+    threads.emplace_back([&, i] {
+      v1::RemovePodSandboxRequest req;
+      req.set_pod_sandbox_id(*ids[i]);
+      v1::RemovePodSandboxResponse resp;
+      removed[i] = Runtime().RemovePodSandbox(Ctx().get(), req, &resp);
+    });
+  for (auto& t : threads) t.join();
+  for (auto& st : removed) EXPECT_TRUE(st.ok()) << st.error_message();
+  ExpectNoLeftovers();
+}
+
+}  // namespace
+}  // namespace kcr::e2e
