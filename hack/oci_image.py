@@ -169,6 +169,7 @@ def image(registry, repo, tags, layers, config=None, arch="amd64", push_tags=Tru
         "rootfs": {"type": "layers", "diff_ids": [b["diff_id"] for b in built]},
     }
     cfg["config"].update(config or {})
+    cfg["config"] = {k: v for k, v in cfg["config"].items() if v is not None}
     cfg_bytes = json.dumps(cfg, sort_keys=True).encode()
     manifest = {
         "schemaVersion": 2,

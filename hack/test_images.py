@@ -43,6 +43,10 @@ def main():
     big = [Layer().file(f"big/{i}", rnd.randbytes(20 << 20)) for i in range(3)]
     image(OPEN, "kcr-test/big", ["latest"], [bb] + big)
     image(AUTH, "kcr-test/private", ["latest"], [bb, Layer().file("private", "secret\n")])
+    # A pause image for containerd (the benchmark peer) and critest: kcr
+    # needs none. busybox sleep as PID 1; SIGKILL ends it.
+    for tag in ("3.6", "3.9", "3.10"):
+        image(OPEN, "pause", [tag], [bb], {"Cmd": None, "Entrypoint": ["/bin/sleep", "2147483647"]})
     print("test images: pushed")
 
 

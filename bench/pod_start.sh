@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Pods and containers, kcr vs Debian's containerd 1.6 + runc, side by side
+# in one run, both through crictl against their own sockets:
+#   - sequential pod + container start (crictl run = runp+create+start) x N
+#   - N pods started concurrently (crictl runp in parallel): wall time
+#   - ExecSync `true` x 50 (crictl exec -s)
+#   - RSS of the daemon plus its per-pod processes with N running pods
+# Prints a markdown table and the target lines.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/hack/versions.sh"
+crictl="$KCR_TOOLS_BIN/crictl"
+n=${N:-20}
+tmp=$(mktemp -d /tmp/kcr-bench-pods.XXXXXX)
+export CRI_CONFIG_FILE=/dev/null
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 1
+  findmnt -rn -o TARGET | grep "^$tmp" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+bash "$here/hack/registry.sh" start >/dev/null
+python3 "$here/hack/test_images.py" >/dev/null
+
+ms() { date +%s%3N; }
+pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100+0.5); if(i<1)i=1; print a[i]}'; }
+wait_sock() { for _ in $(seq 1 200); do "$crictl" -r "unix://$1" version >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+rss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $t; }
+
+pod_cfg() {  # name dir
+  printf '{"metadata":{"name":"%s","namespace":"bench","uid":"%s"},"log_directory":"%s/logs","linux":{"security_context":{"namespace_options":{"pid":1}}}}' "$1" "$1" "$2"
+}
+ctr_cfg='{"metadata":{"name":"c"},"image":{"image":"docker.io/library/busybox:latest"},"command":["sleep","100000"],"log_path":"c.log","linux":{}}'
+
+bench() {  # label socket -> prints "run_p50 run_p90 concurrent_ms exec_p50 rss_kb"
+  local label=$1 sock=$2 C="$crictl --timeout 60s -r unix://$2 -i unix://$2"
+  $C pull docker.io/library/busybox:latest >/dev/null
+  $C pull registry.k8s.io/pause:3.6 >/dev/null 2>&1 || true
+  echo "$ctr_cfg" >"$tmp/$label-ctr.json"
+  local runs=() i
+  for i in $(seq 1 "$n"); do
+    pod_cfg "seq$i" "$tmp" >"$tmp/$label-seq$i.json"
+    local t0; t0=$(ms)
+    $C run "$tmp/$label-ctr.json" "$tmp/$label-seq$i.json" >/dev/null
+    runs+=($(( $(ms) - t0 )))
+  done
+  local first; first=$($C ps -q | head -1)
+  local execs=()
+  for i in $(seq 1 50); do
+    local t0; t0=$(ms)
+    $C exec -s "$first" true >/dev/null
+    execs+=($(( $(ms) - t0 )))
+  done
+  # RSS with N running pods: the daemon and its per-pod processes.
+  local procs
+  if [[ $label == kcr ]]; then procs=$(pgrep -f "kcr-monitor --detach --pod" || true); else procs=$(pgrep -f containerd-shim || true); fi
+  local rss; rss=$(rss_kb "$3" $procs)
+  for i in $(seq 1 "$n"); do pod_cfg "par$i" "$tmp" >"$tmp/$label-par$i.json"; done
+  local t0; t0=$(ms)
+  for i in $(seq 1 "$n"); do $C runp "$tmp/$label-par$i.json" >/dev/null & done
+  wait
+  local conc=$(( $(ms) - t0 ))
+  $C stopp $($C pods -q) >/dev/null 2>&1 || true
+  $C rmp -a -f >/dev/null 2>&1 || true
+  echo "$(printf '%s\n' "${runs[@]}" | pct 50) $(printf '%s\n' "${runs[@]}" | pct 90) $conc $(printf '%s\n' "${execs[@]}" | pct 50) $rss"
+}
+
+# kcr
+mkdir -p "$tmp/kcr"
+printf 'root = "%s/kcr/root"\nstate = "%s/kcr/state"\n[cni]\nconf_dir = "%s/kcr/net.d"\n[registry.mirrors."docker.io"]\nserver = "http://127.0.0.1:5000"\n[registry.mirrors."registry.k8s.io"]\nserver = "http://127.0.0.1:5000"\n' "$tmp" "$tmp" "$tmp" >"$tmp/kcr/kcr.toml"
+"$here/build/bin/kcrd" --config "$tmp/kcr/kcr.toml" >"$tmp/kcr/log" 2>&1 &
+kpid=$!; pids+=("$kpid")
+wait_sock "$tmp/kcr/state/kcr.sock"
+read -r k50 k90 kconc kexec krss < <(bench kcr "$tmp/kcr/state/kcr.sock" "$kpid")
+kill "$kpid"; wait "$kpid" 2>/dev/null || true
+
+# containerd + runc, with its own bridge so the two never share one.
+d=$tmp/ctd
+mkdir -p "$d/net.d" "$d/certs.d/docker.io" "$d/certs.d/registry.k8s.io"
+for h in docker.io registry.k8s.io; do
+  printf 'server = "http://127.0.0.1:5000"\n[host."http://127.0.0.1:5000"]\n  capabilities = ["pull", "resolve"]\n' >"$d/certs.d/$h/hosts.toml"
+done
+cat >"$d/net.d/10-bench.conflist" <<EOT
+{"cniVersion":"1.0.0","name":"ctd-bench","plugins":[{"type":"bridge","bridge":"ctdbench0","isGateway":true,"ipMasq":true,
+"ipam":{"type":"host-local","ranges":[[{"subnet":"10.89.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}},
+{"type":"portmap","capabilities":{"portMappings":true}},{"type":"loopback"}]}
+EOT
+cat >"$d/config.toml" <<EOT
+version = 2
+root = "$d/root"
+state = "$d/state"
+[grpc]
+  address = "$d/containerd.sock"
+[ttrpc]
+  address = "$d/containerd.sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.6"
+  restrict_oom_score_adj = true
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "$d/certs.d"
+[plugins."io.containerd.grpc.v1.cri".cni]
+  conf_dir = "$d/net.d"
+  bin_dir = "/usr/lib/cni"
+EOT
+containerd --config "$d/config.toml" >"$d/log" 2>&1 &
+cpid=$!; pids+=("$cpid")
+wait_sock "$d/containerd.sock"
+read -r c50 c90 cconc cexec crss < <(bench containerd "$d/containerd.sock" "$cpid")
+kill "$cpid"; wait "$cpid" 2>/dev/null || true
+ip link del ctdbench0 2>/dev/null || true
+rm -rf /var/lib/cni/networks/ctd-bench
+
+echo "| metric | kcr | containerd 1.6 + runc |"
+echo "|---|---|---|"
+echo "| pod+container start p50 / p90 (ms, crictl run) | $k50 / $k90 | $c50 / $c90 |"
+echo "| $n pods started concurrently, wall (ms) | $kconc | $cconc |"
+echo "| ExecSync true p50 (ms, crictl exec -s) | $kexec | $cexec |"
+echo "| RSS with $n running pods, daemon + per-pod processes (MiB) | $((krss / 1024)) | $((crss / 1024)) |"
+awk -v k="$k50" -v c="$c50" 'BEGIN {printf "ratio pod_start_p50 %.2f target <= 0.5\n", k / c}'
+awk -v k="$kconc" -v c="$cconc" 'BEGIN {printf "ratio pods_concurrent %.2f target <= 0.5\n", k / c}'
+awk -v k="$kexec" -v c="$cexec" 'BEGIN {printf "ratio execsync_p50 %.2f target <= 0.5\n", k / c}'
+awk -v k="$krss" -v c="$crss" 'BEGIN {printf "ratio rss_20_pods %.2f target <= 0.25\n", k / c}'
