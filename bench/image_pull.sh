@@ -6,20 +6,9 @@
 #   ratio pull_cold <kcr/containerd> target <= 0.7
 # Needs: hack/install-deps.sh and hack/build.sh done.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-source "$here/hack/versions.sh"
-crictl="$KCR_TOOLS_BIN/crictl"
+source "$(dirname "$0")/lib.sh"
+bench_init pull
 rounds=${ROUNDS:-3}
-tmp=$(mktemp -d /tmp/kcr-bench-pull.XXXXXX)
-export CRI_CONFIG_FILE=/dev/null
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.5
-  findmnt -rn -o TARGET | grep "^$tmp" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 bash "$here/hack/registry.sh" start >/dev/null
 python3 - "$here/hack" <<'PY'
@@ -36,10 +25,7 @@ image(reg, "kcr-bench/c", ["latest"], shared[:1] + [layer(f"c{i}") for i in rang
 PY
 images=(docker.io/kcr-bench/a:latest docker.io/kcr-bench/b:latest docker.io/kcr-bench/c:latest)
 
-wait_sock() { for _ in $(seq 1 200); do [[ -S $1 ]] && "$crictl" -r "unix://$1" version >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "daemon did not start ($1)" >&2; return 1; }
-now_ms() { date +%s%3N; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
-stop_pid() { kill "$1"; for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null || true; }
 
 run_kcr() {  # round -> "ms rss_kb"
   local d=$tmp/kcr$1
@@ -91,7 +77,6 @@ EOT
   echo "$((t1 - t0)) $rss"
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 kt=(); kr=(); ct=(); cr=()
 for r in $(seq 1 "$rounds"); do

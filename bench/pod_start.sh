@@ -7,26 +7,13 @@
 #   - RSS of the daemon plus its per-pod processes with N running pods
 # Prints a markdown table and the target lines.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-source "$here/hack/versions.sh"
-crictl="$KCR_TOOLS_BIN/crictl"
+source "$(dirname "$0")/lib.sh"
+bench_init pods
 n=${N:-20}
-tmp=$(mktemp -d /tmp/kcr-bench-pods.XXXXXX)
-export CRI_CONFIG_FILE=/dev/null
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 1
-  findmnt -rn -o TARGET | grep "^$tmp" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 bash "$here/hack/registry.sh" start >/dev/null
 python3 "$here/hack/test_images.py" >/dev/null
 
-ms() { date +%s%3N; }
-pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100+0.5); if(i<1)i=1; print a[i]}'; }
-wait_sock() { for _ in $(seq 1 200); do "$crictl" -r "unix://$1" version >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+ms() { now_ms; }
 rss_kb() { local t=0; for p in "$@"; do t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $t; }
 
 pod_cfg() {  # name dir

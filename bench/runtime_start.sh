@@ -6,12 +6,11 @@
 # crun refuses this host's hybrid cgroup layout, so it runs in a private
 # mount namespace with the cgroup2 mount lazily unmounted (TEST-NOTES.md).
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib.sh"
+bench_init start
 n=${N:-100}
 kcr_oci=$here/build/bin/kcr-oci
 [[ -x $kcr_oci ]] || bash "$here/hack/build.sh" kcr-oci >/dev/null
-tmp=$(mktemp -d /tmp/kcr-bench-start.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/proc" "$tmp/rootfs/sys" "$tmp/rootfs/dev" "$tmp/rootfs/etc"
 cp /bin/busybox "$tmp/rootfs/bin/busybox"
 for a in $(/bin/busybox --list | grep -vx busybox); do ln -s busybox "$tmp/rootfs/bin/$a"; done
@@ -35,7 +34,8 @@ time_runs() {  # label cmd... ; prints one duration (ms, 3 decimals) per run
     echo "$(( (t1 - t0) / 1000 ))"
   done
 }
-pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100+0.5); if(i<1)i=1; printf "%.2f", a[i]/1000}'; }
+# Microseconds in, milliseconds out.
+pct_ms() { pct "$1" | awk '{printf "%.2f", $1/1000}'; }
 
 kcr_run() { "$kcr_oci" run -b "$tmp" "$1"; }
 runc_run() { runc run -b "$tmp" "$1"; }
@@ -47,10 +47,10 @@ wrap_only() { unshare -m sh -c "umount -l /sys/fs/cgroup/unified 2>/dev/null; ex
 # container's init itself; `kcr-oci loop` measures exactly that path.
 m=$("$kcr_oci" loop -b "$tmp" -n "$n")
 k=$(time_runs kcr kcr_run); r=$(time_runs runc runc_run); c=$(time_runs crun crun_run); w=$(time_runs wrap wrap_only)
-k50=$(pct 50 <<<"$k"); k90=$(pct 90 <<<"$k")
-m50=$(pct 50 <<<"$m"); m90=$(pct 90 <<<"$m")
-r50=$(pct 50 <<<"$r"); r90=$(pct 90 <<<"$r")
-c50=$(pct 50 <<<"$c"); c90=$(pct 90 <<<"$c"); w50=$(pct 50 <<<"$w")
+k50=$(pct_ms 50 <<<"$k"); k90=$(pct_ms 90 <<<"$k")
+m50=$(pct_ms 50 <<<"$m"); m90=$(pct_ms 90 <<<"$m")
+r50=$(pct_ms 50 <<<"$r"); r90=$(pct_ms 90 <<<"$r")
+c50=$(pct_ms 50 <<<"$c"); c90=$(pct_ms 90 <<<"$c"); w50=$(pct_ms 50 <<<"$w")
 echo "| runtime | p50 (ms) | p90 (ms) | runs |"
 echo "|---|---|---|---|"
 echo "| kcr, in a running process as kcr-monitor does (kcr-oci loop) | $m50 | $m90 | $n |"

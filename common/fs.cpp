@@ -13,6 +13,11 @@
 
 namespace kcr::fs {
 
+std::string MakeTempDir(const std::string& prefix) {
+  std::string tmpl = "/tmp/" + prefix + ".XXXXXX";
+  return ::mkdtemp(tmpl.data()) ? tmpl : std::string();
+}
+
 Status SyncDir(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return ErrnoError("open " + path);

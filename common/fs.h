@@ -21,6 +21,9 @@ Status MkdirAll(const std::string& path, int mode = 0755);
 // rm -rf that does not cross mount points and succeeds if `path` is missing.
 Status RemoveAll(const std::string& path);
 
+// A new private directory /tmp/<prefix>.XXXXXX (mkdtemp); empty on failure.
+std::string MakeTempDir(const std::string& prefix);
+
 // fsync of a directory (after a rename or unlink in it).
 Status SyncDir(const std::string& path);
 

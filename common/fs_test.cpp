@@ -7,8 +7,7 @@
 namespace kcr::fs {
 namespace {
 std::string TempDir() {
-  char tmpl[] = "/tmp/kcr-fs-test.XXXXXX";
-  return mkdtemp(tmpl);
+  return kcr::fs::MakeTempDir("kcr-fs-test");
 }
 }  // namespace
 

@@ -43,6 +43,24 @@ StatusOr<Statement> Database::Prepare(std::string_view sql) {
   return Statement(db_, st);
 }
 
+std::vector<std::string> Database::Column(std::string_view sql, const std::string& arg) {
+  std::lock_guard<std::recursive_mutex> l(mu_);
+  std::vector<std::string> out;
+  auto st = Prepare(sql);
+  if (!st.ok()) {
+    spdlog::error("{}", st.status());
+    return out;
+  }
+  if (!arg.empty()) st->Bind(1, arg);
+  for (;;) {
+    auto row = st->Step();
+    if (!row.ok()) spdlog::error("{}", row.status());
+    if (!row.ok() || !*row) break;
+    out.push_back(st->Text(0));
+  }
+  return out;
+}
+
 Statement::~Statement() {
   if (st_) sqlite3_finalize(st_);
 }

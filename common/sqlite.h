@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -26,6 +27,9 @@ class Database {
   // Runs one or more statements with no results (schema, pragmas).
   Status Exec(std::string_view sql);
   StatusOr<Statement> Prepare(std::string_view sql);
+  // The first column of every row of `sql`, with `arg` bound to ?1 when not
+  // empty. Empty on error (logged).
+  std::vector<std::string> Column(std::string_view sql, const std::string& arg = "");
   sqlite3* raw() { return db_; }
   // Serialises writers inside this process; SQLite serialises across processes.
   std::recursive_mutex& mu() { return mu_; }

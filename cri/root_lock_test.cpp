@@ -9,8 +9,7 @@
 namespace kcr::cri {
 
 TEST(RootLock, SecondHolderIsRefusedNamingThePid) {
-  char tmpl[] = "/tmp/kcr-lock-test.XXXXXX";
-  std::string dir = mkdtemp(tmpl);
+  std::string dir = kcr::fs::MakeTempDir("kcr-lock-test");
   std::string path = dir + "/kcr.lock";
   {
     auto first = RootLock::Acquire(path);

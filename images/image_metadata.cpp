@@ -75,17 +75,7 @@ std::optional<ImageRow> ImageMetadata::ById(const std::string& id) {
 }
 
 std::vector<std::string> ImageMetadata::IdsWithPrefix(const std::string& hex) {
-  std::lock_guard<std::recursive_mutex> l(db_.mu());
-  std::vector<std::string> out;
-  auto st = db_.Prepare("SELECT id FROM image_images WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2");
-  if (!st.ok()) return out;
-  st->Bind(1, "sha256:" + hex);
-  while (true) {
-    auto row = st->Step();
-    if (!row.ok() || !*row) break;
-    out.push_back(st->Text(0));
-  }
-  return out;
+  return db_.Column("SELECT id FROM image_images WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2", "sha256:" + hex);
 }
 
 std::optional<std::string> ImageMetadata::ByRef(const std::string& ref) {
@@ -99,16 +89,7 @@ std::optional<std::string> ImageMetadata::ByRef(const std::string& ref) {
 }
 
 std::vector<std::string> ImageMetadata::AllIds() {
-  std::lock_guard<std::recursive_mutex> l(db_.mu());
-  std::vector<std::string> out;
-  auto st = db_.Prepare("SELECT id FROM image_images ORDER BY created, id");
-  if (!st.ok()) return out;
-  while (true) {
-    auto row = st->Step();
-    if (!row.ok() || !*row) break;
-    out.push_back(st->Text(0));
-  }
-  return out;
+  return db_.Column("SELECT id FROM image_images ORDER BY created, id");
 }
 
 void ImageMetadata::Refs(const std::string& id, std::vector<std::string>* tags, std::vector<std::string>* digests) {

@@ -11,8 +11,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static std::string dir = [] {
-    char tmpl[] = "/tmp/kcr-tar-fuzz.XXXXXX";
-    return std::string(mkdtemp(tmpl));
+    return kcr::fs::MakeTempDir("kcr-tar-fuzz");
   }();
   std::string root = dir + "/root";
   kcr::fs::RemoveAll(root).IgnoreError();

@@ -38,15 +38,7 @@ class OverlayStore final : public LayerStore {
     KCR_RETURN_IF_ERROR(fs::RemoveAll(paths_.SnapshotsTmp()));
     KCR_RETURN_IF_ERROR(fs::MkdirAll(paths_.SnapshotsTmp(), 0700));
     std::set<std::string> known;
-    {
-      std::lock_guard<std::recursive_mutex> l(db_.mu());
-      KCR_ASSIGN_OR_RETURN(Statement st, db_.Prepare("SELECT id FROM snapshot_snapshots"));
-      for (;;) {
-        KCR_ASSIGN_OR_RETURN(bool row, st.Step());
-        if (!row) break;
-        known.insert(std::to_string(st.Int(0)));
-      }
-    }
+    for (const auto& id : db_.Column("SELECT id FROM snapshot_snapshots")) known.insert(id);
     if (DIR* d = ::opendir(paths_.Snapshots().c_str())) {
       std::vector<std::string> orphans;
       while (dirent* e = ::readdir(d)) {
@@ -119,17 +111,8 @@ class OverlayStore final : public LayerStore {
   fs::DiskUsage TotalUsage() override { return fs::Usage(paths_.Snapshots()); }
 
   std::vector<std::string> ListLayers() override {
-    std::lock_guard<std::recursive_mutex> l(db_.mu());
-    std::vector<std::string> out;
     // Children are created after their parents: newest first lists them first.
-    auto st = db_.Prepare("SELECT key FROM snapshot_snapshots WHERE kind = 'committed' ORDER BY id DESC");
-    if (!st.ok()) return out;
-    while (true) {
-      auto row = st->Step();
-      if (!row.ok() || !*row) break;
-      out.push_back(st->Text(0));
-    }
-    return out;
+    return db_.Column("SELECT key FROM snapshot_snapshots WHERE kind = 'committed' ORDER BY id DESC");
   }
 
   StatusOr<std::vector<Mount>> Prepare(const std::string& key, const std::string& parent) override {

@@ -20,8 +20,7 @@ constexpr const char* kGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 class OverlayStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kcr-overlay-test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = kcr::fs::MakeTempDir("kcr-overlay-test");
     paths_ = std::make_unique<Paths>(dir_ + "/root", dir_ + "/state");
     ASSERT_TRUE(fs::MkdirAll(paths_->root()).ok());
     Open();

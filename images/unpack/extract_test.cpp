@@ -19,8 +19,7 @@ using testing::TarWriter;
 class ExtractTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kcr-extract-test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = kcr::fs::MakeTempDir("kcr-extract-test");
     outside_ = dir_ + "/outside";
     root_ = dir_ + "/root";
     ASSERT_TRUE(fs::MkdirAll(outside_).ok());

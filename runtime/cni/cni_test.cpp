@@ -30,8 +30,7 @@ class CniTest : public ::testing::Test {
  protected:
   void SetUp() override {
     signal(SIGPIPE, SIG_IGN);
-    char tmpl[] = "/tmp/kcr-cni-test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = kcr::fs::MakeTempDir("kcr-cni-test");
     ASSERT_TRUE(fs::MkdirAll(dir_ + "/net.d").ok());
     ASSERT_TRUE(fs::MkdirAll(dir_ + "/netns").ok());
     opts_.conf_dir = dir_ + "/net.d";

@@ -7,8 +7,7 @@
 namespace kcr::runtime::testing {
 
 std::string MakeBusyboxRootfs() {
-  char tmpl[] = "/tmp/kcr-rootfs.XXXXXX";
-  std::string root = mkdtemp(tmpl);
+  std::string root = kcr::fs::MakeTempDir("kcr-rootfs");
   fs::MkdirAll(root + "/bin").IgnoreError();
   // Applets as relative symlinks: `busybox --install -s` would point at the
   // host path of the binary.

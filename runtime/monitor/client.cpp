@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/unix_socket.h"
 #include "runtime/monitor/protocol.h"
 
 extern char** environ;
@@ -73,12 +74,8 @@ Status MonitorClient::Spawn(const std::string& binary, const MonitorOptions& o) 
 
 StatusOr<std::unique_ptr<MonitorClient>> MonitorClient::Connect(const std::string& socket) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket.size() >= sizeof addr.sun_path) return absl::InvalidArgumentError("monitor socket path too long");
-  std::strcpy(addr.sun_path, socket.c_str());
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    return absl::UnavailableError("no pod monitor at " + socket + ": " + std::strerror(errno));
+  if (Status st = ConnectUnix(fd.get(), socket); !st.ok())
+    return absl::UnavailableError("no pod monitor: " + std::string(st.message()));
   std::unique_ptr<MonitorClient> c(new MonitorClient(std::move(fd)));
   KCR_ASSIGN_OR_RETURN(c->hello_, c->Call({{"op", "hello"}, {"version", kProtocolVersion}}));
   return c;

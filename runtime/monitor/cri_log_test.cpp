@@ -10,8 +10,7 @@
 namespace kcr::monitor {
 
 TEST(CriLog, LinesPartialsAndReopen) {
-  char tmpl[] = "/tmp/kcr-log-test.XXXXXX";
-  std::string dir = mkdtemp(tmpl);
+  std::string dir = kcr::fs::MakeTempDir("kcr-log-test");
   std::string path = dir + "/0.log";
   auto w = CriLogWriter::Open(path);
   ASSERT_TRUE(w.ok());

@@ -21,6 +21,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "common/unix_socket.h"
 #include "runtime/cgroups/cgroup.h"
 #include "runtime/linux/child.h"
 #include "runtime/linux/container.h"
@@ -187,12 +188,8 @@ Status Monitor::Init() {
   sigfd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   Watch(sigfd_.get(), {kSignal, "", -1});
   listen_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (opt_.socket.size() >= sizeof addr.sun_path) return absl::InvalidArgumentError("socket path too long");
-  std::strcpy(addr.sun_path, opt_.socket.c_str());
   ::unlink(opt_.socket.c_str());
-  if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return ErrnoError("bind " + opt_.socket);
+  KCR_RETURN_IF_ERROR(BindUnix(listen_.get(), opt_.socket));
   ::chmod(opt_.socket.c_str(), 0600);
   if (::listen(listen_.get(), 16) != 0) return ErrnoError("listen " + opt_.socket);
   Watch(listen_.get(), {kListen, "", -1});

@@ -23,8 +23,7 @@ using nlohmann::json;
 class MonitorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kcr-monitor-test.XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = kcr::fs::MakeTempDir("kcr-monitor-test");
     rootfs_ = runtime::testing::MakeBusyboxRootfs();
     ASSERT_FALSE(rootfs_.empty());
     opts_.pod_id = "pod" + std::to_string(getpid());

@@ -59,8 +59,7 @@ int CountEntries(const std::string& dir) {
 }
 
 void KcrdFixture::SetUp() {
-  char tmpl[] = "/tmp/kcr-e2e.XXXXXX";
-  dir_ = mkdtemp(tmpl);
+  dir_ = kcr::fs::MakeTempDir("kcr-e2e");
   root_ = dir_ + "/root";
   state_ = dir_ + "/state";
   sock_ = state_ + "/kcr.sock";

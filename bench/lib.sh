@@ -1,0 +1,30 @@
+# Helpers shared by the benchmark scripts (sourced, not run).
+# bench_init NAME: a temp dir in $tmp, daemons in $pids stopped and their
+# mounts under $tmp removed on exit.
+bench_init() {
+  here=$(cd "$(dirname "${BASH_SOURCE[1]}")/.." && pwd)
+  source "$here/hack/versions.sh"
+  crictl="$KCR_TOOLS_BIN/crictl"
+  export CRI_CONFIG_FILE=/dev/null
+  tmp=$(mktemp -d "/tmp/kcr-bench-$1.XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.5
+  findmnt -rn -o TARGET | grep "^$tmp" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$tmp"
+}
+now_ms() { date +%s%3N; }
+# pct P: the P-th percentile of the numbers on stdin.
+pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100+0.5); if(i<1)i=1; print a[i]}'; }
+median() { printf '%s\n' "$@" | pct 50; }
+# wait_sock SOCKET: until a CRI server answers there.
+wait_sock() {
+  for _ in $(seq 1 200); do "$crictl" -r "unix://$1" version >/dev/null 2>&1 && return 0; sleep 0.05; done
+  echo "no CRI server on $1" >&2
+  return 1
+}
+# stop_pid PID: SIGTERM, SIGKILL after 10 s.
+stop_pid() { kill "$1"; for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null || true; }
