@@ -30,7 +30,7 @@ bench() {  # label socket -> prints "run_p50 run_p90 concurrent_ms exec_p50 rss_
   for i in $(seq 1 "$n"); do
     pod_cfg "seq$i" "$tmp" >"$tmp/$label-seq$i.json"
     local t0; t0=$(ms)
-    $C run "$tmp/$label-ctr.json" "$tmp/$label-seq$i.json" >/dev/null
+    $C run "$tmp/$label-ctr.json" "$tmp/$label-seq$i.json" >/dev/null 2>&1
     runs+=($(( $(ms) - t0 )))
   done
   local first; first=$($C ps -q | head -1)
@@ -46,7 +46,7 @@ bench() {  # label socket -> prints "run_p50 run_p90 concurrent_ms exec_p50 rss_
   local rss; rss=$(rss_kb "$3" $procs)
   for i in $(seq 1 "$n"); do pod_cfg "par$i" "$tmp" >"$tmp/$label-par$i.json"; done
   local t0; t0=$(ms)
-  for i in $(seq 1 "$n"); do $C runp "$tmp/$label-par$i.json" >/dev/null & done
+  for i in $(seq 1 "$n"); do $C runp "$tmp/$label-par$i.json" >/dev/null 2>&1 & done
   wait
   local conc=$(( $(ms) - t0 ))
   $C stopp $($C pods -q) >/dev/null 2>&1 || true
