@@ -82,6 +82,7 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
                                {"log_path", r.log_path}});
   if (!created.ok()) return ToGrpc(Annotate(created.status(), "create container " + r.name), "CreateContainer");
   done = true;
+  Publish(r.id, v1::CONTAINER_CREATED_EVENT);
   spdlog::info("CreateContainer {} ({} in pod {})", r.id, r.name, s->id);
   resp->set_container_id(r.id);
   return grpc::Status::OK;

@@ -29,7 +29,9 @@ absl::Status RuntimeService::RemoveContainerLocked(const kcr::runtime::Container
   ::umount2(rootfs.c_str(), MNT_DETACH);
   KCR_RETURN_IF_ERROR(d_.snapshots.Remove(c.id));
   KCR_RETURN_IF_ERROR(fs::RemoveAll(d_.paths.ContainerDir(c.id)));
-  return d_.store.RemoveContainer(c.id);
+  KCR_RETURN_IF_ERROR(d_.store.RemoveContainer(c.id));
+  Publish(c.id, ::runtime::v1::CONTAINER_DELETED_EVENT);
+  return absl::OkStatus();
 }
 
 grpc::Status RuntimeService::RemoveContainer(grpc::ServerContext*, const v1::RemoveContainerRequest* req,

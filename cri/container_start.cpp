@@ -29,10 +29,12 @@ grpc::Status RuntimeService::StartContainer(grpc::ServerContext*, const v1::Star
     d_.store.UpdateContainer(*c).IgnoreError();
     return ToGrpc(Annotate(r.status(), "start container " + c->id));
   }
+  std::lock_guard<std::mutex> order(transition_mu_);
   c->state = kcr::runtime::ContainerState::kRunning;
   c->started_ns = r->value("started_ns", NowNs());
   if (absl::Status st = d_.store.UpdateContainer(*c); !st.ok()) return ToGrpc(st, "StartContainer");
   spdlog::info("StartContainer {} pid {}", c->id, r->value("pid", -1));
+  Publish(c->id, v1::CONTAINER_STARTED_EVENT);
   return grpc::Status::OK;
 }
 

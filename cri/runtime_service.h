@@ -4,6 +4,9 @@
 // RPCs of later steps answer UNIMPLEMENTED naming the RPC
 // (runtime_unimplemented.cpp) until their file exists.
 #include <array>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,6 +50,7 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
   // NOTREADY and its containers EXITED, with exit codes from the monitors'
   // durable records where they exist. Nothing is started again.
   void Recover();
+  ~RuntimeService() override;
 
 #define KCR_UNARY(name, req, resp) \
   grpc::Status name(grpc::ServerContext*, const ::runtime::v1::req*, ::runtime::v1::resp*) override;
@@ -70,6 +74,31 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
   // Stops every container of a pod, tears down its network and monitor.
   absl::Status StopSandbox(kcr::runtime::SandboxRecord& s);
   absl::Status RemoveContainerLocked(const kcr::runtime::ContainerRecord& c);
+
+  // Container events (GetContainerEvents): every subscriber has a queue.
+  struct EventQueue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<::runtime::v1::ContainerEventResponse> events;
+  };
+  void Publish(const std::string& container_id, ::runtime::v1::ContainerEventType type);
+  // One thread per ready pod turns its monitor's exit events into STOPPED
+  // events (and up-to-date records) even when nobody asks.
+  void WatchPod(const std::string& pod_id);
+  void UnwatchPod(const std::string& pod_id);
+
+  std::mutex events_mu_;
+  // Orders a container's STARTED before its STOPPED: the start handler
+  // records and announces the start under it; the exit watcher announces
+  // the exit under it.
+  std::mutex transition_mu_;
+  std::vector<std::shared_ptr<EventQueue>> subscribers_;
+  struct Watcher {
+    std::shared_ptr<kcr::monitor::MonitorClient> conn;
+    std::thread thread;
+  };
+  std::mutex watchers_mu_;
+  std::map<std::string, Watcher> watchers_;
 
   RuntimeInfo info_;
   RuntimeDeps d_;

@@ -148,6 +148,7 @@ grpc::Status RuntimeService::RunPodSandbox(grpc::ServerContext*, const v1::RunPo
   s.state = kcr::runtime::SandboxState::kReady;
   if (absl::Status st = d_.store.UpdateSandbox(s); !st.ok()) return ToGrpc(st, "RunPodSandbox");
   undo.Dismiss();
+  WatchPod(s.id);
   spdlog::info("RunPodSandbox {} ({}/{}) ready, ips [{}]", s.id, s.ns, s.name, s.ips.empty() ? "" : s.ips[0]);
   resp->set_pod_sandbox_id(s.id);
   return grpc::Status::OK;

@@ -97,6 +97,7 @@ void RuntimeService::Recover() {
     if (s.state == kcr::runtime::SandboxState::kReady) {
       if (Monitor(s.id).ok()) {
         ready++;
+        WatchPod(s.id);
       } else {
         lost++;
         spdlog::warn("pod {} ({}/{}): its monitor is gone; marking it not ready", s.id, s.ns, s.name);

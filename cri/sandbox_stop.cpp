@@ -22,7 +22,12 @@ absl::Status RuntimeService::StopSandbox(kcr::runtime::SandboxRecord& s) {
     if (!st.ok()) spdlog::warn("pod {}: monitor shutdown: {}", s.id, st.message());
   }
   ForgetMonitor(s.id);
-  for (auto& c : d_.store.ListContainers(s.id)) Refresh(c);
+  UnwatchPod(s.id);
+  for (auto& c : d_.store.ListContainers(s.id)) {
+    bool was_running = c.state == kcr::runtime::ContainerState::kRunning;
+    if (was_running && Refresh(c).state == kcr::runtime::ContainerState::kExited)
+      Publish(c.id, ::runtime::v1::CONTAINER_STOPPED_EVENT);
+  }
   if (!s.netns_path.empty()) {
     if (absl::Status st = d_.network.Teardown(PodNetworkOf(s)); !st.ok())
       return Annotate(st, "pod " + s.id + " network teardown");

@@ -96,6 +96,8 @@ StatusOr<json> MonitorClient::Call(json req) {
   }
 }
 
+void MonitorClient::Close() { ::shutdown(fd_.get(), SHUT_RDWR); }
+
 Status MonitorClient::Subscribe() { return Call({{"op", "subscribe"}}).status(); }
 
 StatusOr<json> MonitorClient::NextEvent() {

@@ -36,6 +36,9 @@ class MonitorClient {
 
   const nlohmann::json& hello() const { return hello_; }
 
+  // Unblocks a NextEvent()/Call() in another thread (they then fail).
+  void Close();
+
  private:
   explicit MonitorClient(UniqueFd fd) : fd_(std::move(fd)) {}
   std::mutex mu_;

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -340,6 +342,53 @@ TEST_F(RuntimeServiceTest, SimulatedRebootReportsExitedAndCleansUp) {
                     "iptables -t nat -S $c | grep -q -- '-A' || iptables -t nat -X $c 2>/dev/null; done";
   EXPECT_EQ(e2e::Run({"/bin/sh", "-c", cmd}).exit_code, 0);
   EXPECT_EQ(e2e::Run({"/bin/sh", "-c", "iptables-save -t nat | grep -c " + *pod}).out, "0\n");
+}
+
+// kubelet's evented PLEG: every transition, including a container that ends
+// on its own, arrives on the stream.
+TEST_F(RuntimeServiceTest, ContainerEventsStream) {
+  grpc::ClientContext ctx;
+  v1::GetEventsRequest req;
+  auto reader = Runtime().GetContainerEvents(&ctx, req);
+  std::vector<std::pair<std::string, v1::ContainerEventType>> seen;
+  std::mutex mu;
+  std::thread t([&] {
+    v1::ContainerEventResponse ev;
+    while (reader->Read(&ev)) {
+      std::lock_guard<std::mutex> l(mu);
+      seen.emplace_back(ev.container_id(), ev.container_event_type());
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // subscribed
+  auto pc = PodConfig("ev");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto ctr = RunCtr(*pod, pc, CtrConfig("short", "busybox", {"sh", "-c", "exit 0"}));
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  auto count = [&](v1::ContainerEventType type) {
+    std::lock_guard<std::mutex> l(mu);
+    return std::count(seen.begin(), seen.end(), std::make_pair(*ctr, type));
+  };
+  for (int i = 0; i < 200 && count(v1::CONTAINER_STOPPED_EVENT) == 0; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  v1::RemoveContainerRequest rm;
+  rm.set_container_id(*ctr);
+  v1::RemoveContainerResponse rm_resp;
+  ASSERT_TRUE(Runtime().RemoveContainer(Ctx().get(), rm, &rm_resp).ok());
+  for (int i = 0; i < 200 && count(v1::CONTAINER_DELETED_EVENT) == 0; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ctx.TryCancel();
+  t.join();
+  EXPECT_EQ(count(v1::CONTAINER_CREATED_EVENT), 1);
+  EXPECT_EQ(count(v1::CONTAINER_STARTED_EVENT), 1);
+  EXPECT_EQ(count(v1::CONTAINER_STOPPED_EVENT), 1);  // it exited by itself
+  EXPECT_EQ(count(v1::CONTAINER_DELETED_EVENT), 1);
+  std::lock_guard<std::mutex> l(mu);
+  std::vector<v1::ContainerEventType> order;
+  for (const auto& [id, type] : seen)
+    if (id == *ctr) order.push_back(type);
+  EXPECT_EQ(order, (std::vector<v1::ContainerEventType>{v1::CONTAINER_CREATED_EVENT, v1::CONTAINER_STARTED_EVENT,
+                                                         v1::CONTAINER_STOPPED_EVENT, v1::CONTAINER_DELETED_EVENT}));
 }
 
 TEST_F(RuntimeServiceTest, TwentyPodsAtOnce) {
