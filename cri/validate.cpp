@@ -95,6 +95,9 @@ Status ValidateContainerConfig(const ::runtime::v1::ContainerConfig& c) {
     return Invalid("log_path \"" + c.log_path() + "\" must be relative to the pod's log_directory");
   if (c.log_path().find("..") != std::string::npos)
     return Invalid("log_path \"" + c.log_path() + "\" must not contain \"..\"");
+  const auto& sc = c.linux().security_context();
+  if (sc.has_run_as_group() && !sc.has_run_as_user() && sc.run_as_username().empty())
+    return Invalid("security_context: run_as_group is set without run_as_user or run_as_username");
   if (!c.working_dir().empty() && c.working_dir()[0] != '/')
     return Invalid("working_dir \"" + c.working_dir() + "\" is not an absolute path");
   for (const auto& e : c.envs())

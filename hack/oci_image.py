@@ -75,6 +75,12 @@ class Layer:
         self.tar.addfile(ti)
         return self
 
+    def hardlink(self, path, target):
+        ti = self._info(path, tarfile.LNKTYPE, 0o755)
+        ti.linkname = target.strip("/")
+        self.tar.addfile(ti)
+        return self
+
     def whiteout(self, path):
         d, _, name = path.strip("/").rpartition("/")
         return self.file((d + "/" if d else "") + ".wh." + name, b"")
@@ -98,9 +104,11 @@ def busybox_rootfs(layer, busybox="/bin/busybox", extra_users=()):
     with open(busybox, "rb") as f:
         layer.file("bin/busybox", f.read(), mode=0o755)
     applets = subprocess.run([busybox, "--list"], stdout=subprocess.PIPE, check=True, text=True).stdout.split()
+    # Hard links, as in the busybox images critest expects: masking one
+    # applet path (a bind mount) must not mask /bin/busybox itself.
     for a in sorted(set(applets)):
         if a != "busybox":
-            layer.symlink("bin/" + a, "busybox")
+            layer.hardlink("bin/" + a, "bin/busybox")
     users = [("root", 0, 0, "/root", "/bin/sh"), ("www-data", 33, 33, "/var/www", "/bin/false"),
              ("nobody", 65534, 65534, "/nonexistent", "/bin/false")] + list(extra_users)
     layer.file("etc/passwd", "".join(f"{n}:x:{u}:{g}:{n}:{h}:{s}\n" for n, u, g, h, s in users))

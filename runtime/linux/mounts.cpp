@@ -211,10 +211,13 @@ Status ReadOnly(const std::string& path) {
 
 Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
   // Nothing we mount may propagate back to the host.
-  unsigned long prop = MS_PRIVATE | MS_REC;
-  if (spec.linux.rootfs_propagation == "rslave" || spec.linux.rootfs_propagation == "slave") prop = MS_SLAVE | MS_REC;
+  unsigned long prop = MS_SLAVE | MS_REC;
+  if (spec.linux.rootfs_propagation == "rprivate" || spec.linux.rootfs_propagation == "private") prop = MS_PRIVATE | MS_REC;
   if (spec.linux.rootfs_propagation == "rshared" || spec.linux.rootfs_propagation == "shared") prop = MS_SHARED | MS_REC;
-  if (::mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) return ErrnoError("make / rslave");
+  // rootfsPropagation applies to the whole new mount namespace first, as
+  // runc does: rslave by default (host mounts reach the container, nothing
+  // goes back); rshared keeps peer groups so bidirectional mounts work.
+  if (::mount(nullptr, "/", nullptr, prop, nullptr) != 0) return ErrnoError("linux.rootfsPropagation");
   const std::string& root = spec.root_path;
   for (const auto& m : opts.rootfs) {
     Flags f = ParseOptions(m.options);
@@ -226,8 +229,6 @@ Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
   // pivot_root needs the root to be a mount point.
   if (::mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
     return ErrnoError("root.path " + root);
-  if (prop != (MS_SLAVE | MS_REC) && ::mount(nullptr, root.c_str(), nullptr, prop, nullptr) != 0)
-    return ErrnoError("rootfsPropagation");
   UniqueFd rfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!rfd) return ErrnoError("root.path " + root);
   for (const auto& m : spec.mounts) KCR_RETURN_IF_ERROR(DoMount(rfd.get(), m));
@@ -241,6 +242,14 @@ Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
   if (::umount2(".", MNT_DETACH) != 0) return ErrnoError("detach the old root");
   if (::chdir("/") != 0) return ErrnoError("chdir /");
 
+  // Sysctls while /proc/sys is still writable (it becomes read-only below).
+  for (const auto& [k, v] : spec.linux.sysctl) {
+    std::string path = "/proc/sys/" + k;
+    for (size_t i = 10; i < path.size(); i++)
+      if (path[i] == '.') path[i] = '/';
+    UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!f || ::write(f.get(), v.data(), v.size()) < 0) return ErrnoError("linux.sysctl " + k);
+  }
   for (const auto& p : spec.linux.masked_paths) KCR_RETURN_IF_ERROR(Mask(p));
   for (const auto& p : spec.linux.readonly_paths) KCR_RETURN_IF_ERROR(ReadOnly(p));
   if (spec.root_readonly &&

@@ -103,12 +103,6 @@ Status SetupProcessEnv(const oci::Spec& spec) {
     if (!own_uts) return absl::InvalidArgumentError("hostname is set but the container has no UTS namespace");
     if (::sethostname(spec.hostname.c_str(), spec.hostname.size()) != 0) return ErrnoError("sethostname");
   }
-  for (const auto& [k, v] : spec.linux.sysctl) {
-    std::string path = "/proc/sys/" + k;
-    for (size_t i = 10; i < path.size(); i++) if (path[i] == '.') path[i] = '/';
-    UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!f || ::write(f.get(), v.data(), v.size()) < 0) return ErrnoError("linux.sysctl " + k);
-  }
   for (const auto& r : spec.process.rlimits) {
     auto it = Rlimits().find(r.type);
     if (it == Rlimits().end()) return absl::InvalidArgumentError("process.rlimits: unknown " + r.type);
@@ -165,6 +159,17 @@ Status SetupIdentity(const oci::Spec& spec) {
     KCR_ASSIGN_OR_RETURN(inheritable, CapMask(c.inheritable, "inheritable"));
     KCR_ASSIGN_OR_RETURN(ambient, CapMask(c.ambient, "ambient"));
     int last = LastCap();
+    // A container cannot get a capability its runtime does not hold (this
+    // host's root lacks some, e.g. CAP_SYS_RESOURCE): those are left out,
+    // as runc leaves out capabilities the kernel does not know.
+    uint64_t held = 0;
+    for (int cap = 0; cap <= last && cap < 64; cap++)
+      if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) held |= uint64_t{1} << cap;
+    bounding &= held;
+    effective &= held;
+    permitted &= held;
+    inheritable &= held;
+    ambient &= held;
     for (int cap = 0; cap <= last; cap++)
       if (!(bounding & (uint64_t{1} << cap)) && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
         return ErrnoError("drop bounding capability " + std::to_string(cap));

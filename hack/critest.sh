@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs critest (cri-tools, pinned) against a fresh kcrd with the local
+# registry standing in for registry.k8s.io, k8s.gcr.io, gcr.io and docker.io.
+# Extra arguments go to critest (e.g. -ginkgo.focus=Image).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/hack/versions.sh"
+tmp=$(mktemp -d /tmp/kcr-critest.XXXXXX)
+cat >"$tmp/kcr.toml" <<EOT
+root = "$tmp/root"
+state = "$tmp/state"
+[registry.mirrors."registry.k8s.io"]
+server = "http://127.0.0.1:5000"
+[registry.mirrors."k8s.gcr.io"]
+server = "http://127.0.0.1:5000"
+[registry.mirrors."gcr.io"]
+server = "http://127.0.0.1:5000"
+[registry.mirrors."docker.io"]
+server = "http://127.0.0.1:5000"
+EOT
+bash "$root/hack/registry.sh" start >/dev/null
+python3 "$root/hack/test_images.py" >/dev/null
+python3 "$root/hack/critest_images.py" >/dev/null
+"$root/build/bin/kcrd" --config "$tmp/kcr.toml" >"$tmp/kcrd.log" 2>&1 &
+kcrd=$!
+cleanup() {
+  kill "$kcrd" 2>/dev/null || true
+  wait "$kcrd" 2>/dev/null || true
+  rm -rf "$tmp/root" "$tmp/state"
+  echo "kcrd log: $tmp/kcrd.log"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do [[ -S $tmp/state/kcr.sock ]] && break; sleep 0.1; done
+"$KCR_TOOLS_BIN/critest" --runtime-endpoint "unix://$tmp/state/kcr.sock" --image-endpoint "unix://$tmp/state/kcr.sock" \
+  "$@"
