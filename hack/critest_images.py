@@ -28,7 +28,9 @@ def dynamic_busybox():
     os.makedirs(CACHE, exist_ok=True)
     deb = glob.glob(os.path.join(CACHE, "busybox_*.deb"))
     if not deb:
-        subprocess.run(["apt-get", "download", "busybox"], cwd=CACHE, check=True, stdout=subprocess.DEVNULL)
+        if subprocess.run(["apt-get", "download", "busybox"], cwd=CACHE, stdout=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)  # no package lists yet
+            subprocess.run(["apt-get", "download", "busybox"], cwd=CACHE, check=True, stdout=subprocess.DEVNULL)
         deb = glob.glob(os.path.join(CACHE, "busybox_*.deb"))
     out = tempfile.mkdtemp()
     subprocess.run(["dpkg-deb", "-x", deb[0], out], check=True)
