@@ -39,49 +39,31 @@ run_kcr() {  # round -> "ms rss_kb"
   local t1; t1=$(now_ms)
   local rss; rss=$(hwm_kb "$pid")
   stop_pid "$pid"
+  rm -rf "$d"  # every run writes into space freed by the previous ones
   echo "$((t1 - t0)) $rss"
 }
 
 run_containerd() {
   local d=$tmp/ctd$1
-  mkdir -p "$d/certs.d/docker.io"
-  cat >"$d/certs.d/docker.io/hosts.toml" <<EOT
-server = "http://127.0.0.1:5000"
-[host."http://127.0.0.1:5000"]
-  capabilities = ["pull", "resolve"]
-EOT
-  cat >"$d/config.toml" <<EOT
-version = 2
-root = "$d/root"
-state = "$d/state"
-[grpc]
-  address = "$d/containerd.sock"
-[ttrpc]
-  address = "$d/containerd.sock.ttrpc"
-[debug]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri".registry]
-  config_path = "$d/certs.d"
-[plugins."io.containerd.grpc.v1.cri".cni]
-  conf_dir = "$d/cni"
-EOT
-  containerd --config "$d/config.toml" >"$d/log" 2>&1 &
-  local pid=$!; pids+=("$pid")
-  wait_sock "$d/containerd.sock"
+  start_containerd "$d"
+  local pid=$ctd_pid
   local t0; t0=$(now_ms)
   for i in "${images[@]}"; do "$crictl" -r "unix://$d/containerd.sock" -i "unix://$d/containerd.sock" pull "$i" >/dev/null; done
   local t1; t1=$(now_ms)
   local rss; rss=$(hwm_kb "$pid")
   stop_pid "$pid"
   findmnt -rn -o TARGET | grep "^$d" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$d"
   echo "$((t1 - t0)) $rss"
 }
 
 
 kt=(); kr=(); ct=(); cr=()
+# `sync` first: each run starts with no dirty data from the previous one,
+# whose writeback would otherwise be charged to whoever runs next.
 for r in $(seq 1 "$rounds"); do
-  read -r t m < <(run_kcr "$r"); kt+=("$t"); kr+=("$m")
-  read -r t m < <(run_containerd "$r"); ct+=("$t"); cr+=("$m")
+  sync; read -r t m < <(run_kcr "$r"); kt+=("$t"); kr+=("$m")
+  sync; read -r t m < <(run_containerd "$r"); ct+=("$t"); cr+=("$m")
 done
 k=$(median "${kt[@]}"); c=$(median "${ct[@]}")
 km=$(median "${kr[@]}"); cm=$(median "${cr[@]}")

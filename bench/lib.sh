@@ -28,3 +28,39 @@ wait_sock() {
 }
 # stop_pid PID: SIGTERM, SIGKILL after 10 s.
 stop_pid() { kill "$1"; for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null || true; }
+# start_containerd DIR: Debian's containerd with its own root, state and
+# socket under DIR, the CRI plugin pulling docker.io and registry.k8s.io from
+# the local registry, CNI configs from DIR/net.d. Sets ctd_pid, ctd_sock.
+start_containerd() {
+  local d=$1 h
+  mkdir -p "$d/net.d"
+  for h in docker.io registry.k8s.io; do
+    mkdir -p "$d/certs.d/$h"
+    printf 'server = "http://127.0.0.1:5000"\n[host."http://127.0.0.1:5000"]\n  capabilities = ["pull", "resolve"]\n' \
+      >"$d/certs.d/$h/hosts.toml"
+  done
+  cat >"$d/config.toml" <<EOT
+version = 2
+root = "$d/root"
+state = "$d/state"
+[grpc]
+  address = "$d/containerd.sock"
+[ttrpc]
+  address = "$d/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.6"
+  restrict_oom_score_adj = true
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "$d/certs.d"
+[plugins."io.containerd.grpc.v1.cri".cni]
+  conf_dir = "$d/net.d"
+  bin_dir = "/usr/lib/cni"
+EOT
+  containerd --config "$d/config.toml" >"$d/log" 2>&1 &
+  ctd_pid=$!
+  pids+=("$ctd_pid")
+  ctd_sock=$d/containerd.sock
+  wait_sock "$ctd_sock"
+}
