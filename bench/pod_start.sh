@@ -56,12 +56,22 @@ bench() {  # label socket -> prints "run_p50 run_p90 concurrent_ms exec_p50 rss_
 
 # kcr
 mkdir -p "$tmp/kcr"
-printf 'root = "%s/kcr/root"\nstate = "%s/kcr/state"\n[cni]\nconf_dir = "%s/kcr/net.d"\n[registry.mirrors."docker.io"]\nserver = "http://127.0.0.1:5000"\n[registry.mirrors."registry.k8s.io"]\nserver = "http://127.0.0.1:5000"\n' "$tmp" "$tmp" "$tmp" >"$tmp/kcr/kcr.toml"
+# kcr gets its own bridge and cgroup parent too; both are removed at the end.
+mkdir -p "$tmp/kcr/net.d"
+cat >"$tmp/kcr/net.d/10-bench.conflist" <<EOT
+{"cniVersion":"1.0.0","name":"kcr-bench","plugins":[{"type":"bridge","bridge":"kcrbench0","isGateway":true,"ipMasq":true,
+"ipam":{"type":"host-local","ranges":[[{"subnet":"10.87.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}},
+{"type":"portmap","capabilities":{"portMappings":true}},{"type":"loopback"}]}
+EOT
+printf 'root = "%s/kcr/root"\nstate = "%s/kcr/state"\n[cgroup]\nparent = "kcr-bench.slice"\n[cni]\nconf_dir = "%s/kcr/net.d"\n[registry.mirrors."docker.io"]\nserver = "http://127.0.0.1:5000"\n[registry.mirrors."registry.k8s.io"]\nserver = "http://127.0.0.1:5000"\n' "$tmp" "$tmp" "$tmp" >"$tmp/kcr/kcr.toml"
 "$here/build/bin/kcrd" --config "$tmp/kcr/kcr.toml" >"$tmp/kcr/log" 2>&1 &
 kpid=$!; pids+=("$kpid")
 wait_sock "$tmp/kcr/state/kcr.sock"
 read -r k50 k90 kconc kexec krss < <(bench kcr "$tmp/kcr/state/kcr.sock" "$kpid")
 kill "$kpid"; wait "$kpid" 2>/dev/null || true
+ip link del kcrbench0 2>/dev/null || true
+rm -rf /var/lib/cni/networks/kcr-bench
+for c in cpu cpuacct cpuset memory pids; do rmdir "/sys/fs/cgroup/$c/kcr-bench.slice" 2>/dev/null || true; done
 
 # containerd + runc, with its own bridge so the two never share one.
 d=$tmp/ctd
@@ -77,6 +87,8 @@ read -r c50 c90 cconc cexec crss < <(bench containerd "$d/containerd.sock" "$cpi
 kill "$cpid"; wait "$cpid" 2>/dev/null || true
 ip link del ctdbench0 2>/dev/null || true
 rm -rf /var/lib/cni/networks/ctd-bench
+# containerd's default cgroup parent for pods without one; only if empty.
+for c in /sys/fs/cgroup/*/k8s.io; do find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true; done
 
 echo "| metric | kcr | containerd 1.6 + runc |"
 echo "|---|---|---|"

@@ -32,7 +32,11 @@ class ContainerTest : public ::testing::Test {
   };
   // Create, start, wait; stdout and stderr captured.
   StatusOr<Result> RunSpec(const oci::Spec& s, CgroupManager* cg = nullptr) {
-    std::string outf = rootfs_ + "/../kcr-ctr-out." + std::to_string(getpid());
+    std::string outf = rootfs_ + "-out";  // beside the rootfs, removed on every path
+    struct Unlink {
+      std::string p;
+      ~Unlink() { ::unlink(p.c_str()); }
+    } unlink_out{outf};
     UniqueFd out(::open(outf.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     CreateOptions o;
     o.stdout_fd = o.stderr_fd = out.get();
@@ -43,7 +47,6 @@ class ContainerTest : public ::testing::Test {
     Result r;
     r.code = ExitCodeOf(st);
     r.out = fs::ReadFile(outf).value_or("");
-    ::unlink(outf.c_str());
     return r;
   }
   Result Run(std::vector<std::string> args) {

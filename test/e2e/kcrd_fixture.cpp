@@ -84,6 +84,9 @@ void KcrdFixture::TearDown() {
       }
   }
   if (pid_ > 0) Stop();
+  // The pods' parent cgroup is this test's own (pods removed it above).
+  for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids"})
+    ::rmdir(("/sys/fs/cgroup/" + std::string(c) + "/" + cgroup_parent_).c_str());
   if (HasFailure()) {
     auto log = fs::ReadFile(log_);
     if (log.ok()) std::cerr << "---- kcrd log ----\n" << log->substr(log->size() > 20000 ? log->size() - 20000 : 0);
@@ -92,7 +95,9 @@ void KcrdFixture::TearDown() {
 }
 
 void KcrdFixture::Start(const std::string& extra) {
-  std::string toml = "root = \"" + root_ + "\"\nstate = \"" + state_ + "\"\nlog_level = \"debug\"\n" + extra +
+  cgroup_parent_ = "kcr-e2e-" + std::to_string(getpid()) + ".slice";
+  std::string toml = "root = \"" + root_ + "\"\nstate = \"" + state_ + "\"\nlog_level = \"debug\"\n" +
+                     "[cgroup]\nparent = \"" + cgroup_parent_ + "\"\n" + extra +
                      // The local registry replaces the origins: tests never reach out.
                      "\n[registry.mirrors.\"docker.io\"]\nserver = \"http://127.0.0.1:5000\"\n"
                      "[registry.mirrors.\"registry.k8s.io\"]\nserver = \"http://127.0.0.1:5000\"\n"

@@ -42,7 +42,7 @@ class KcrdFixture : public ::testing::Test {
   ::runtime::v1::RuntimeService::Stub& Runtime() { return *runtime_; }
   std::unique_ptr<grpc::ClientContext> Ctx(int timeout_s = 60);
 
-  std::string dir_, root_, state_, sock_, config_, log_;
+  std::string dir_, root_, state_, sock_, config_, log_, cgroup_parent_;
   pid_t pid_ = -1;
 
  private:

@@ -23,9 +23,22 @@ namespace v1 = ::runtime::v1;
 
 class RuntimeServiceTest : public KcrdFixture {
  protected:
+  // A network of the test's own (bridge, subnet, IPAM store), removed in
+  // TearDown, so the host keeps nothing of the test.
   void SetUp() override {
     KcrdFixture::SetUp();
-    Start();
+    bridge_ = "kcre2e" + std::to_string(getpid() % 100000);
+    net_ = "kcr-e2e-" + std::to_string(getpid());
+    ASSERT_TRUE(fs::MkdirAll(dir_ + "/net.d").ok());
+    json conf = {{"cniVersion", "1.0.0"}, {"name", net_},
+                 {"plugins", {{{"type", "bridge"}, {"bridge", bridge_}, {"isGateway", true}, {"ipMasq", true},
+                               {"hairpinMode", true},
+                               {"ipam", {{"type", "host-local"}, {"ranges", {{{{"subnet", "10.77.0.0/16"}}}}},
+                                         {"routes", {{{"dst", "0.0.0.0/0"}}}}}}},
+                              {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}},
+                              {{"type", "loopback"}}}}};
+    ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/net.d/10-e2e.conflist", conf.dump()).ok());
+    Start("[cni]\nconf_dir = \"" + dir_ + "/net.d\"\n");
     for (const char* img : {"busybox", "kcr-test/web"}) {
       v1::PullImageRequest req;
       req.mutable_image()->set_image(img);
@@ -33,6 +46,13 @@ class RuntimeServiceTest : public KcrdFixture {
       ASSERT_TRUE(Images().PullImage(Ctx().get(), req, &resp).ok()) << img;
     }
   }
+
+  void TearDown() override {
+    KcrdFixture::TearDown();
+    e2e::Run({"/sbin/ip", "link", "del", bridge_});
+    fs::RemoveAll("/var/lib/cni/networks/" + net_).IgnoreError();
+  }
+  std::string bridge_, net_;
 
   v1::PodSandboxConfig PodConfig(const std::string& name) {
     v1::PodSandboxConfig c;
@@ -111,7 +131,7 @@ class RuntimeServiceTest : public KcrdFixture {
   }
   bool CgroupExists(const std::string& pod_id) {
     struct stat st;
-    return stat(("/sys/fs/cgroup/memory/kcr.slice/" + pod_id).c_str(), &st) == 0;
+    return stat(("/sys/fs/cgroup/memory/" + cgroup_parent_ + "/" + pod_id).c_str(), &st) == 0;
   }
 };
 
@@ -151,7 +171,7 @@ TEST_F(RuntimeServiceTest, CrictlPodAndContainerLifecycle) {
   EXPECT_NE(r.out.find("nameserver 10.96.0.10"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("search e2e.svc.cluster.local"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("options ndots:5"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("inet 10.88."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("inet 10.77."), std::string::npos) << r.out;
   r = Crictl({"exec", "-s", cid, "sh", "-c", "exit 3"});
   EXPECT_NE(r.out.find("exited with 3"), std::string::npos) << r.out;  // crictl itself exits 1
   r = Crictl({"stats", "-o", "json", cid});
