@@ -94,7 +94,9 @@ void KcrdFixture::TearDown() {
   ASSERT_TRUE(fs::RemoveAll(dir_).ok());
 }
 
-void KcrdFixture::Start(const std::string& extra) {
+void KcrdFixture::Start(const std::string& extra_arg) {
+  if (!extra_arg.empty()) extra_toml_ = extra_arg;
+  const std::string& extra = extra_toml_;
   cgroup_parent_ = "kcr-e2e-" + std::to_string(getpid()) + ".slice";
   std::string toml = "root = \"" + root_ + "\"\nstate = \"" + state_ + "\"\nlog_level = \"debug\"\n" +
                      "[cgroup]\nparent = \"" + cgroup_parent_ + "\"\n" + extra +

@@ -29,8 +29,9 @@ class KcrdFixture : public ::testing::Test {
   void TearDown() override;
 
   // Starts kcrd and waits until it answers Version. Extra TOML is appended
-  // to the generated config.
+  // to the generated config; a restart (no argument) keeps the last one.
   void Start(const std::string& extra_toml = "");
+  std::string extra_toml_;
   // SIGTERM, then SIGKILL after 10 s. Returns the exit status.
   int Stop();
   // SIGKILL, as a crash.
