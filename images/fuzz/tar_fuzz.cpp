@@ -10,9 +10,12 @@
 #include "images/unpack/extract.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static std::string dir = [] {
-    return kcr::fs::MakeTempDir("kcr-tar-fuzz");
-  }();
+  // One scratch directory for the whole run, removed at exit.
+  static struct Scratch {
+    std::string dir = kcr::fs::MakeTempDir("kcr-tar-fuzz");
+    ~Scratch() { kcr::fs::RemoveAll(dir).IgnoreError(); }
+  } scratch;
+  const std::string& dir = scratch.dir;
   std::string root = dir + "/root";
   kcr::fs::RemoveAll(root).IgnoreError();
   kcr::fs::MkdirAll(root).IgnoreError();
