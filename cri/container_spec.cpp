@@ -8,7 +8,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include <dirent.h>
+#include <sys/sysmacros.h>
+
 #include "common/fs.h"
+#include "common/log.h"
+#include "runtime/cgroups/device_filter.h"
 #include "runtime/oci/seccomp_default.h"
 
 namespace kcr::cri {
@@ -41,6 +46,55 @@ std::vector<std::string> JsonStrings(const json& j, const char* key) {
     for (const auto& e : j[key])
       if (e.is_string()) out.push_back(e.get<std::string>());
   return out;
+}
+
+// The device node at host path `host` (a directory: every node below it)
+// as linux.devices entries at `ctr`, and an allow rule for each.
+Status AddDevices(const std::string& host, const std::string& ctr, const std::string& access, int depth,
+                  oci::Spec* s) {
+  struct stat st;
+  if (::stat(host.c_str(), &st) != 0) return ErrnoError("device " + host);
+  if (S_ISDIR(st.st_mode)) {
+    if (depth > 8) return absl::OkStatus();
+    DIR* d = ::opendir(host.c_str());
+    if (!d) return ErrnoError("device " + host);
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d))
+      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.push_back(e->d_name);
+    ::closedir(d);
+    for (const auto& n : names) {
+      Status st2 = AddDevices(host + "/" + n, ctr + "/" + n, access, depth + 1, s);
+      if (!st2.ok() && depth == 0) return st2;
+    }
+    return absl::OkStatus();
+  }
+  if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+    if (depth > 0) return absl::OkStatus();  // a directory's other files
+    return absl::InvalidArgumentError("device " + host + " is not a character or block device");
+  }
+  std::string type = S_ISBLK(st.st_mode) ? "b" : "c";
+  int64_t maj = major(st.st_rdev), min = minor(st.st_rdev);
+  s->linux.devices.push_back({ctr, type, maj, min, st.st_mode & 0777, st.st_uid, st.st_gid});
+  s->linux.resources->devices.push_back({true, type, maj, min, access});
+  return absl::OkStatus();
+}
+
+// Every device node under the host's /dev, for privileged containers
+// (the pty, shm and mqueue instances are the container's own).
+Status AddHostDevices(oci::Spec* s) {
+  DIR* d = ::opendir("/dev");
+  if (!d) return ErrnoError("open /dev");
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
+  ::closedir(d);
+  static const std::set<std::string> kSkip = {".", "..", "pts", "shm", "mqueue", "console", "ptmx", "fd",
+                                              "core", "stdin", "stdout", "stderr"};
+  for (const auto& n : names) {
+    if (kSkip.count(n)) continue;
+    Status st = AddDevices("/dev/" + n, "/dev/" + n, "rwm", 1, s);
+    if (!st.ok()) spdlog::debug("privileged container: host device /dev/{} skipped: {}", n, st.message());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -205,11 +259,11 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
   // Seccomp (CRI: an unset profile is unconfined; privileged is unconfined).
   if (sc.has_seccomp() && !sc.privileged()) {
     switch (sc.seccomp().profile_type()) {
-      case v1::SecurityProfile::RuntimeDefault: s.linux.seccomp = oci::RuntimeDefaultSeccomp(); break;
+      case v1::SecurityProfile::RuntimeDefault: s.linux.seccomp = oci::RuntimeDefaultSeccomp(caps); break;
       case v1::SecurityProfile::Localhost: {
         auto text = fs::ReadFile(sc.seccomp().localhost_ref(), 4 << 20);
         if (!text.ok()) return Annotate(text.status(), "seccomp localhost profile");
-        auto prof = oci::ParseSeccompProfile(*text);
+        auto prof = oci::ParseSeccompProfile(*text, caps);
         if (!prof.ok()) return Annotate(prof.status(), "seccomp localhost profile " + sc.seccomp().localhost_ref());
         s.linux.seccomp = *prof;
         break;
@@ -229,7 +283,31 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
   res.cpuset_mems = r.cpuset_mems();
   if (r.memory_limit_in_bytes() > 0) res.memory_limit = r.memory_limit_in_bytes();
   if (r.memory_swap_limit_in_bytes() > 0) res.memory_swap = r.memory_swap_limit_in_bytes();
+  for (const auto& h : r.hugepage_limits()) {
+    if (h.page_size().empty() || h.page_size().find_first_of("/.") != std::string::npos)
+      return absl::InvalidArgumentError("resources.hugepage_limits: page size \"" + h.page_size() + "\" is invalid");
+    res.hugepage_limits.push_back({h.page_size(), h.limit()});
+  }
+  for (const auto& [k, v] : r.unified()) res.unified[k] = v;
+  // Devices: the default allow-list and the requested devices, or all of
+  // the host's for a privileged container.
   s.linux.resources = res;
+  if (sc.privileged()) {
+    s.linux.resources->devices.push_back({true, "a", {}, {}, "rwm"});
+    KCR_RETURN_IF_ERROR(AddHostDevices(&s));
+  } else {
+    s.linux.resources->devices = runtime::DefaultDeviceRules();
+  }
+  for (const auto& d : c.devices()) {
+    if (d.container_path().empty() || d.container_path()[0] != '/')
+      return absl::InvalidArgumentError("devices: container path \"" + d.container_path() + "\" is not absolute");
+    std::string access = d.permissions().empty() ? "rwm" : d.permissions();
+    if (access.find_first_not_of("rwm") != std::string::npos)
+      return absl::InvalidArgumentError("devices: permissions \"" + access + "\" of " + d.host_path() +
+                                        " are not a combination of r, w, m");
+    Status st = AddDevices(d.host_path(), d.container_path(), access, 0, &s);
+    if (!st.ok()) return absl::InvalidArgumentError("devices: " + std::string(st.message()));
+  }
   KCR_RETURN_IF_ERROR(oci::ValidateSpec(s));
   return s;
 }

@@ -5,12 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "runtime/cgroups/cgroup.h"
+#include "runtime/cgroups/device_filter.h"
 
 namespace kcr::runtime {
 
@@ -85,11 +87,17 @@ Status RemoveDir(const std::string& dir) {
 
 class V1 final : public CgroupManager {
  public:
-  explicit V1(std::string root) : root_(std::move(root)) {}
+  explicit V1(std::string root) : root_(std::move(root)) {
+    // The controllers this host mounts (a kernel may lack hugetlb, say).
+    for (const char* c : kKnown) {
+      struct stat st;
+      if (::stat(JoinPath(root_, c).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) controllers_.push_back(c);
+    }
+  }
   std::string Driver() const override { return "cgroupfs"; }
 
   Status Create(const std::string& path, const oci::Resources& res) override {
-    for (const char* c : kControllers) {
+    for (const char* c : controllers_) {
       std::string dir = JoinPath(JoinPath(root_, c), path);
       KCR_RETURN_IF_ERROR(fs::MkdirAll(dir, 0755));
       if (std::string(c) == "cpuset") KCR_RETURN_IF_ERROR(InitCpuset(path));
@@ -98,7 +106,7 @@ class V1 final : public CgroupManager {
   }
 
   Status Add(const std::string& path, pid_t pid) override {
-    for (const char* c : kControllers)
+    for (const char* c : controllers_)
       KCR_RETURN_IF_ERROR(Write(JoinPath(JoinPath(JoinPath(root_, c), path), "cgroup.procs"), std::to_string(pid)));
     return absl::OkStatus();
   }
@@ -119,6 +127,23 @@ class V1 final : public CgroupManager {
     }
     if (r.pids_limit)
       KCR_RETURN_IF_ERROR(Write(f("pids", "pids.max"), *r.pids_limit <= 0 ? "max" : std::to_string(*r.pids_limit)));
+    if (!r.devices.empty()) {
+      if (!Has("devices")) return absl::FailedPreconditionError("device rules: this host has no devices controller");
+      for (const auto& [file, line] : V1DeviceWrites(r.devices))
+        KCR_RETURN_IF_ERROR(Write(f("devices", file.c_str()), line));
+    }
+    for (const auto& h : r.hugepage_limits) {
+      // kubelet sends a limit for every page size it knows; a kernel
+      // without the hugetlb controller has no huge pages to limit.
+      if (!Has("hugetlb")) {
+        spdlog::debug("hugepage limit {} not applied: no hugetlb controller", h.page_size);
+        continue;
+      }
+      KCR_RETURN_IF_ERROR(
+          Write(f("hugetlb", ("hugetlb." + h.page_size + ".limit_in_bytes").c_str()), std::to_string(h.limit)));
+    }
+    if (!r.unified.empty())
+      return absl::InvalidArgumentError("linux.resources.unified: cgroup v2 files on a cgroup v1 host");
     return absl::OkStatus();
   }
 
@@ -140,7 +165,7 @@ class V1 final : public CgroupManager {
 
   Status Destroy(const std::string& path) override {
     Status first;
-    for (const char* c : kControllers) {
+    for (const char* c : controllers_) {
       Status st = RemoveDir(JoinPath(JoinPath(root_, c), path));
       if (!st.ok() && first.ok()) first = st;
     }
@@ -175,8 +200,12 @@ class V1 final : public CgroupManager {
     return absl::OkStatus();
   }
 
-  static constexpr const char* kControllers[] = {"cpu", "cpuacct", "cpuset", "memory", "pids"};
+  bool Has(const std::string& c) const {
+    return std::find(controllers_.begin(), controllers_.end(), c) != controllers_.end();
+  }
+  static constexpr const char* kKnown[] = {"cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "hugetlb"};
   std::string root_;
+  std::vector<const char*> controllers_;
 };
 
 class V2 final : public CgroupManager {
@@ -191,7 +220,8 @@ class V2 final : public CgroupManager {
       e = path.find('/', s);
       if (e == std::string::npos) e = path.size();
       if (e == s) continue;
-      Write(JoinPath(cur, "cgroup.subtree_control"), "+cpu +cpuset +memory +pids").IgnoreError();
+      for (const char* c : {"+cpu", "+cpuset", "+memory", "+pids", "+hugetlb", "+io"})
+        Write(JoinPath(cur, "cgroup.subtree_control"), c).IgnoreError();  // one by one: a missing one fails alone
       cur = JoinPath(cur, path.substr(s, e - s));
       KCR_RETURN_IF_ERROR(fs::MkdirAll(cur, 0755));
     }
@@ -220,6 +250,17 @@ class V2 final : public CgroupManager {
     }
     if (r.pids_limit)
       KCR_RETURN_IF_ERROR(Write(JoinPath(d, "pids.max"), *r.pids_limit <= 0 ? "max" : std::to_string(*r.pids_limit)));
+    for (const auto& h : r.hugepage_limits) {
+      std::string file = JoinPath(d, "hugetlb." + h.page_size + ".max");
+      struct stat st;
+      if (::stat(file.c_str(), &st) != 0) {
+        spdlog::debug("hugepage limit {} not applied: no {}", h.page_size, file);
+        continue;
+      }
+      KCR_RETURN_IF_ERROR(Write(file, std::to_string(h.limit)));
+    }
+    for (const auto& [k, v] : r.unified) KCR_RETURN_IF_ERROR(Write(JoinPath(d, k), v));
+    if (!r.devices.empty()) KCR_RETURN_IF_ERROR(AttachDeviceFilter(d, r.devices));
     return absl::OkStatus();
   }
   StatusOr<CgroupStats> Stats(const std::string& path) override {

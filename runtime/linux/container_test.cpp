@@ -7,11 +7,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "runtime/cgroups/device_filter.h"
 #include "runtime/linux/testing_rootfs.h"
+#include "runtime/oci/seccomp_default.h"
 
 namespace kcr::runtime {
 namespace {
@@ -152,6 +155,62 @@ TEST_F(ContainerTest, SeccompBlocksSethostname) {
   EXPECT_NE(r->out.find("not permitted"), std::string::npos) << r->out;
 }
 
+TEST_F(ContainerTest, RuntimeDefaultIsAnAllowList) {
+  // Ordinary work runs; what needs CAP_SYS_ADMIN fails with EPERM; clone
+  // may not create namespaces; an unknown (not allowed) call fails.
+  auto s = Spec({"sh", "-c",
+                 "ls / >/dev/null && echo listed; (sleep 0 &) ; wait; echo forked;"
+                 "hostname other 2>/dev/null || echo hostname-denied;"
+                 "unshare -n true 2>/dev/null || echo unshare-denied;"
+                 "nsenter -t 1 -n true 2>/dev/null || echo setns-denied"});
+  s.linux.seccomp = oci::RuntimeDefaultSeccomp(s.process.capabilities->bounding);
+  auto r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (const char* want : {"listed", "forked", "hostname-denied", "unshare-denied", "setns-denied"})
+    EXPECT_NE(r->out.find(want), std::string::npos) << want << " missing from: " << r->out;
+  // With CAP_SYS_ADMIN the same profile lets sethostname through.
+  s = Spec({"sh", "-c", "hostname other && hostname"});
+  for (auto* set : {&s.process.capabilities->bounding, &s.process.capabilities->effective,
+                    &s.process.capabilities->permitted})
+    set->push_back("CAP_SYS_ADMIN");
+  s.linux.seccomp = oci::RuntimeDefaultSeccomp(s.process.capabilities->bounding);
+  r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "other\n");
+}
+
+TEST_F(ContainerTest, SeccompArgumentConditions) {
+  // socket(AF_UNIX) allowed, anything else refused: a rule with an argument.
+  auto s = Spec({"sh", "-c", "nc 127.0.0.1 1 2>&1 </dev/null | head -1; echo done"});
+  oci::Seccomp sc;
+  sc.default_action = "SCMP_ACT_ALLOW";
+  sc.architectures = {"SCMP_ARCH_X86_64"};
+  oci::SeccompSyscall deny;
+  deny.names = {"socket"};
+  deny.action = "SCMP_ACT_ERRNO";
+  deny.errno_ret = EACCES;
+  deny.args = {{0, AF_INET, 0, "SCMP_CMP_EQ"}};
+  sc.syscalls.push_back(deny);
+  s.linux.seccomp = sc;
+  auto r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(r->out.find("ermission denied"), std::string::npos) << r->out;
+}
+
+TEST_F(ContainerTest, DeviceNodesFromTheSpec) {
+  auto s = Spec({"sh", "-c", "ls -ln /dev/kcr/null; echo x > /dev/kcr/null && echo written"});
+  s.linux.devices.push_back({"/dev/kcr/null", "c", 1, 3, 0620, 0, 5});
+  auto r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(r->out.find("crw--w----"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find(" 0        5 "), std::string::npos) << r->out;  // uid 0, gid 5
+  EXPECT_NE(r->out.find("1,   3"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("written"), std::string::npos) << r->out;
+  s = Spec({"true"});
+  s.linux.devices.push_back({"dev/relative", "c", 1, 3, {}, {}, {}});
+  EXPECT_NE(RunSpec(s).status().message().find("linux.devices[].path"), absl::string_view::npos);
+}
+
 TEST_F(ContainerTest, BadSpecsNameTheProblem) {
   auto s = Spec({"true"});
   s.root_path = "/nonexistent/kcr-rootfs";
@@ -198,6 +257,28 @@ TEST_F(CgroupContainerTest, PidsLimitEnforced) {
   auto r = RunSpec(s, cg_.get());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_NE(r->out.find("fork"), std::string::npos) << r->out;  // "can't fork"
+}
+
+TEST_F(CgroupContainerTest, DeviceAllowListIsEnforced) {
+  // CAP_MKNOD lets a container make any node; the device cgroup decides
+  // which it may open. /dev/zero (1:5) is left out of this list on purpose.
+  const char* script =
+      "rm -f /tmp/z; mknod /tmp/z c 1 5 && (head -c1 /tmp/z >/dev/null 2>&1 && echo zero-read || echo zero-denied);"
+      "echo x > /dev/null && echo null-ok";
+  auto s = Spec({"sh", "-c", script});
+  s.linux.cgroups_path = path_;
+  s.linux.resources = oci::Resources{};
+  s.linux.resources->devices = {{false, "a", {}, {}, "rwm"}, {true, "c", {}, {}, "m"}, {true, "c", 1, 3, "rwm"}};
+  auto r = RunSpec(s, cg_.get());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(r->out.find("zero-denied"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("null-ok"), std::string::npos) << r->out;
+  ASSERT_TRUE(cg_->Destroy(path_).ok());
+  // The same container under the default rules reads /dev/zero.
+  s.linux.resources->devices = DefaultDeviceRules();
+  r = RunSpec(s, cg_.get());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(r->out.find("zero-read"), std::string::npos) << r->out;
 }
 
 TEST_F(CgroupContainerTest, MemoryLimitOomKillIsReported) {

@@ -186,6 +186,42 @@ Status SetupDev(int root) {
   return absl::OkStatus();
 }
 
+// Creates linux.devices[] nodes inside the rootfs (`root`), parents
+// included, never following a symlink out of it.
+Status CreateDevices(int root, const std::vector<oci::Device>& devices) {
+  for (const auto& d : devices) {
+    size_t slash = d.path.rfind('/');
+    std::string parent = d.path.substr(0, slash), name = d.path.substr(slash + 1);
+    UniqueFd dir(::dup(root));
+    for (size_t s = 1, e; s < parent.size(); s = e + 1) {
+      e = parent.find('/', s);
+      if (e == std::string::npos) e = parent.size();
+      std::string part = parent.substr(s, e - s);
+      if (part.empty() || part == ".") continue;
+      if (::mkdirat(dir.get(), part.c_str(), 0755) != 0 && errno != EEXIST)
+        return ErrnoError("linux.devices " + d.path + ": mkdir " + part);
+      UniqueFd next(::openat(dir.get(), part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!next) return ErrnoError("linux.devices " + d.path + ": open " + part);
+      dir = std::move(next);
+    }
+    mode_t type = d.type == "b" ? S_IFBLK : d.type == "p" ? S_IFIFO : S_IFCHR;
+    mode_t perm = d.file_mode.value_or(0666) & 07777;
+    ::unlinkat(dir.get(), name.c_str(), 0);
+    if (::mknodat(dir.get(), name.c_str(), type | perm,
+                  makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor))) != 0) {
+      // Without mknod (a user namespace), bind the host's node of that path.
+      UniqueFd f(::openat(dir.get(), name.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666));
+      if (!f || ::mount(d.path.c_str(), FdPath(f.get()).c_str(), nullptr, MS_BIND, nullptr) != 0)
+        return ErrnoError("linux.devices " + d.path);
+      continue;
+    }
+    ::fchmodat(dir.get(), name.c_str(), perm, 0);  // umask-proof
+    if (::fchownat(dir.get(), name.c_str(), d.uid.value_or(0), d.gid.value_or(0), AT_SYMLINK_NOFOLLOW) != 0)
+      return ErrnoError("linux.devices " + d.path + ": chown");
+  }
+  return absl::OkStatus();
+}
+
 Status Mask(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return absl::OkStatus();  // nothing to mask
@@ -236,6 +272,7 @@ Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
   for (const auto& m : spec.mounts)
     if (m.destination == "/dev" && m.type == "tmpfs") dev_is_tmpfs = true;
   if (dev_is_tmpfs) KCR_RETURN_IF_ERROR(SetupDev(rfd.get()));
+  KCR_RETURN_IF_ERROR(CreateDevices(rfd.get(), spec.linux.devices));
 
   if (::chdir(root.c_str()) != 0) return ErrnoError("chdir " + root);
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return ErrnoError("pivot_root");

@@ -3,6 +3,8 @@
 #include <seccomp.h>
 
 #include <map>
+#include <set>
+#include <vector>
 
 #include "runtime/linux/child.h"
 
@@ -19,6 +21,16 @@ StatusOr<uint32_t> Action(const std::string& name, std::optional<uint32_t> errno
   if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
   if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(errno_ret.value_or(default_errno));
   return absl::InvalidArgumentError("linux.seccomp: unknown action \"" + name + "\"");
+}
+
+StatusOr<scmp_compare> CmpOp(const std::string& op) {
+  static const std::map<std::string, scmp_compare> m = {
+      {"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT}, {"SCMP_CMP_LE", SCMP_CMP_LE},
+      {"SCMP_CMP_EQ", SCMP_CMP_EQ}, {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
+      {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}};
+  auto it = m.find(op);
+  if (it == m.end()) return absl::InvalidArgumentError("linux.seccomp: unknown comparison \"" + op + "\"");
+  return it->second;
 }
 
 StatusOr<uint32_t> Arch(const std::string& a) {
@@ -53,9 +65,24 @@ Status ApplySeccomp(const oci::Spec& spec) {
     for (const auto& name : s.names) {
       int nr = seccomp_syscall_resolve_name(name.c_str());
       if (nr == __NR_SCMP_ERROR) continue;  // unknown to this architecture: nothing to filter
-      int rc = seccomp_rule_add(ctx, act, nr, 0);
-      if (rc != 0 && rc != -EEXIST)
-        return absl::InvalidArgumentError("linux.seccomp: rule for " + name + ": " + std::strerror(-rc));
+      std::vector<scmp_arg_cmp> cmps;
+      for (const auto& a : s.args) {
+        KCR_ASSIGN_OR_RETURN(scmp_compare op, CmpOp(a.op));
+        cmps.push_back(op == SCMP_CMP_MASKED_EQ ? SCMP_CMP64(a.index, op, a.value, a.value_two)
+                                                : SCMP_CMP64(a.index, op, a.value));
+      }
+      // Conditions on distinct arguments are ANDed in one rule; several on
+      // the same argument (which libseccomp cannot AND) become one rule each.
+      std::set<uint32_t> indexes;
+      for (const auto& a : s.args) indexes.insert(a.index);
+      std::vector<std::vector<scmp_arg_cmp>> rules;
+      if (indexes.size() == cmps.size()) rules.push_back(cmps);
+      else for (const auto& c : cmps) rules.push_back({c});
+      for (const auto& r : rules) {
+        int rc = seccomp_rule_add_array(ctx, act, nr, r.size(), r.empty() ? nullptr : r.data());
+        if (rc != 0 && rc != -EEXIST)
+          return absl::InvalidArgumentError("linux.seccomp: rule for " + name + ": " + std::strerror(-rc));
+      }
     }
   }
   // no_new_privs is required for an unprivileged filter; root with

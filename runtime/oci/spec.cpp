@@ -129,6 +129,18 @@ StatusOr<Spec> ParseSpec(const std::string& text) {
     KCR_RETURN_IF_ERROR(Read(l, "maskedPaths", "linux.", &s.linux.masked_paths));
     KCR_RETURN_IF_ERROR(Read(l, "readonlyPaths", "linux.", &s.linux.readonly_paths));
     KCR_RETURN_IF_ERROR(Read(l, "rootfsPropagation", "linux.", &s.linux.rootfs_propagation));
+    if (l.contains("devices") && l["devices"].is_array())
+      for (const auto& d : l["devices"]) {
+        Device dev;
+        KCR_RETURN_IF_ERROR(Read(d, "path", "linux.devices[].", &dev.path));
+        KCR_RETURN_IF_ERROR(Read(d, "type", "linux.devices[].", &dev.type));
+        KCR_RETURN_IF_ERROR(Read(d, "major", "linux.devices[].", &dev.major));
+        KCR_RETURN_IF_ERROR(Read(d, "minor", "linux.devices[].", &dev.minor));
+        KCR_RETURN_IF_ERROR(ReadOpt(d, "fileMode", "linux.devices[].", &dev.file_mode));
+        KCR_RETURN_IF_ERROR(ReadOpt(d, "uid", "linux.devices[].", &dev.uid));
+        KCR_RETURN_IF_ERROR(ReadOpt(d, "gid", "linux.devices[].", &dev.gid));
+        s.linux.devices.push_back(dev);
+      }
     if (l.contains("resources") && l["resources"].is_object()) {
       const json& r = l["resources"];
       Resources res;
@@ -145,6 +157,24 @@ StatusOr<Spec> ParseSpec(const std::string& text) {
       }
       if (r.contains("pids") && r["pids"].is_object())
         KCR_RETURN_IF_ERROR(ReadOpt(r["pids"], "limit", "linux.resources.pids.", &res.pids_limit));
+      if (r.contains("devices") && r["devices"].is_array())
+        for (const auto& d : r["devices"]) {
+          DeviceRule dr;
+          KCR_RETURN_IF_ERROR(Read(d, "allow", "linux.resources.devices[].", &dr.allow));
+          KCR_RETURN_IF_ERROR(Read(d, "type", "linux.resources.devices[].", &dr.type));
+          KCR_RETURN_IF_ERROR(ReadOpt(d, "major", "linux.resources.devices[].", &dr.major));
+          KCR_RETURN_IF_ERROR(ReadOpt(d, "minor", "linux.resources.devices[].", &dr.minor));
+          KCR_RETURN_IF_ERROR(Read(d, "access", "linux.resources.devices[].", &dr.access));
+          res.devices.push_back(dr);
+        }
+      if (r.contains("hugepageLimits") && r["hugepageLimits"].is_array())
+        for (const auto& h : r["hugepageLimits"]) {
+          HugepageLimit hl;
+          KCR_RETURN_IF_ERROR(Read(h, "pageSize", "linux.resources.hugepageLimits[].", &hl.page_size));
+          KCR_RETURN_IF_ERROR(Read(h, "limit", "linux.resources.hugepageLimits[].", &hl.limit));
+          res.hugepage_limits.push_back(hl);
+        }
+      KCR_RETURN_IF_ERROR(Read(r, "unified", "linux.resources.", &res.unified));
       s.linux.resources = res;
     }
     if (l.contains("seccomp") && l["seccomp"].is_object()) {
@@ -159,6 +189,15 @@ StatusOr<Spec> ParseSpec(const std::string& text) {
           KCR_RETURN_IF_ERROR(Read(c, "names", "linux.seccomp.syscalls[].", &sys.names));
           KCR_RETURN_IF_ERROR(Read(c, "action", "linux.seccomp.syscalls[].", &sys.action));
           KCR_RETURN_IF_ERROR(ReadOpt(c, "errnoRet", "linux.seccomp.syscalls[].", &sys.errno_ret));
+          if (c.contains("args") && c["args"].is_array())
+            for (const auto& a : c["args"]) {
+              SeccompArg arg;
+              KCR_RETURN_IF_ERROR(Read(a, "index", "linux.seccomp.syscalls[].args[].", &arg.index));
+              KCR_RETURN_IF_ERROR(Read(a, "value", "linux.seccomp.syscalls[].args[].", &arg.value));
+              KCR_RETURN_IF_ERROR(Read(a, "valueTwo", "linux.seccomp.syscalls[].args[].", &arg.value_two));
+              KCR_RETURN_IF_ERROR(Read(a, "op", "linux.seccomp.syscalls[].args[].", &arg.op));
+              sys.args.push_back(arg);
+            }
           seccomp.syscalls.push_back(sys);
         }
       s.linux.seccomp = seccomp;
@@ -207,6 +246,14 @@ std::string SerializeSpec(const Spec& s) {
     if (r->memory_limit) res["memory"]["limit"] = *r->memory_limit;
     if (r->memory_swap) res["memory"]["swap"] = *r->memory_swap;
     if (r->pids_limit) res["pids"]["limit"] = *r->pids_limit;
+    for (const auto& d : r->devices) {
+      json e = {{"allow", d.allow}, {"type", d.type}, {"access", d.access}};
+      if (d.major) e["major"] = *d.major;
+      if (d.minor) e["minor"] = *d.minor;
+      res["devices"].push_back(e);
+    }
+    for (const auto& h : r->hugepage_limits) res["hugepageLimits"].push_back({{"pageSize", h.page_size}, {"limit", h.limit}});
+    if (!r->unified.empty()) res["unified"] = r->unified;
     l["resources"] = res;
   }
   if (const auto& sc = s.linux.seccomp) {
@@ -215,9 +262,18 @@ std::string SerializeSpec(const Spec& s) {
     for (const auto& c : sc->syscalls) {
       json e = {{"names", c.names}, {"action", c.action}};
       if (c.errno_ret) e["errnoRet"] = *c.errno_ret;
+      for (const auto& a : c.args)
+        e["args"].push_back({{"index", a.index}, {"value", a.value}, {"valueTwo", a.value_two}, {"op", a.op}});
       js["syscalls"].push_back(e);
     }
     l["seccomp"] = js;
+  }
+  for (const auto& d : s.linux.devices) {
+    json e = {{"path", d.path}, {"type", d.type}, {"major", d.major}, {"minor", d.minor}};
+    if (d.file_mode) e["fileMode"] = *d.file_mode;
+    if (d.uid) e["uid"] = *d.uid;
+    if (d.gid) e["gid"] = *d.gid;
+    l["devices"].push_back(e);
   }
   j["linux"] = l;
   return j.dump(2);
@@ -232,6 +288,8 @@ const std::set<std::string> kRlimits = {
 const std::set<std::string> kActions = {"SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
                                         "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE",
                                         "SCMP_ACT_ALLOW", "SCMP_ACT_LOG"};
+const std::set<std::string> kCmpOps = {"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ",
+                                        "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"};
 Status Bad(const std::string& field, const std::string& why) {
   return absl::InvalidArgumentError("config.json: " + field + " " + why);
 }
@@ -267,6 +325,10 @@ Status ValidateSpec(const Spec& s, const std::string& bundle) {
     for (const auto& c : sc->syscalls) {
       if (!kActions.count(c.action)) return Bad("linux.seccomp.syscalls[].action", "\"" + c.action + "\" is unknown");
       if (c.names.empty()) return Bad("linux.seccomp.syscalls[].names", "is empty");
+      for (const auto& a : c.args) {
+        if (!kCmpOps.count(a.op)) return Bad("linux.seccomp.syscalls[].args[].op", "\"" + a.op + "\" is unknown");
+        if (a.index > 5) return Bad("linux.seccomp.syscalls[].args[].index", "must be 0..5");
+      }
     }
   }
   if (const auto& r = s.linux.resources) {
@@ -274,6 +336,24 @@ Status ValidateSpec(const Spec& s, const std::string& bundle) {
       return Bad("linux.resources.memory.limit", "is negative");
     if (r->cpu_period && (*r->cpu_period < 1000 || *r->cpu_period > 1000000))
       return Bad("linux.resources.cpu.period", "must be 1000..1000000 microseconds");
+    for (const auto& d : r->devices) {
+      if (d.type != "a" && d.type != "c" && d.type != "b")
+        return Bad("linux.resources.devices[].type", "\"" + d.type + "\" is not a, c or b");
+      if (d.access.empty() || d.access.find_first_not_of("rwm") != std::string::npos)
+        return Bad("linux.resources.devices[].access", "\"" + d.access + "\" is not a combination of r, w, m");
+    }
+    for (const auto& h : r->hugepage_limits)
+      if (h.page_size.empty() || h.page_size.find_first_of("/.") != std::string::npos)
+        return Bad("linux.resources.hugepageLimits[].pageSize", "\"" + h.page_size + "\" is not a page size");
+    for (const auto& [k, v] : r->unified)
+      if (k.empty() || k.find('/') != std::string::npos || k.find("..") != std::string::npos)
+        return Bad("linux.resources.unified", "key \"" + k + "\" is not a cgroup file name");
+  }
+  for (const auto& d : s.linux.devices) {
+    if (d.path.size() < 2 || d.path[0] != '/' || d.path.find("/../") != std::string::npos || d.path.ends_with("/.."))
+      return Bad("linux.devices[].path", "\"" + d.path + "\" is not an absolute path without \"..\"");
+    if (d.type != "c" && d.type != "b" && d.type != "u" && d.type != "p")
+      return Bad("linux.devices[].type", "\"" + d.type + "\" is not c, b, u or p");
   }
   (void)bundle;
   return absl::OkStatus();

@@ -50,6 +50,20 @@ struct Namespace {
   std::string path;  // join this one instead of creating
 };
 
+// linux.resources.devices[]: the device cgroup allow-list, applied in
+// order (a later rule overrides an earlier one for what it matches).
+struct DeviceRule {
+  bool allow = false;
+  std::string type = "a";          // a (all), c, b
+  std::optional<int64_t> major, minor;  // unset or -1: any
+  std::string access = "rwm";
+};
+
+struct HugepageLimit {
+  std::string page_size;  // "2MB", "1GB" (the cgroup file's spelling)
+  uint64_t limit = 0;
+};
+
 struct Resources {
   std::optional<uint64_t> cpu_shares;
   std::optional<int64_t> cpu_quota;
@@ -57,12 +71,30 @@ struct Resources {
   std::string cpuset_cpus, cpuset_mems;
   std::optional<int64_t> memory_limit, memory_swap;
   std::optional<int64_t> pids_limit;
+  std::vector<DeviceRule> devices;
+  std::vector<HugepageLimit> hugepage_limits;
+  std::map<std::string, std::string> unified;  // cgroup v2 files, written as given
+};
+
+// linux.devices[]: a node created in the container's /dev.
+struct Device {
+  std::string path;  // absolute, under /dev
+  std::string type;  // c, b, u, p
+  int64_t major = 0, minor = 0;
+  std::optional<uint32_t> file_mode, uid, gid;
+};
+
+struct SeccompArg {
+  uint32_t index = 0;
+  uint64_t value = 0, value_two = 0;
+  std::string op;  // SCMP_CMP_NE, _LT, _LE, _EQ, _GE, _GT, _MASKED_EQ
 };
 
 struct SeccompSyscall {
   std::vector<std::string> names;
   std::string action;  // SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, ...
   std::optional<uint32_t> errno_ret;
+  std::vector<SeccompArg> args;  // all must match (libseccomp ANDs them)
 };
 
 struct Seccomp {
@@ -80,6 +112,7 @@ struct Linux {
   std::optional<Seccomp> seccomp;
   std::vector<std::string> masked_paths, readonly_paths;
   std::string rootfs_propagation;
+  std::vector<Device> devices;
 };
 
 struct Spec {

@@ -64,3 +64,48 @@ TEST(Spec, ErrorsNameTheField) {
 }
 
 }  // namespace kcr::runtime::oci
+
+namespace kcr::runtime::oci {
+
+TEST(Spec, DevicesHugepagesAndSeccompArgsRoundTrip) {
+  Spec s = Minimal();
+  s.linux.devices = {{"/dev/fuse", "c", 10, 229, 0666, 0, 0}};
+  s.linux.resources = Resources{};
+  s.linux.resources->devices = {{false, "a", {}, {}, "rwm"}, {true, "c", 10, 229, "rw"}};
+  s.linux.resources->hugepage_limits = {{"2MB", 4 << 20}};
+  s.linux.resources->unified = {{"memory.high", "1000000"}};
+  SeccompSyscall sc{{"personality"}, "SCMP_ACT_ALLOW", {}, {{0, 8, 0, "SCMP_CMP_EQ"}}};
+  s.linux.seccomp = Seccomp{"SCMP_ACT_ERRNO", 1, {"SCMP_ARCH_X86_64"}, {sc}};
+  auto back = ParseSpec(SerializeSpec(s));
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->linux.devices.size(), 1u);
+  EXPECT_EQ(back->linux.devices[0].minor, 229);
+  EXPECT_EQ(*back->linux.devices[0].file_mode, 0666u);
+  ASSERT_EQ(back->linux.resources->devices.size(), 2u);
+  EXPECT_FALSE(back->linux.resources->devices[0].allow);
+  EXPECT_EQ(*back->linux.resources->devices[1].major, 10);
+  EXPECT_EQ(back->linux.resources->hugepage_limits[0].page_size, "2MB");
+  EXPECT_EQ(back->linux.resources->unified.at("memory.high"), "1000000");
+  ASSERT_EQ(back->linux.seccomp->syscalls[0].args.size(), 1u);
+  EXPECT_EQ(back->linux.seccomp->syscalls[0].args[0].value, 8u);
+  EXPECT_TRUE(ValidateSpec(*back).ok());
+}
+
+TEST(Spec, BadDevicesAndSeccompArgsNameTheField) {
+  Spec s = Minimal();
+  s.linux.devices = {{"/dev/x", "q", 1, 1, {}, {}, {}}};
+  ExpectField(ValidateSpec(s), "linux.devices[].type");
+  s = Minimal();
+  s.linux.resources = Resources{};
+  s.linux.resources->devices = {{true, "c", 1, 3, "rwx"}};
+  ExpectField(ValidateSpec(s), "linux.resources.devices[].access");
+  s = Minimal();
+  s.linux.resources = Resources{};
+  s.linux.resources->hugepage_limits = {{"../2MB", 1}};
+  ExpectField(ValidateSpec(s), "hugepageLimits");
+  s = Minimal();
+  s.linux.seccomp = Seccomp{"SCMP_ACT_ALLOW", {}, {}, {{{"socket"}, "SCMP_ACT_ERRNO", 1, {{0, 1, 0, "SCMP_CMP_ALMOST"}}}}};
+  ExpectField(ValidateSpec(s), "args[].op");
+}
+
+}  // namespace kcr::runtime::oci
