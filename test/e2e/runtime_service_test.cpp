@@ -285,6 +285,53 @@ TEST_F(RuntimeServiceTest, BadRequestsNameTheProblemAndChangeNothing) {
   EXPECT_EQ(stat((dir_ + "/created-by-kcr/x").c_str(), &st), 0);
 }
 
+TEST_F(RuntimeServiceTest, DevicesPrivilegeAndSeccompThroughCri) {
+  auto pc = PodConfig("p");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  // A requested device appears at its container path with its permissions;
+  // other nodes made with CAP_MKNOD cannot be opened (device cgroup).
+  auto dc = CtrConfig("dev", "busybox", {"sleep", "100"});
+  auto* d = dc.add_devices();
+  d->set_host_path("/dev/null");
+  d->set_container_path("/dev/kcr-null");
+  d->set_permissions("rw");
+  dc.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
+      v1::SecurityProfile::RuntimeDefault);
+  auto dev = RunCtr(*pod, pc, dc);
+  ASSERT_TRUE(dev.ok()) << dev.status();
+  auto r = Exec(*dev, {"sh", "-c", "test -c /dev/kcr-null && echo x > /dev/kcr-null && echo dev-ok"});
+  EXPECT_EQ(r.stdout(), "dev-ok\n") << r.stderr();
+  r = Exec(*dev, {"sh", "-c", "mknod /tmp/loop b 7 0 && head -c1 /tmp/loop 2>&1; mknod /tmp/kmsg c 1 11 && head -c1 /tmp/kmsg 2>&1"});
+  EXPECT_NE(r.stdout().find("Operation not permitted"), std::string::npos) << r.stdout();
+  EXPECT_EQ(r.stdout().find("No such device"), std::string::npos) << r.stdout();
+  // RuntimeDefault seccomp: no namespaces, no mount.
+  r = Exec(*dev, {"sh", "-c", "unshare -m true 2>/dev/null || echo denied"});
+  EXPECT_EQ(r.stdout(), "denied\n");
+  // A privileged container sees the host's devices and may use them.
+  auto priv = CtrConfig("priv", "busybox", {"sleep", "100"});
+  priv.mutable_linux()->mutable_security_context()->set_privileged(true);
+  auto pv = RunCtr(*pod, pc, priv);
+  ASSERT_TRUE(pv.ok()) << pv.status();
+  r = Exec(*pv, {"sh", "-c", "test -e /dev/kmsg && head -c0 /dev/kmsg && echo host-devices"});
+  EXPECT_EQ(r.stdout(), "host-devices\n") << r.stderr();
+  // Bad device requests name the problem and create nothing.
+  auto bad = CtrConfig("baddev", "busybox", {"true"});
+  d = bad.add_devices();
+  d->set_host_path("/dev/kcr-no-such-device");
+  d->set_container_path("/dev/x");
+  auto b = RunCtr(*pod, pc, bad);
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << b.status();
+  EXPECT_NE(b.status().message().find("kcr-no-such-device"), absl::string_view::npos) << b.status();
+  d->set_host_path("/dev/null");
+  d->set_permissions("rwx");
+  b = RunCtr(*pod, pc, bad);
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << b.status();
+  v1::ListContainersResponse ctrs;
+  ASSERT_TRUE(Runtime().ListContainers(Ctx().get(), {}, &ctrs).ok());
+  EXPECT_EQ(ctrs.containers_size(), 2);
+}
+
 TEST_F(RuntimeServiceTest, KcrdCrashLosesNothing) {
   auto pc = PodConfig("p");
   auto pod = RunPod(pc);
