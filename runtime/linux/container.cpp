@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,7 +58,67 @@ std::string ReadAll(int fd) {
 // The child: never returns. Messages to `report` are "E<text>" on failure;
 // 'R' once set up. The parent's byte on `go` releases it after cgroup
 // placement; the byte on `start` lets it exec.
-[[noreturn]] void ChildMain(const oci::Spec& spec, const CreateOptions& opts, int go, int report, int start) {
+// Sends `fd` over the unix socket `sock` (SCM_RIGHTS).
+bool SendFd(int sock, int fd) {
+  char byte = 'c';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof ctl;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == 1;
+}
+
+int RecvFd(int sock) {
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof ctl;
+  if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return -1;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+// The container's terminal: a pty from its own devpts instance (after
+// pivot_root), the slave as stdio and controlling terminal, the master
+// sent to the parent.
+Status SetupConsole(const oci::Spec& spec, int console) {
+  int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return ErrnoError("process.terminal: open /dev/ptmx");
+  int unlock = 0;
+  if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) return ErrnoError("process.terminal: unlock pty");
+  int slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+  if (slave < 0) return ErrnoError("process.terminal: open pty slave");
+  if (::fchown(slave, spec.process.user.uid, static_cast<gid_t>(-1)) != 0 && errno != EPERM)
+    return ErrnoError("process.terminal: chown pty");
+  winsize ws{};
+  ws.ws_row = 24;
+  ws.ws_col = 80;
+  ::ioctl(slave, TIOCSWINSZ, &ws);
+  if (!SendFd(console, master)) return ErrnoError("process.terminal: send the pty");
+  ::close(master);
+  if (::dup2(slave, 0) < 0 || ::dup2(slave, 1) < 0 || ::dup2(slave, 2) < 0) return ErrnoError("process.terminal: stdio");
+  if (slave > 2) ::close(slave);
+  if (::ioctl(0, TIOCSCTTY, 0) != 0) return ErrnoError("process.terminal: controlling terminal");
+  return absl::OkStatus();
+}
+
+[[noreturn]] void ChildMain(const oci::Spec& spec, const CreateOptions& opts, int go, int report, int start,
+                            int console) {
   auto fail = [&](const Status& st) {
     WriteAll(report, "E" + std::string(st.message()));
     ::_exit(127);
@@ -87,6 +149,10 @@ std::string ReadAll(int fd) {
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) fail(ErrnoError("stdio"));
   if (::setsid() < 0) fail(ErrnoError("setsid"));
   if (Status st = child::SetupRootfs(spec, opts); !st.ok()) fail(st);
+  if (console >= 0) {
+    if (Status st = SetupConsole(spec, console); !st.ok()) fail(st);
+    ::close(console);
+  }
   if (Status st = child::SetupProcessEnv(spec); !st.ok()) fail(st);
   if (Status st = child::SetupIdentity(spec); !st.ok()) fail(st);
   WriteAll(report, "R");
@@ -122,6 +188,13 @@ StatusOr<std::unique_ptr<Container>> Container::Create(const oci::Spec& spec, co
   if (::pipe2(report, O_CLOEXEC) != 0) return ErrnoError("pipe");
   if (::pipe2(start, O_CLOEXEC) != 0) return ErrnoError("pipe");
   UniqueFd go_r(go[0]), go_w(go[1]), rep_r(report[0]), rep_w(report[1]), st_r(start[0]), st_w(start[1]);
+  UniqueFd con_parent, con_child;
+  if (spec.process.terminal) {
+    int sp[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) return ErrnoError("socketpair");
+    con_parent.reset(sp[0]);
+    con_child.reset(sp[1]);
+  }
 
   // A pod's shared PID namespace is entered by the parent: setns(CLONE_NEWPID)
   // applies to the children it creates afterwards. Restored right after.
@@ -137,7 +210,8 @@ StatusOr<std::unique_ptr<Container>> Container::Create(const oci::Spec& spec, co
     go_w.reset();
     rep_r.reset();
     st_w.reset();
-    ChildMain(spec, opts, go_r.get(), rep_w.get(), st_r.get());
+    con_parent.reset();
+    ChildMain(spec, opts, go_r.get(), rep_w.get(), st_r.get(), con_child ? con_child.get() : -1);
   }
   int clone_errno = errno;
   if (own_pidns) ::setns(own_pidns.get(), CLONE_NEWPID);
@@ -148,6 +222,7 @@ StatusOr<std::unique_ptr<Container>> Container::Create(const oci::Spec& spec, co
   go_r.reset();
   rep_w.reset();
   st_r.reset();
+  con_child.reset();
   if (opts.cgroups && !spec.linux.cgroups_path.empty()) {
     KCR_RETURN_IF_ERROR(opts.cgroups->Create(spec.linux.cgroups_path, spec.linux.resources.value_or(oci::Resources{})));
     KCR_RETURN_IF_ERROR(opts.cgroups->Add(spec.linux.cgroups_path, pid));
@@ -161,6 +236,10 @@ StatusOr<std::unique_ptr<Container>> Container::Create(const oci::Spec& spec, co
   if (n != 1 || b != 'R') {
     std::string msg = n == 1 && b == 'E' ? ReadAll(rep_r.get()) : "container init exited during set-up";
     return absl::FailedPreconditionError("create container: " + msg);
+  }
+  if (con_parent) {
+    c->console_.reset(RecvFd(con_parent.get()));
+    if (!c->console_) return absl::InternalError("create container: no terminal from the container init");
   }
   c->report_r_ = std::move(rep_r);
   c->start_w_ = std::move(st_w);

@@ -45,6 +45,10 @@ class Container {
   Status Start();
   // Waits for exit: the wait status (as waitpid). Only the parent may wait.
   StatusOr<int> Wait();
+  // With process.terminal: the pty master (the container's stdin, stdout
+  // and stderr are the slave, its controlling terminal). Empty otherwise,
+  // and after the first call.
+  UniqueFd TakeConsole() { return std::move(console_); }
   // The owner reaped the process itself (waitpid(-1)): the destructor must
   // not signal a pid that may have been reused.
   void MarkReaped() { waited_ = true; }
@@ -54,6 +58,7 @@ class Container {
   pid_t pid_ = -1;
   UniqueFd start_w_;  // write a byte: exec
   UniqueFd report_r_; // child's error messages; EOF at exec
+  UniqueFd console_;
   bool waited_ = false;
 };
 

@@ -211,6 +211,31 @@ TEST_F(ContainerTest, DeviceNodesFromTheSpec) {
   EXPECT_NE(RunSpec(s).status().message().find("linux.devices[].path"), absl::string_view::npos);
 }
 
+TEST_F(ContainerTest, TerminalIsAPtyFromTheContainersDevpts) {
+  auto s = Spec({"sh", "-c", "tty; test -t 0 && test -t 1 && test -t 2 && echo all-ttys; stty size; echo err >&2"});
+  s.process.terminal = true;
+  CreateOptions o;
+  auto c = Container::Create(s, o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  UniqueFd master = (*c)->TakeConsole();
+  ASSERT_TRUE(master);
+  EXPECT_FALSE((*c)->TakeConsole());  // handed over once
+  ASSERT_TRUE((*c)->Start().ok());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(master.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));  // EIO at hang-up
+  auto st = (*c)->Wait();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(ExitCodeOf(*st), 0);
+  // The container's own devpts instance numbers from 0; output lines end
+  // in \r\n as a terminal writes them; stderr goes to the terminal too.
+  EXPECT_NE(out.find("/dev/pts/0\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("all-ttys"), std::string::npos) << out;
+  EXPECT_NE(out.find("24 80"), std::string::npos) << out;
+  EXPECT_NE(out.find("err"), std::string::npos) << out;
+}
+
 TEST_F(ContainerTest, BadSpecsNameTheProblem) {
   auto s = Spec({"true"});
   s.root_path = "/nonexistent/kcr-rootfs";

@@ -351,22 +351,33 @@ Status Monitor::Create(const json& req) {
   c.id = id;
   KCR_ASSIGN_OR_RETURN(CriLogWriter log, CriLogWriter::Open(req.value("log_path", "")));
   c.log = std::make_unique<CriLogWriter>(std::move(log));
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return ErrnoError("pipe");
-  UniqueFd out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]);
-  o.stdout_fd = out_w.get();
-  o.stderr_fd = err_w.get();
+  UniqueFd out_r, out_w, err_r, err_w;
+  if (!spec.process.terminal) {
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return ErrnoError("pipe");
+    out_r.reset(out[0]);
+    out_w.reset(out[1]);
+    if (::pipe2(err, O_CLOEXEC) != 0) return ErrnoError("pipe");
+    err_r.reset(err[0]);
+    err_w.reset(err[1]);
+    o.stdout_fd = out_w.get();
+    o.stderr_fd = err_w.get();
+  }
   o.cgroups = cgroups_.get();
   KCR_ASSIGN_OR_RETURN(c.c, Container::Create(spec, o));
+  // A terminal's output (stdout and stderr together) is the stdout stream.
+  if (spec.process.terminal) out_r = c.c->TakeConsole();
   c.pid = c.c->pid();
   c.spec = std::move(spec);
   c.created_ns = NowNs();
   if (!c.spec.linux.cgroups_path.empty())
     if (auto s = cgroups_->Stats(c.spec.linux.cgroups_path); s.ok()) c.oom_before = s->oom_kills;
   ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
-  ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
   Watch(out_r.get(), {kCtrOut, id, -1});
-  Watch(err_r.get(), {kCtrErr, id, -1});
+  if (err_r) {
+    ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
+    Watch(err_r.get(), {kCtrErr, id, -1});
+  }
   c.out = std::move(out_r);
   c.err = std::move(err_r);
   ctrs_[id] = std::move(c);

@@ -332,6 +332,25 @@ TEST_F(RuntimeServiceTest, DevicesPrivilegeAndSeccompThroughCri) {
   EXPECT_EQ(ctrs.containers_size(), 2);
 }
 
+TEST_F(RuntimeServiceTest, TtyContainerWritesItsTerminalToTheLog) {
+  auto pc = PodConfig("p");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto cc = CtrConfig("tty", "busybox", {"sh", "-c", "tty; echo to-stderr >&2"});
+  cc.set_tty(true);
+  auto ctr = RunCtr(*pod, pc, cc);
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  for (int i = 0; i < 100 && CtrStatus(*ctr).state() != v1::CONTAINER_EXITED; i++) usleep(50000);
+  EXPECT_EQ(CtrStatus(*ctr).exit_code(), 0);
+  std::string log;
+  for (int i = 0; i < 50 && log.find("to-stderr") == std::string::npos; i++, usleep(50000))
+    log = fs::ReadFile(dir_ + "/logs/p/tty.log").value_or("");
+  // Both streams went through the terminal: one stdout stream.
+  EXPECT_NE(log.find(" stdout F /dev/pts/0"), std::string::npos) << log;
+  EXPECT_NE(log.find(" stdout F to-stderr"), std::string::npos) << log;
+  EXPECT_EQ(log.find(" stderr "), std::string::npos) << log;
+}
+
 TEST_F(RuntimeServiceTest, KcrdCrashLosesNothing) {
   auto pc = PodConfig("p");
   auto pod = RunPod(pc);
