@@ -9,6 +9,8 @@ tmp=$(mktemp -d /tmp/kcr-critest.XXXXXX)
 cat >"$tmp/kcr.toml" <<EOT
 root = "$tmp/root"
 state = "$tmp/state"
+[cgroup]
+parent = "kcr-critest-$$.slice"
 [registry.mirrors."registry.k8s.io"]
 server = "http://127.0.0.1:5000"
 [registry.mirrors."k8s.gcr.io"]
@@ -27,6 +29,11 @@ cleanup() {
   kill "$kcrd" 2>/dev/null || true
   wait "$kcrd" 2>/dev/null || true
   rm -rf "$tmp/root" "$tmp/state"
+  # The pods' cgroup parent is this run's own: remove what is left of it.
+  for c in /sys/fs/cgroup/*/kcr-critest-$$.slice /sys/fs/cgroup/kcr-critest-$$.slice; do
+    [[ -d $c ]] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  true
   echo "kcrd log: $tmp/kcrd.log"
 }
 trap cleanup EXIT

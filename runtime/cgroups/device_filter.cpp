@@ -32,14 +32,7 @@ bool MatchesAll(const oci::DeviceRule& r) {
 }
 
 bpf_insn Insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
-  bpf_insn i;
-  std::memset(&i, 0, sizeof i);
-  i.code = code;
-  i.dst_reg = dst;
-  i.src_reg = src;
-  i.off = off;
-  i.imm = imm;
-  return i;
+  return bpf_insn{.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
 }
 
 long Bpf(int cmd, bpf_attr* attr) { return ::syscall(__NR_bpf, cmd, attr, sizeof *attr); }
@@ -67,6 +60,7 @@ std::vector<bpf_insn> DeviceFilterProgram(const std::vector<oci::DeviceRule>& ru
       default_allow = rules[i].allow;
     }
   std::vector<bpf_insn> p;
+  p.reserve(9 + 8 * rules.size());
   // r1 = struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }
   p.push_back(Insn(BPF_LDX | BPF_W | BPF_MEM, 2, 1, 0, 0));   // r2 = access_type
   p.push_back(Insn(BPF_ALU | BPF_MOV | BPF_X, 3, 2, 0, 0));   // w3 = w2
@@ -79,6 +73,7 @@ std::vector<bpf_insn> DeviceFilterProgram(const std::vector<oci::DeviceRule>& ru
   for (size_t i = rules.size(); i-- > first;) {
     const auto& r = rules[i];
     std::vector<bpf_insn> block;
+    block.reserve(8);  // at most 8 instructions per rule
     std::vector<size_t> skips;  // jumps to patch to the block's end
     if (r.type == "c" || r.type == "b") {
       skips.push_back(block.size());

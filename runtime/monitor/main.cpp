@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <iostream>
+#include <cstdio>
 
 #include "common/log.h"
 #include "runtime/monitor/monitor.h"
@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
       char buf[4096];
       ssize_t n = ::read(ready[0], buf, sizeof buf);
       if (n == 1 && buf[0] == 'R') return 0;
-      if (n > 0) std::cerr << "kcr-monitor: " << std::string(buf + 1, static_cast<size_t>(n - 1)) << "\n";
+      if (n > 0) std::fprintf(stderr, "kcr-monitor: %.*s\n", static_cast<int>(n - 1), buf + 1);
       return 1;
     }
     ::close(ready[0]);
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     }
   });
   if (!st.ok()) {
-    std::cerr << "kcr-monitor: " << st.message() << "\n";
+    std::fprintf(stderr, "kcr-monitor: %s\n", std::string(st.message()).c_str());
     return 1;
   }
   return 0;
