@@ -79,7 +79,9 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
                                {"container", r.id},
                                {"spec", json::parse(kcr::runtime::oci::SerializeSpec(*spec))},
                                {"rootfs", rootfs_mounts},
-                               {"log_path", r.log_path}});
+                               {"log_path", r.log_path},
+                               {"stdin", c.stdin()},
+                               {"stdin_once", c.stdin_once()}});
   if (!created.ok()) return ToGrpc(Annotate(created.status(), "create container " + r.name), "CreateContainer");
   done = true;
   Publish(r.id, v1::CONTAINER_CREATED_EVENT);

@@ -81,7 +81,9 @@ StatusOr<std::unique_ptr<MonitorClient>> MonitorClient::Connect(const std::strin
   return c;
 }
 
-StatusOr<json> MonitorClient::Call(json req) {
+StatusOr<json> MonitorClient::Call(json req) { return Call(std::move(req), nullptr); }
+
+StatusOr<json> MonitorClient::Call(json req, std::vector<UniqueFd>* fds) {
   std::lock_guard<std::mutex> l(mu_);
   uint64_t id = next_id_++;
   req["id"] = id;
@@ -90,8 +92,11 @@ StatusOr<json> MonitorClient::Call(json req) {
     KCR_ASSIGN_OR_RETURN(json resp, ReadFrame(fd_.get(), reader_));
     if (resp.contains("event")) continue;  // not subscribed here; ignore
     if (resp.value("id", uint64_t{0}) != id) continue;
+    size_t nfds = resp.contains("fds") && resp["fds"].is_array() ? resp["fds"].size() : 0;
+    KCR_ASSIGN_OR_RETURN(std::vector<UniqueFd> got, reader_.TakeFds(nfds));
     if (!resp.value("ok", false))
       return Status(static_cast<absl::StatusCode>(resp.value("code", 13)), resp.value("error", "monitor error"));
+    if (fds) *fds = std::move(got);
     return resp;
   }
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,9 @@ class MonitorClient {
   // Sends `req` (an "op" and its fields) and waits for its reply. A reply
   // with ok=false becomes a status with the monitor's code and message.
   StatusOr<nlohmann::json> Call(nlohmann::json req);
+  // As Call, for replies that pass descriptors ("fds": [names]): they are
+  // returned in that order.
+  StatusOr<nlohmann::json> Call(nlohmann::json req, std::vector<UniqueFd>* fds);
 
   // Turns this connection into an event stream; then use NextEvent only.
   Status Subscribe();

@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/openat2.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -14,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -51,9 +55,15 @@ struct Ctr {
   bool oom = false;
   int64_t created_ns = 0, started_ns = 0, finished_ns = 0;
   std::unique_ptr<CriLogWriter> log;
-  UniqueFd out, err;  // read ends
+  UniqueFd out, err;  // read ends (with a terminal: out is the pty master, err is unused)
   UniqueFd stop_timer;
   uint64_t oom_before = 0;
+  UniqueFd stdin_w;        // the container's stdin pipe (CRI stdin without a terminal)
+  bool stdin_once = false;
+  struct Attached {
+    UniqueFd out, err;  // non-blocking pipe write ends, one attach session
+  };
+  std::vector<Attached> attached;
 };
 
 struct Exec {
@@ -109,6 +119,8 @@ class Monitor {
     Send(conn, body);
   }
   void CloseConn(int fd) {
+    for (auto it = interactive_.begin(); it != interactive_.end();)
+      it = it->second == fd ? interactive_.erase(it) : std::next(it);
     Unwatch(fd);
     conns_.erase(fd);
     subscribers_.erase(fd);
@@ -125,6 +137,9 @@ class Monitor {
   void Reaped(pid_t pid, int status);
   void Exited(Ctr& c, int status);
   void ExecStart(int conn, const json& req);
+  void ExecInteractive(int conn, const json& req);
+  void Attach(int conn, const json& req);
+  StatusOr<pid_t> ForkExec(const Ctr& c, const Spec& spec, int in, int out, int err, bool tty);
   void ExecFinish(pid_t pid);
   json StateOf(const Ctr& c) const;
   std::string PodNs(const std::string& type) const;
@@ -137,6 +152,7 @@ class Monitor {
   std::map<int, bool> subscribers_;
   std::map<std::string, Ctr> ctrs_;
   std::map<pid_t, Exec> execs_;
+  std::map<pid_t, int> interactive_;  // exec pid -> the connection told of its exit
   std::unique_ptr<runtime::CgroupManager> cgroups_;
   pid_t reaper_ = -1;
   bool stopping_ = false;
@@ -319,6 +335,10 @@ void Monitor::Handle(int conn, const json& req) {
     Reply(conn, req, st);
   } else if (op == "exec_sync") {
     ExecStart(conn, req);
+  } else if (op == "exec") {
+    ExecInteractive(conn, req);
+  } else if (op == "attach") {
+    Attach(conn, req);
   } else if (op == "subscribe") {
     subscribers_[conn] = true;
     Reply(conn, req, absl::OkStatus());
@@ -351,7 +371,15 @@ Status Monitor::Create(const json& req) {
   c.id = id;
   KCR_ASSIGN_OR_RETURN(CriLogWriter log, CriLogWriter::Open(req.value("log_path", "")));
   c.log = std::make_unique<CriLogWriter>(std::move(log));
-  UniqueFd out_r, out_w, err_r, err_w;
+  UniqueFd out_r, out_w, err_r, err_w, in_r, in_w;
+  if (req.value("stdin", false) && !spec.process.terminal) {
+    int in[2];
+    if (::pipe2(in, O_CLOEXEC) != 0) return ErrnoError("pipe");
+    in_r.reset(in[0]);
+    in_w.reset(in[1]);
+    o.stdin_fd = in_r.get();
+    c.stdin_once = req.value("stdin_once", false);
+  }
   if (!spec.process.terminal) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) != 0) return ErrnoError("pipe");
@@ -380,6 +408,7 @@ Status Monitor::Create(const json& req) {
   }
   c.out = std::move(out_r);
   c.err = std::move(err_r);
+  c.stdin_w = std::move(in_w);
   ctrs_[id] = std::move(c);
   return absl::OkStatus();
 }
@@ -426,10 +455,21 @@ void Monitor::OnOutput(int fd, const Tag& t) {
       return;
     }
     const char* stream = t.kind == kCtrOut ? "stdout" : "stderr";
+    auto& att = it->second.attached;
     if (!eof) {
       it->second.log->Write(stream, buf, static_cast<size_t>(n));
+      // Attached sessions get a copy; one that does not keep up loses
+      // output (the log has all of it), one that went away is dropped.
+      for (auto a = att.begin(); a != att.end();) {
+        UniqueFd& w = t.kind == kCtrOut ? a->out : a->err;
+        if (w && ::write(w.get(), buf, static_cast<size_t>(n)) < 0 && errno == EPIPE) w.reset();
+        a = (!a->out && !a->err) ? att.erase(a) : std::next(a);
+      }
       return;
     }
+    for (auto& a : att) (t.kind == kCtrOut ? a.out : a.err).reset();  // EOF to the attached
+    att.erase(std::remove_if(att.begin(), att.end(), [](const Ctr::Attached& a) { return !a.out && !a.err; }),
+              att.end());
     it->second.log->Flush(stream);
     Unwatch(fd);
     (t.kind == kCtrOut ? it->second.out : it->second.err).reset();
@@ -471,6 +511,13 @@ void Monitor::Reaped(pid_t pid, int status) {
       Exited(c, status);
       return;
     }
+  if (auto i = interactive_.find(pid); i != interactive_.end()) {
+    int conn = i->second;
+    interactive_.erase(i);
+    if (conns_.count(conn))
+      Send(conn, {{"event", "exec_exited"}, {"exec", pid}, {"exit_code", runtime::ExitCodeOf(status)}});
+    return;
+  }
   auto e = execs_.find(pid);
   if (e != execs_.end()) {
     e->second.wait_status = status;
@@ -528,59 +575,16 @@ void Monitor::ExecStart(int conn, const json& req) {
     Reply(conn, req, ErrnoError("pipe"));
     return;
   }
-  pid_t target = it->second.pid;
-  std::string cgroup = spec.linux.cgroups_path;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    auto die = [](const std::string& msg) {
-      std::string m = "kcr exec: " + msg + "\n";
-      ::write(2, m.data(), m.size());
-      ::_exit(126);
-    };
-    if (!cgroup.empty()) {
-      Status st = cgroups_->Add(cgroup, ::getpid());
-      if (!st.ok()) die(std::string(st.message()));
-    }
-    std::string ns = "/proc/" + std::to_string(target) + "/ns/";
-    int fds[5];
-    const char* names[5] = {"ipc", "uts", "net", "pid", "mnt"};
-    int types[5] = {CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS};
-    for (int i = 0; i < 5; i++) fds[i] = ::open((ns + names[i]).c_str(), O_RDONLY | O_CLOEXEC);
-    for (int i = 0; i < 5; i++)
-      if (fds[i] < 0 || ::setns(fds[i], types[i]) != 0) die(std::string("join ") + names[i] + " namespace: " + strerror(errno));
-    // The PID namespace applies to children: the command runs in a second fork.
-    pid_t inner = ::fork();
-    if (inner == 0) {
-      if (Status st = runtime::child::SetupIdentity(spec); !st.ok()) die(std::string(st.message()));
-      if (Status st = runtime::child::ApplySeccomp(spec); !st.ok()) die(std::string(st.message()));
-      Status st = runtime::child::Exec(spec);
-      std::string m = "kcr exec: " + std::string(st.message()) + "\n";
-      ::write(2, m.data(), m.size());
-      ::_exit(errno == ENOENT ? 127 : 126);
-    }
-    int st = 0;
-    while (::waitpid(inner, &st, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFSIGNALED(st)) {
-      ::signal(WTERMSIG(st), SIG_DFL);
-      ::kill(::getpid(), WTERMSIG(st));
-    }
-    ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 255);
-  }
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  auto forked = ForkExec(it->second, spec, devnull, out[1], err[1], false);
+  ::close(devnull);
+  pid_t pid = forked.ok() ? *forked : -1;
   ::close(out[1]);
   ::close(err[1]);
   if (pid < 0) {
     ::close(out[0]);
     ::close(err[0]);
-    Reply(conn, req, ErrnoError("fork exec"));
+    Reply(conn, req, forked.status());
     return;
   }
   Exec e;
@@ -604,6 +608,200 @@ void Monitor::ExecStart(int conn, const json& req) {
     Watch(e.timer.get(), {kExecTimer, id, pid});
   }
   execs_[pid] = std::move(e);
+}
+
+// A child that joins the container's cgroup and namespaces (PID last: it
+// applies to a second fork, which becomes the user's process with the
+// container's identity and seccomp). `in`/`out`/`err` become its stdio;
+// with `tty` they are a pty slave that becomes its controlling terminal.
+// The first child mirrors the process's exit; both are one process group.
+StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int out, int err, bool tty) {
+  pid_t target = c.pid;
+  std::string cgroup = spec.linux.cgroups_path;
+  pid_t pid = ::fork();
+  if (pid < 0) return ErrnoError("fork exec");
+  if (pid > 0) return pid;
+  ::setpgid(0, 0);
+  ::dup2(in, 0);
+  ::dup2(out, 1);
+  ::dup2(err, 2);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  auto die = [](const std::string& msg) {
+    std::string m = "kcr exec: " + msg + "\n";
+    ::write(2, m.data(), m.size());
+    ::_exit(126);
+  };
+  if (!cgroup.empty()) {
+    Status st = cgroups_->Add(cgroup, ::getpid());
+    if (!st.ok()) die(std::string(st.message()));
+  }
+  std::string ns = "/proc/" + std::to_string(target) + "/ns/";
+  int fds[5];
+  const char* names[5] = {"ipc", "uts", "net", "pid", "mnt"};
+  int types[5] = {CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS};
+  for (int i = 0; i < 5; i++) fds[i] = ::open((ns + names[i]).c_str(), O_RDONLY | O_CLOEXEC);
+  for (int i = 0; i < 5; i++)
+    if (fds[i] < 0 || ::setns(fds[i], types[i]) != 0) die(std::string("join ") + names[i] + " namespace: " + strerror(errno));
+  pid_t inner = ::fork();
+  if (inner == 0) {
+    if (tty) {
+      ::setsid();
+      if (::ioctl(0, TIOCSCTTY, 0) != 0) die(std::string("controlling terminal: ") + strerror(errno));
+      if (::fchown(0, spec.process.user.uid, static_cast<gid_t>(-1)) != 0 && errno != EPERM)
+        die(std::string("chown terminal: ") + strerror(errno));
+    }
+    if (Status st = runtime::child::SetupIdentity(spec); !st.ok()) die(std::string(st.message()));
+    if (Status st = runtime::child::ApplySeccomp(spec); !st.ok()) die(std::string(st.message()));
+    Status st = runtime::child::Exec(spec);
+    std::string m = "kcr exec: " + std::string(st.message()) + "\n";
+    ::write(2, m.data(), m.size());
+    ::_exit(errno == ENOENT ? 127 : 126);
+  }
+  int st = 0;
+  while (::waitpid(inner, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(st)) {
+    ::signal(WTERMSIG(st), SIG_DFL);
+    ::kill(::getpid(), WTERMSIG(st));
+  }
+  ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 255);
+}
+
+namespace {
+
+// A pty from the devpts instance of the container whose init is `pid`:
+// its /dev/pts/ptmx, resolved inside its root (no symlink or magic link
+// may lead out), checked to be the ptmx device. Returns {master, slave}.
+StatusOr<std::pair<UniqueFd, UniqueFd>> ContainerPty(pid_t pid) {
+  UniqueFd root(::open(("/proc/" + std::to_string(pid) + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return ErrnoError("container root");
+  open_how how{};
+  how.flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  UniqueFd master(static_cast<int>(::syscall(SYS_openat2, root.get(), "dev/pts/ptmx", &how, sizeof how)));
+  if (!master) return ErrnoError("open the container's /dev/pts/ptmx");
+  struct stat st;
+  if (::fstat(master.get(), &st) != 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2)
+    return absl::FailedPreconditionError("the container's /dev/pts/ptmx is not a pty multiplexer");
+  int unlock = 0;
+  if (::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) return ErrnoError("unlock pty");
+  UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave) return ErrnoError("open pty slave");
+  winsize ws{};
+  ws.ws_row = 24;
+  ws.ws_col = 80;
+  ::ioctl(slave.get(), TIOCSWINSZ, &ws);
+  return std::make_pair(std::move(master), std::move(slave));
+}
+
+}  // namespace
+
+// exec: an interactive process in the container. Its stdio is handed to
+// the client (no copy through the monitor): with tty, the pty master;
+// otherwise stdin (when asked), stdout and stderr pipes. Its exit comes as
+// an "exec_exited" event on the same connection.
+void Monitor::ExecInteractive(int conn, const json& req) {
+  std::string id = req.value("container", "");
+  auto it = ctrs_.find(id);
+  if (it == ctrs_.end() || it->second.status != "running") {
+    Reply(conn, req, it == ctrs_.end() ? absl::NotFoundError("container " + id + " not found")
+                                       : absl::FailedPreconditionError("container " + id + " is not running"));
+    return;
+  }
+  Spec spec = it->second.spec;
+  spec.process.args = req.value("args", std::vector<std::string>{});
+  if (spec.process.args.empty()) {
+    Reply(conn, req, absl::InvalidArgumentError("exec: no command"));
+    return;
+  }
+  for (const auto& e : req.value("env", std::vector<std::string>{})) spec.process.env.push_back(e);
+  bool tty = req.value("tty", false), want_stdin = req.value("stdin", false);
+  std::vector<UniqueFd> give;  // to the client
+  std::vector<std::string> names;
+  StatusOr<pid_t> pid = absl::InternalError("exec not started");
+  if (tty) {
+    auto pty = ContainerPty(it->second.pid);
+    if (!pty.ok()) {
+      Reply(conn, req, Annotate(pty.status(), "exec tty"));
+      return;
+    }
+    pid = ForkExec(it->second, spec, pty->second.get(), pty->second.get(), pty->second.get(), true);
+    give.push_back(std::move(pty->first));
+    names.push_back("tty");
+  } else {
+    int in[2] = {-1, -1}, out[2], err[2];
+    if ((want_stdin && ::pipe2(in, O_CLOEXEC) != 0) || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+      Reply(conn, req, ErrnoError("pipe"));
+      return;
+    }
+    UniqueFd in_r(in[0]), in_w(in[1]), out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]);
+    UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    pid = ForkExec(it->second, spec, want_stdin ? in_r.get() : devnull.get(), out_w.get(), err_w.get(), false);
+    if (want_stdin) {
+      give.push_back(std::move(in_w));
+      names.push_back("stdin");
+    }
+    give.push_back(std::move(out_r));
+    names.push_back("stdout");
+    give.push_back(std::move(err_r));
+    names.push_back("stderr");
+  }
+  if (!pid.ok()) {
+    Reply(conn, req, pid.status());
+    return;
+  }
+  interactive_[*pid] = conn;
+  std::vector<int> raw;
+  for (auto& f : give) raw.push_back(f.get());
+  json body = {{"id", req.value("id", json())}, {"ok", true}, {"exec", *pid}, {"fds", names}};
+  if (!WriteFrameWithFds(conn, body, raw).ok()) CloseConn(conn);
+}
+
+// attach: the container's streams for one session. Output is copied to new
+// pipes from now on (the log keeps everything); input is the container's
+// stdin pipe (moved to the client with stdin_once, so the container sees
+// EOF when the session ends) or, with a terminal, the pty master, which
+// also serves for resizing.
+void Monitor::Attach(int conn, const json& req) {
+  std::string id = req.value("container", "");
+  auto it = ctrs_.find(id);
+  if (it == ctrs_.end() || it->second.status != "running") {
+    Reply(conn, req, it == ctrs_.end() ? absl::NotFoundError("container " + id + " not found")
+                                       : absl::FailedPreconditionError("container " + id + " is not running"));
+    return;
+  }
+  Ctr& c = it->second;
+  std::vector<UniqueFd> give;
+  std::vector<std::string> names;
+  if (c.spec.process.terminal) {
+    give.emplace_back(::fcntl(c.out.get(), F_DUPFD_CLOEXEC, 3));
+    names.push_back("tty");
+  } else if (c.stdin_w) {
+    give.push_back(c.stdin_once ? std::move(c.stdin_w) : UniqueFd(::fcntl(c.stdin_w.get(), F_DUPFD_CLOEXEC, 3)));
+    names.push_back("stdin");
+  }
+  Ctr::Attached a;
+  for (const char* stream : {"stdout", "stderr"}) {
+    bool is_out = std::string(stream) == "stdout";
+    if (!is_out && c.spec.process.terminal) break;
+    if (!(is_out ? c.out : c.err)) continue;  // that stream already ended
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) {
+      Reply(conn, req, ErrnoError("pipe"));
+      return;
+    }
+    ::fcntl(p[1], F_SETFL, O_NONBLOCK);
+    (is_out ? a.out : a.err).reset(p[1]);
+    give.emplace_back(p[0]);
+    names.push_back(stream);
+  }
+  if (a.out || a.err) c.attached.push_back(std::move(a));
+  std::vector<int> raw;
+  for (auto& f : give) raw.push_back(f.get());
+  json body = {{"id", req.value("id", json())}, {"ok", true}, {"fds", names}};
+  if (!WriteFrameWithFds(conn, body, raw).ok()) CloseConn(conn);
 }
 
 void Monitor::ExecFinish(pid_t pid) {

@@ -3,6 +3,7 @@
 // surviving its client, shutting down without leftovers.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -134,6 +135,107 @@ TEST_F(MonitorTest, ExecSyncRunsInsideTheContainer) {
                      {"max_output", 1000}});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)["stdout"].get<std::string>().size(), 1000u);  // capped
+}
+
+// Everything readable from `fd` until EOF (or EIO: a pty's hang-up).
+std::string Drain(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+bool WriteStr(int fd, const std::string& s) { return ::write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size()); }
+
+TEST_F(MonitorTest, InteractiveExecHandsOverItsStdio) {
+  Run("c1", {"sleep", "30"});
+  auto conn = MonitorClient::Connect(opts_.socket);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  std::vector<UniqueFd> fds;
+  auto r = (*conn)->Call({{"op", "exec"}, {"container", "c1"}, {"stdin", true},
+                          {"args", {"sh", "-c", "read x; echo got:$x; hostname; echo oops >&2; exit 5"}}},
+                         &fds);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["fds"], json({"stdin", "stdout", "stderr"}));
+  ASSERT_EQ(fds.size(), 3u);
+  ASSERT_TRUE(WriteStr(fds[0].get(), "hello\n"));
+  fds[0].reset();
+  EXPECT_EQ(Drain(fds[1].get()), "got:hello\npodhost\n");  // the pod's UTS namespace
+  EXPECT_EQ(Drain(fds[2].get()), "oops\n");
+  auto ev = (*conn)->NextEvent();
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  EXPECT_EQ((*ev)["event"], "exec_exited");
+  EXPECT_EQ((*ev)["exec"], (*r)["exec"]);
+  EXPECT_EQ((*ev)["exit_code"], 5);
+}
+
+TEST_F(MonitorTest, InteractiveExecWithATerminal) {
+  Run("c1", {"sleep", "30"});
+  auto conn = MonitorClient::Connect(opts_.socket);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  std::vector<UniqueFd> fds;
+  auto r = (*conn)->Call({{"op", "exec"}, {"container", "c1"}, {"tty", true},
+                          {"args", {"sh", "-c", "read x; stty size; tty; test -t 0 && echo is-a-tty"}}},
+                         &fds);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(fds.size(), 1u);
+  // The client resizes through the master it holds, then types a line.
+  winsize ws{};
+  ws.ws_row = 40;
+  ws.ws_col = 100;
+  ASSERT_EQ(::ioctl(fds[0].get(), TIOCSWINSZ, &ws), 0);
+  ASSERT_TRUE(WriteStr(fds[0].get(), "go\n"));
+  std::string out = Drain(fds[0].get());
+  EXPECT_NE(out.find("40 100"), std::string::npos) << out;
+  EXPECT_NE(out.find("/dev/pts/"), std::string::npos) << out;
+  EXPECT_NE(out.find("is-a-tty"), std::string::npos) << out;
+  auto ev = (*conn)->NextEvent();
+  ASSERT_TRUE(ev.ok()) << ev.status();
+  EXPECT_EQ((*ev)["exit_code"], 0);
+  // Bad requests name the problem.
+  r = (*conn)->Call({{"op", "exec"}, {"container", "nope"}, {"args", {"true"}}});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+}
+
+TEST_F(MonitorTest, AttachSharesTheContainersStreams) {
+  // stdin_once: the session's end is the container's end of input.
+  auto req = CreateReq("c1", {"sh", "-c", "while read l; do echo out:$l; echo err:$l >&2; done; echo bye"});
+  req["stdin"] = true;
+  req["stdin_once"] = true;
+  ASSERT_TRUE(client_->Call(req).ok());
+  ASSERT_TRUE(client_->Call({{"op", "start"}, {"container", "c1"}}).ok());
+  std::vector<UniqueFd> fds;
+  auto r = client_->Call({{"op", "attach"}, {"container", "c1"}}, &fds);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["fds"], json({"stdin", "stdout", "stderr"}));
+  ASSERT_EQ(fds.size(), 3u);
+  ASSERT_TRUE(WriteStr(fds[0].get(), "ping\n"));
+  fds[0].reset();  // EOF: the loop ends
+  EXPECT_EQ(Drain(fds[1].get()), "out:ping\nbye\n");
+  EXPECT_EQ(Drain(fds[2].get()), "err:ping\n");
+  std::string log = WaitLog("c1", "bye");
+  EXPECT_NE(log.find(" stdout F out:ping"), std::string::npos) << log;
+  EXPECT_NE(log.find(" stderr F err:ping"), std::string::npos) << log;
+  // Attaching to a container that is gone says so.
+  r = client_->Call({{"op", "attach"}, {"container", "c1"}});
+  EXPECT_FALSE(r.ok());
+}
+
+TEST_F(MonitorTest, AttachToATerminalContainer) {
+  auto req = CreateReq("c1", {"sh", "-c", "read x; echo said:$x"});
+  req["spec"]["process"]["terminal"] = true;
+  ASSERT_TRUE(client_->Call(req).ok());
+  ASSERT_TRUE(client_->Call({{"op", "start"}, {"container", "c1"}}).ok());
+  std::vector<UniqueFd> fds;
+  auto r = client_->Call({{"op", "attach"}, {"container", "c1"}}, &fds);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["fds"], json({"tty", "stdout"}));
+  ASSERT_EQ(fds.size(), 2u);
+  ASSERT_TRUE(WriteStr(fds[0].get(), "hi\n"));
+  std::string out = Drain(fds[1].get());
+  EXPECT_NE(out.find("said:hi"), std::string::npos) << out;
+  EXPECT_NE(WaitLog("c1", "said:hi").find("said:hi"), std::string::npos);
 }
 
 TEST_F(MonitorTest, StopEscalatesAndExitIsRecordedBeforeItIsReported) {

@@ -2,10 +2,13 @@
 // kcr-monitor's control protocol framing (PROTOCOL.md): each message is a
 // 4-byte big-endian length followed by that many bytes of JSON (an object).
 #include <cstdint>
+#include <deque>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "common/fd.h"
 #include "common/status.h"
 
 namespace kcr::monitor {
@@ -15,17 +18,27 @@ inline constexpr uint32_t kMaxFrame = 16 << 20;
 
 std::string EncodeFrame(const nlohmann::json& msg);
 
-// Accumulates bytes from a stream and yields complete messages.
+// Accumulates bytes from a stream and yields complete messages. File
+// descriptors that arrived with them (SCM_RIGHTS) queue up in order; a
+// reply that carries some says how many in its "fds" list.
 class FrameReader {
  public:
   void Append(const char* data, size_t n) { buf_.append(data, n); }
+  void AddFd(int fd) { fds_.emplace_back(fd); }
+  // The next `n` received descriptors; FailedPrecondition when fewer came.
+  StatusOr<std::vector<UniqueFd>> TakeFds(size_t n);
   // A complete message if one is buffered; InvalidArgument on a bad frame
   // (oversized, not a JSON object) — the connection is then closed.
   StatusOr<bool> Next(nlohmann::json* out);
 
  private:
   std::string buf_;
+  std::deque<UniqueFd> fds_;
 };
+
+// Sends one frame with `fds` attached to its first byte (SCM_RIGHTS).
+// Blocking; the fds stay open in the sender.
+Status WriteFrameWithFds(int sock, const nlohmann::json& msg, const std::vector<int>& fds);
 
 // Blocking helpers for clients.
 Status WriteFrame(int fd, const nlohmann::json& msg);
