@@ -1,5 +1,7 @@
 #include "cri/container_spec.h"
 
+#include "cri/runtime_common.h"
+
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -274,24 +276,11 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
 
   // Resources and cgroup.
   s.linux.cgroups_path = in.cgroups_path;
-  const auto& r = c.linux().resources();
-  oci::Resources res;
-  if (r.cpu_shares() > 0) res.cpu_shares = static_cast<uint64_t>(r.cpu_shares());
-  if (r.cpu_quota() > 0) res.cpu_quota = r.cpu_quota();
-  if (r.cpu_period() > 0) res.cpu_period = static_cast<uint64_t>(r.cpu_period());
-  res.cpuset_cpus = r.cpuset_cpus();
-  res.cpuset_mems = r.cpuset_mems();
-  if (r.memory_limit_in_bytes() > 0) res.memory_limit = r.memory_limit_in_bytes();
-  if (r.memory_swap_limit_in_bytes() > 0) res.memory_swap = r.memory_swap_limit_in_bytes();
-  for (const auto& h : r.hugepage_limits()) {
-    if (h.page_size().empty() || h.page_size().find_first_of("/.") != std::string::npos)
-      return absl::InvalidArgumentError("resources.hugepage_limits: page size \"" + h.page_size() + "\" is invalid");
-    res.hugepage_limits.push_back({h.page_size(), h.limit()});
-  }
-  for (const auto& [k, v] : r.unified()) res.unified[k] = v;
+  auto res = ResourcesFromCri(c.linux().resources());
+  if (!res.ok()) return res.status();
   // Devices: the default allow-list and the requested devices, or all of
   // the host's for a privileged container.
-  s.linux.resources = res;
+  s.linux.resources = *res;
   if (sc.privileged()) {
     s.linux.resources->devices.push_back({true, "a", {}, {}, "rwm"});
     KCR_RETURN_IF_ERROR(AddHostDevices(&s));

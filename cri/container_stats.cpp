@@ -4,6 +4,7 @@
 #include "cri/grpc_status.h"
 #include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
+#include "runtime/cni/netns.h"
 
 namespace kcr::cri {
 
@@ -122,6 +123,24 @@ static void FillPodStats(RuntimeDeps& d, const kcr::runtime::SandboxRecord& s, v
     l->mutable_process()->set_timestamp(now);
     l->mutable_process()->mutable_process_count()->set_value(st->pids);
   }
+  // Network: the pod's namespace, its first interface (eth0) as the default.
+  if (!s.netns_path.empty())
+    if (auto net = kcr::runtime::ReadNetCounters(s.netns_path); net.ok() && !net->empty()) {
+      auto* n = l->mutable_network();
+      n->set_timestamp(now);
+      size_t def = 0;  // eth0, or the first interface
+      for (size_t k = 0; k < net->size(); k++)
+        if ((*net)[k].name == "eth0") def = k;
+      for (size_t k = 0; k < net->size(); k++) {
+        const auto& i = (*net)[k];
+        v1::NetworkInterfaceUsage* u = k == def ? n->mutable_default_interface() : n->add_interfaces();
+        u->set_name(i.name);
+        u->mutable_rx_bytes()->set_value(i.rx_bytes);
+        u->mutable_rx_errors()->set_value(i.rx_errors);
+        u->mutable_tx_bytes()->set_value(i.tx_bytes);
+        u->mutable_tx_errors()->set_value(i.tx_errors);
+      }
+    }
   for (const auto& c : d.store.ListContainers(s.id))
     if (c.state == kcr::runtime::ContainerState::kRunning) FillContainerStats(d, c, &s, l->add_containers());
 }

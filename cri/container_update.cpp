@@ -1,5 +1,6 @@
-// UpdateContainerResources and ReopenContainerLog.
+// UpdateContainerResources, ReopenContainerLog and UpdatePodSandboxResources.
 #include "cri/grpc_status.h"
+#include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
 
 namespace kcr::cri {
@@ -14,16 +15,10 @@ grpc::Status RuntimeService::UpdateContainerResources(grpc::ServerContext*,
   auto pod = d_.store.GetSandbox(c->sandbox_id);
   if (!pod.ok()) return ToGrpc(pod.status());
   const auto& r = req->linux();
-  kcr::runtime::oci::Resources res;
-  if (r.cpu_shares() > 0) res.cpu_shares = static_cast<uint64_t>(r.cpu_shares());
-  if (r.cpu_quota() != 0) res.cpu_quota = r.cpu_quota();
-  if (r.cpu_period() > 0) res.cpu_period = static_cast<uint64_t>(r.cpu_period());
-  res.cpuset_cpus = r.cpuset_cpus();
-  res.cpuset_mems = r.cpuset_mems();
-  if (r.memory_limit_in_bytes() > 0) res.memory_limit = r.memory_limit_in_bytes();
-  if (r.memory_swap_limit_in_bytes() > 0) res.memory_swap = r.memory_swap_limit_in_bytes();
+  auto res = ResourcesFromCri(r);
+  if (!res.ok()) return ToGrpc(res.status(), "UpdateContainerResources");
   std::lock_guard<std::mutex> lock(LockFor(c->sandbox_id));
-  if (absl::Status st = d_.cgroups.Update(pod->cgroup_parent + "/" + c->id, res); !st.ok())
+  if (absl::Status st = d_.cgroups.Update(pod->cgroup_parent + "/" + c->id, *res); !st.ok())
     return ToGrpc(Annotate(st, "update resources of container " + c->id), "UpdateContainerResources");
   // Recorded so ContainerStatus reports the resources in force.
   v1::ContainerConfig cfg;
@@ -42,6 +37,23 @@ grpc::Status RuntimeService::ReopenContainerLog(grpc::ServerContext*, const v1::
   auto mon = Monitor(c->sandbox_id);
   if (!mon.ok()) return ToGrpc(mon.status(), "ReopenContainerLog");
   return ToGrpc((*mon)->Call({{"op", "reopen_log"}, {"container", c->id}}).status(), "ReopenContainerLog");
+}
+
+grpc::Status RuntimeService::UpdatePodSandboxResources(grpc::ServerContext*,
+                                                       const v1::UpdatePodSandboxResourcesRequest* req,
+                                                       v1::UpdatePodSandboxResourcesResponse*) {
+  // kubelet's in-place pod resize: the pod's cgroup gets the pod-level
+  // resources (its containers' sum plus the overhead kubelet computed).
+  auto pod = d_.store.GetSandbox(req->pod_sandbox_id());
+  if (!pod.ok()) return ToGrpc(pod.status());
+  auto res = ResourcesFromCri(req->resources());
+  if (!res.ok()) return ToGrpc(res.status(), "UpdatePodSandboxResources");
+  std::lock_guard<std::mutex> lock(LockFor(pod->id));
+  if (pod->state != kcr::runtime::SandboxState::kReady)
+    return ToGrpc(absl::FailedPreconditionError("pod " + pod->id + " is not ready"), "UpdatePodSandboxResources");
+  if (absl::Status st = d_.cgroups.Update(pod->cgroup_parent, *res); !st.ok())
+    return ToGrpc(Annotate(st, "update resources of pod " + pod->id), "UpdatePodSandboxResources");
+  return grpc::Status::OK;
 }
 
 }  // namespace kcr::cri

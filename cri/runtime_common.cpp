@@ -51,4 +51,26 @@ bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& selector
   return true;
 }
 
+StatusOr<kcr::runtime::oci::Resources> ResourcesFromCri(const ::runtime::v1::LinuxContainerResources& r) {
+  kcr::runtime::oci::Resources res;
+  if (r.cpu_shares() > 0) res.cpu_shares = static_cast<uint64_t>(r.cpu_shares());
+  if (r.cpu_quota() != 0) res.cpu_quota = r.cpu_quota();
+  if (r.cpu_period() > 0) res.cpu_period = static_cast<uint64_t>(r.cpu_period());
+  res.cpuset_cpus = r.cpuset_cpus();
+  res.cpuset_mems = r.cpuset_mems();
+  if (r.memory_limit_in_bytes() > 0) res.memory_limit = r.memory_limit_in_bytes();
+  if (r.memory_swap_limit_in_bytes() > 0) res.memory_swap = r.memory_swap_limit_in_bytes();
+  for (const auto& h : r.hugepage_limits()) {
+    if (h.page_size().empty() || h.page_size().find_first_of("/.") != std::string::npos)
+      return absl::InvalidArgumentError("resources.hugepage_limits: page size \"" + h.page_size() + "\" is invalid");
+    res.hugepage_limits.push_back({h.page_size(), h.limit()});
+  }
+  for (const auto& [k, v] : r.unified()) {
+    if (k.empty() || k.find('/') != std::string::npos || k.find("..") != std::string::npos)
+      return absl::InvalidArgumentError("resources.unified: \"" + k + "\" is not a cgroup file name");
+    res.unified[k] = v;
+  }
+  return res;
+}
+
 }  // namespace kcr::cri

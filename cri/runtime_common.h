@@ -2,6 +2,8 @@
 // Helpers shared by the RuntimeService RPC files: record <-> CRI
 // conversions, filters, the pod cgroup path, time.
 #include "api/api.pb.h"
+#include "common/status.h"
+#include "runtime/oci/spec.h"
 #include "runtime/pod/store.h"
 
 namespace kcr::cri {
@@ -18,6 +20,10 @@ int64_t NowNs();
 // parent.
 std::string PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const std::string& pod_id,
                       const std::string& default_parent);
+
+// CRI resources in the OCI model (CPU, cpuset, memory and swap, hugepage
+// limits, unified v2 files). InvalidArgument naming a bad hugepage size.
+StatusOr<kcr::runtime::oci::Resources> ResourcesFromCri(const ::runtime::v1::LinuxContainerResources& r);
 
 bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& selector,
                  const std::map<std::string, std::string>& labels);

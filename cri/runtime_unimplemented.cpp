@@ -19,12 +19,7 @@ namespace kcr::cri {
 KCR_UNARY(Exec, ExecRequest, ExecResponse)
 KCR_UNARY(Attach, AttachRequest, AttachResponse)
 KCR_UNARY(PortForward, PortForwardRequest, PortForwardResponse)
-KCR_UNARY(CheckpointContainer, CheckpointContainerRequest, CheckpointContainerResponse)
 KCR_UNARY(CheckpointPod, CheckpointPodRequest, CheckpointPodResponse)
 KCR_UNARY(RestorePod, RestorePodRequest, RestorePodResponse)
-KCR_UNARY(ListMetricDescriptors, ListMetricDescriptorsRequest, ListMetricDescriptorsResponse)
-KCR_UNARY(ListPodSandboxMetrics, ListPodSandboxMetricsRequest, ListPodSandboxMetricsResponse)
-KCR_STREAM(StreamPodSandboxMetrics, StreamPodSandboxMetricsRequest, StreamPodSandboxMetricsResponse)
-KCR_UNARY(UpdatePodSandboxResources, UpdatePodSandboxResourcesRequest, UpdatePodSandboxResourcesResponse)
 
 }  // namespace kcr::cri

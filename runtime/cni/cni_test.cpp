@@ -55,6 +55,20 @@ class CniTest : public ::testing::Test {
   PodNetwork pod_;
 };
 
+TEST(NetDev, Parses) {
+  auto c = ParseNetDev(
+      "Inter-|   Receive                                                |  Transmit\n"
+      " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
+      "    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0\n"
+      "  eth0:    5000      40    1    2    0     0          0         0     3000      30    3    4    0     0       0          0\n");
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].name, "eth0");
+  EXPECT_EQ(c[0].rx_bytes, 5000u);
+  EXPECT_EQ(c[0].rx_errors, 1u);
+  EXPECT_EQ(c[0].tx_bytes, 3000u);
+  EXPECT_EQ(c[0].tx_dropped, 4u);
+}
+
 TEST_F(CniTest, PinnedNetnsLifecycle) {
   ASSERT_TRUE(PinNewNetns(pod_.netns_path).ok());
   EXPECT_TRUE(IsPinnedNetns(pod_.netns_path));
@@ -86,6 +100,15 @@ TEST_F(CniTest, DefaultNetworkAddCheckDel) {
   EXPECT_NE(lo.find("UP"), std::string::npos) << lo;
   // portmap programmed the hostPort.
   EXPECT_NE(Sh("iptables-save -t nat").find("18080"), std::string::npos);
+  // Counters from inside the namespace: traffic to the gateway shows up.
+  Sh("nsenter --net=" + pod_.netns_path + " busybox ping -c 2 -W 1 10.199.0.1 >/dev/null 2>&1");
+  auto counters = ReadNetCounters(pod_.netns_path);
+  ASSERT_TRUE(counters.ok()) << counters.status();
+  ASSERT_EQ(counters->size(), 1u);  // eth0; loopback left out
+  EXPECT_EQ((*counters)[0].name, "eth0");
+  EXPECT_GT((*counters)[0].tx_packets, 1u);
+  EXPECT_GT((*counters)[0].rx_bytes, 0u);
+  EXPECT_EQ(ReadNetCounters(dir_ + "/no-such-netns").status().code(), absl::StatusCode::kNotFound);
 
   ASSERT_TRUE(net->Teardown(pod_).ok()) << net->Teardown(pod_);
   EXPECT_EQ(Sh("iptables-save -t nat").find("18080"), std::string::npos);

@@ -25,6 +25,11 @@ struct Pipe {
 
 StatusOr<PluginOutput> ExecPlugin(const std::string& binary, const std::vector<std::string>& env,
                                   const std::string& input) {
+  return ExecProgram(binary, {}, env, input);
+}
+
+StatusOr<PluginOutput> ExecProgram(const std::string& binary, const std::vector<std::string>& args,
+                                   const std::vector<std::string>& env, const std::string& input) {
   Pipe in, out, err;
   KCR_RETURN_IF_ERROR(in.Open());
   KCR_RETURN_IF_ERROR(out.Open());
@@ -42,7 +47,9 @@ StatusOr<PluginOutput> ExecPlugin(const std::string& binary, const std::vector<s
   posix_spawnattr_setsigmask(&attr, &none);  // kcrd blocks SIGTERM; plugins must not inherit that
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> argv{const_cast<char*>(binary.c_str()), nullptr};
+  std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   std::vector<char*> envp;
   for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);

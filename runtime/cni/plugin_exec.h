@@ -19,5 +19,8 @@ struct PluginOutput {
 // the output. Output beyond 4 MiB is an error (a plugin result is small).
 StatusOr<PluginOutput> ExecPlugin(const std::string& binary, const std::vector<std::string>& env,
                                   const std::string& input);
+// The same with arguments after argv[0] (other helper programs: criu).
+StatusOr<PluginOutput> ExecProgram(const std::string& binary, const std::vector<std::string>& args,
+                                   const std::vector<std::string>& env, const std::string& input);
 
 }  // namespace kcr::runtime

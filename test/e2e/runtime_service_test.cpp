@@ -351,6 +351,83 @@ TEST_F(RuntimeServiceTest, TtyContainerWritesItsTerminalToTheLog) {
   EXPECT_EQ(log.find(" stderr "), std::string::npos) << log;
 }
 
+TEST_F(RuntimeServiceTest, NetworkStatsMetricsPodResizeAndCheckpoint) {
+  auto pc = PodConfig("p");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto ctr = RunCtr(*pod, pc, CtrConfig("c", "busybox", {"sleep", "100"}));
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  EXPECT_EQ(Exec(*ctr, {"ping", "-c", "2", "-W", "1", "10.77.0.1"}).exit_code(), 0);
+
+  // Pod stats carry the pod's network counters.
+  v1::PodSandboxStatsRequest sreq;
+  sreq.set_pod_sandbox_id(*pod);
+  v1::PodSandboxStatsResponse sresp;
+  ASSERT_TRUE(Runtime().PodSandboxStats(Ctx().get(), sreq, &sresp).ok());
+  const auto& net = sresp.stats().linux().network();
+  EXPECT_EQ(net.default_interface().name(), "eth0");
+  EXPECT_GT(net.default_interface().tx_bytes().value(), 0u);
+  EXPECT_GT(net.default_interface().rx_bytes().value(), 0u);
+
+  // Metrics: descriptors, then values for the pod and its container.
+  v1::ListMetricDescriptorsResponse descs;
+  ASSERT_TRUE(Runtime().ListMetricDescriptors(Ctx().get(), {}, &descs).ok());
+  std::set<std::string> names;
+  for (const auto& d : descs.descriptors()) names.insert(d.name());
+  EXPECT_TRUE(names.count("container_memory_working_set_bytes"));
+  EXPECT_TRUE(names.count("container_network_transmit_bytes_total"));
+  v1::ListPodSandboxMetricsResponse metrics;
+  ASSERT_TRUE(Runtime().ListPodSandboxMetrics(Ctx().get(), {}, &metrics).ok());
+  ASSERT_EQ(metrics.pod_metrics_size(), 1);
+  const auto& pm = metrics.pod_metrics(0);
+  EXPECT_EQ(pm.pod_sandbox_id(), *pod);
+  bool tx = false, mem = false;
+  for (const auto& m : pm.metrics())
+    if (m.name() == "container_network_transmit_bytes_total" && m.label_values(0) == "eth0") tx = m.value().value() > 0;
+  ASSERT_EQ(pm.container_metrics_size(), 1);
+  EXPECT_EQ(pm.container_metrics(0).container_id(), *ctr);
+  for (const auto& m : pm.container_metrics(0).metrics())
+    if (m.name() == "container_memory_usage_bytes") {
+      mem = m.value().value() > 0;
+      EXPECT_EQ(m.label_values(0), "c");
+      EXPECT_EQ(m.label_values(1), *ctr);
+    }
+  EXPECT_TRUE(tx);
+  EXPECT_TRUE(mem);
+
+  // In-place pod resize reaches the pod's cgroup.
+  v1::UpdatePodSandboxResourcesRequest ureq;
+  ureq.set_pod_sandbox_id(*pod);
+  ureq.mutable_resources()->set_memory_limit_in_bytes(256 << 20);
+  v1::UpdatePodSandboxResourcesResponse uresp;
+  grpc::Status g = Runtime().UpdatePodSandboxResources(Ctx().get(), ureq, &uresp);
+  ASSERT_TRUE(g.ok()) << g.error_message();
+  auto limit = fs::ReadFile("/sys/fs/cgroup/memory/" + cgroup_parent_ + "/" + *pod + "/memory.limit_in_bytes");
+  ASSERT_TRUE(limit.ok()) << limit.status();
+  EXPECT_EQ(std::stoll(*limit), 256 << 20);
+  ureq.mutable_resources()->add_hugepage_limits()->set_page_size("../2MB");
+  EXPECT_EQ(Runtime().UpdatePodSandboxResources(Ctx().get(), ureq, &uresp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  ureq.set_pod_sandbox_id(std::string(64, 'e'));
+  EXPECT_EQ(Runtime().UpdatePodSandboxResources(Ctx().get(), ureq, &uresp).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Checkpoint: bad requests first; then CRIU decides (this project's test
+  // hosts run a CRIU that cannot checkpoint: a precondition naming CRIU).
+  v1::CheckpointContainerRequest creq;
+  v1::CheckpointContainerResponse cresp;
+  creq.set_container_id(*ctr);
+  EXPECT_EQ(Runtime().CheckpointContainer(Ctx().get(), creq, &cresp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  creq.set_location(dir_ + "/checkpoint.tar");
+  g = Runtime().CheckpointContainer(Ctx().get(), creq, &cresp);
+  EXPECT_TRUE(g.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+              g.error_code() == grpc::StatusCode::UNIMPLEMENTED)
+      << g.error_code() << " " << g.error_message();
+  EXPECT_NE(g.error_message().find("CRIU"), std::string::npos) << g.error_message();
+  creq.set_container_id(std::string(64, 'e'));
+  EXPECT_EQ(Runtime().CheckpointContainer(Ctx().get(), creq, &cresp).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Exec(*ctr, {"true"}).exit_code(), 0);  // the container is untouched
+}
+
 TEST_F(RuntimeServiceTest, KcrdCrashLosesNothing) {
   auto pc = PodConfig("p");
   auto pod = RunPod(pc);
