@@ -107,6 +107,16 @@ Status RunDaemon(const Config& config) {
                                  RuntimeDeps{paths, config, *pods, *network, *image_store, *layers, *cgroups,
                                              MonitorBinary()});
   runtime_service.Recover();
+  // CNI GC: plugins free what they hold for pods that no longer exist
+  // (e.g. removed while kcrd was down after a crash); stale caches go too.
+  std::vector<runtime::PodNetwork> attachments;
+  for (const auto& s : pods->ListSandboxes())
+    if (!s.netns_path.empty()) {
+      runtime::PodNetwork p;
+      p.pod_id = s.id;
+      attachments.push_back(p);
+    }
+  if (Status gc = network->GarbageCollect(attachments); !gc.ok()) spdlog::warn("CNI GC: {}", gc.message());
   ImageService image_service(*image_store);
 
   std::string sock = config.listen.empty() ? paths.DefaultSocket() : config.listen;

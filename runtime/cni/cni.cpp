@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <optional>
 #include <mutex>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
@@ -101,7 +102,45 @@ class CniNetwork final : public NetworkPlugin {
   Status Ready() override {
     KCR_ASSIGN_OR_RETURN(NetConf conf, Load());
     for (auto& p : conf.list["plugins"]) KCR_RETURN_IF_ERROR(FindPlugin(p["type"]).status());
+    if (!VersionAtLeast(conf.version(), 1, 1)) return absl::OkStatus();  // STATUS arrived in 1.1.0
+    for (auto& p : conf.list["plugins"]) {
+      Status st = RunGlobal("STATUS", conf, p, json());
+      if (!st.ok()) return absl::FailedPreconditionError("network " + conf.name() + " not ready: " + std::string(st.message()));
+    }
     return absl::OkStatus();
+  }
+
+  Status GarbageCollect(const std::vector<PodNetwork>& valid) override {
+    KCR_ASSIGN_OR_RETURN(NetConf conf, Load());
+    std::set<std::string> keep;
+    json attachments = json::array();
+    for (const auto& p : valid) {
+      keep.insert("-" + p.pod_id + "-" + p.ifname + ".json");
+      attachments.push_back({{"containerID", p.pod_id}, {"ifname", p.ifname}});
+    }
+    Status first;
+    if (VersionAtLeast(conf.version(), 1, 1))
+      for (auto& p : conf.list["plugins"]) {
+        Status st = RunGlobal("GC", conf, p, attachments);
+        if (!st.ok() && first.ok()) first = st;
+      }
+    // Cached results of attachments that no longer exist.
+    if (DIR* d = ::opendir(opt_.cache_dir.c_str())) {
+      std::vector<std::string> stale;
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (!n.ends_with(".json")) continue;
+        bool live = false;
+        for (const auto& k : keep) live = live || n.ends_with(k);
+        if (!live) stale.push_back(n);
+      }
+      ::closedir(d);
+      for (const auto& n : stale) {
+        spdlog::info("CNI GC: removing the cached result {} of a pod that no longer exists", n);
+        ::unlink(JoinPath(opt_.cache_dir, n).c_str());
+      }
+    }
+    return first;
   }
 
   StatusOr<PodNetworkStatus> Setup(const PodNetwork& pod) override {
@@ -260,6 +299,24 @@ class CniNetwork final : public NetworkPlugin {
     if (res.is_discarded())
       return absl::InternalError("CNI plugin " + plugin["type"].get<std::string>() + " returned invalid JSON");
     return res;
+  }
+
+  // STATUS and GC: no container, namespace or interface; GC gets the
+  // attachments that are still valid.
+  Status RunGlobal(const std::string& cmd, const NetConf& conf, const json& plugin, const json& valid) {
+    KCR_ASSIGN_OR_RETURN(std::string bin, FindPlugin(plugin["type"]));
+    json in = plugin;
+    in["name"] = conf.name();
+    in["cniVersion"] = conf.version();
+    if (cmd == "GC") in["cni.dev/valid-attachments"] = valid;
+    std::string path;
+    for (const auto& d : opt_.bin_dirs) path += (path.empty() ? "" : ":") + d;
+    KCR_ASSIGN_OR_RETURN(PluginOutput out,
+                         ExecPlugin(bin, {"CNI_COMMAND=" + cmd, "CNI_PATH=" + path,
+                                          "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+                                    in.dump()));
+    if (out.exit_code != 0) return absl::UnavailableError(ErrorText(plugin["type"].get<std::string>(), out) + " on " + cmd);
+    return absl::OkStatus();
   }
 
   Status RunChainDel(const NetConf& conf, const PodNetwork& pod, const json& prev) {

@@ -1,6 +1,8 @@
 // Real CNI plugins (Debian's containernetworking-plugins in /usr/lib/cni),
 // a real pinned network namespace, a test bridge of our own.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -67,6 +69,45 @@ TEST(NetDev, Parses) {
   EXPECT_EQ(c[0].rx_errors, 1u);
   EXPECT_EQ(c[0].tx_bytes, 3000u);
   EXPECT_EQ(c[0].tx_dropped, 4u);
+}
+
+// A CNI 1.1 plugin of the test's own: STATUS fails while a "down" file
+// exists; every call's stdin is kept for the test to read.
+TEST_F(CniTest, StatusAndGcForCni11Networks) {
+  std::string bin = dir_ + "/bin";
+  ASSERT_TRUE(fs::MkdirAll(bin).ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(bin + "/fake11", "#!/bin/sh\n"
+                                  "cat > " + dir_ + "/last-$CNI_COMMAND.json\n"
+                                  "if [ \"$CNI_COMMAND\" = STATUS ] && [ -e " + dir_ + "/down ]; then\n"
+                                  "  echo '{\"cniVersion\":\"1.1.0\",\"code\":50,\"msg\":\"the plugin is down\"}'; exit 1\n"
+                                  "fi\n", 0755).ok());
+  opts_.bin_dirs = {bin};
+  opts_.cache_dir = dir_ + "/cache";
+  ASSERT_TRUE(fs::WriteFileAtomic(opts_.conf_dir + "/10-fake.conflist",
+                                  R"({"cniVersion": "1.1.0", "name": "fake", "plugins": [{"type": "fake11"}]})").ok());
+  auto net = NewCniNetwork(opts_);
+  EXPECT_TRUE(net->Ready().ok()) << net->Ready();
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/down", "").ok());
+  Status st = net->Ready();
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("the plugin is down"), absl::string_view::npos) << st;
+  // GC: the plugin hears which attachments are valid; stale caches go.
+  ASSERT_TRUE(fs::MkdirAll(opts_.cache_dir).ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(opts_.cache_dir + "/fake-live-eth0.json", "{}").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(opts_.cache_dir + "/fake-gone-eth0.json", "{}").ok());
+  PodNetwork live;
+  live.pod_id = "live";
+  ASSERT_TRUE(net->GarbageCollect({live}).ok());
+  auto in = nlohmann::json::parse(fs::ReadFile(dir_ + "/last-GC.json").value_or("null"), nullptr, false);
+  ASSERT_TRUE(in.is_object()) << in;
+  EXPECT_EQ(in["cni.dev/valid-attachments"], nlohmann::json::parse(R"([{"containerID": "live", "ifname": "eth0"}])"));
+  struct stat sb;
+  EXPECT_EQ(::stat((opts_.cache_dir + "/fake-live-eth0.json").c_str(), &sb), 0);
+  EXPECT_NE(::stat((opts_.cache_dir + "/fake-gone-eth0.json").c_str(), &sb), 0);
+  // An older configuration version: no STATUS (the plugin is never asked).
+  ASSERT_TRUE(fs::WriteFileAtomic(opts_.conf_dir + "/10-fake.conflist",
+                                  R"({"cniVersion": "1.0.0", "name": "fake", "plugins": [{"type": "fake11"}]})").ok());
+  EXPECT_TRUE(net->Ready().ok()) << net->Ready();
 }
 
 TEST_F(CniTest, PinnedNetnsLifecycle) {

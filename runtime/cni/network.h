@@ -60,6 +60,13 @@ class NetworkPlugin {
 
   // CHECK with the cached result (CNI >= 0.4.0). NotFound with no cache.
   virtual Status Check(const PodNetwork& pod) = 0;
+
+  // CNI GC (CNI >= 1.1): every plugin of the chain is told which
+  // attachments (`valid`: pod ID and interface) still exist, so it frees
+  // what it holds for any other; cached results of attachments not in
+  // `valid` are removed. A no-op for older configuration versions, whose
+  // plugins have no GC.
+  virtual Status GarbageCollect(const std::vector<PodNetwork>& valid) = 0;
 };
 
 struct CniOptions {
