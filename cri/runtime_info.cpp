@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "cri/grpc_status.h"
 #include "cri/runtime_service.h"
 #include "cri/version.h"
 
@@ -53,9 +54,11 @@ grpc::Status RuntimeService::RuntimeConfig(grpc::ServerContext*, const ::runtime
 grpc::Status RuntimeService::UpdateRuntimeConfig(grpc::ServerContext*,
                                                  const ::runtime::v1::UpdateRuntimeConfigRequest* req,
                                                  ::runtime::v1::UpdateRuntimeConfigResponse*) {
-  // The pod CIDR matters to CNI configs that template it (step 3).
-  spdlog::info("UpdateRuntimeConfig pod_cidr={}", req->runtime_config().network_config().pod_cidr());
-  return grpc::Status::OK;
+  // The built-in network takes kubelet's pod CIDR; configured networks
+  // manage their own addresses.
+  const std::string& cidr = req->runtime_config().network_config().pod_cidr();
+  spdlog::info("UpdateRuntimeConfig pod_cidr={}", cidr);
+  return ToGrpc(d_.network.SetPodCidr(cidr), "UpdateRuntimeConfig");
 }
 
 }  // namespace kcr::cri

@@ -2,6 +2,7 @@
 // execution, result caching. Spec: CNI SPEC.md (v1.1.0), "Execution
 // protocol", "Network configuration lists", "Deriving execution
 // configuration from plugin configuration".
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -110,6 +111,30 @@ class CniNetwork final : public NetworkPlugin {
     return absl::OkStatus();
   }
 
+  Status SetPodCidr(const std::string& cidr) override {
+    if (cidr.empty()) return absl::OkStatus();
+    // IPv4 a.b.c.d/n or an IPv6 prefix; inet_pton checks the address part.
+    auto slash = cidr.find('/');
+    if (slash == std::string::npos) return absl::InvalidArgumentError("pod CIDR \"" + cidr + "\" has no prefix length");
+    std::string addr = cidr.substr(0, slash), len = cidr.substr(slash + 1);
+    unsigned char buf[16];
+    bool v6 = addr.find(':') != std::string::npos;
+    int max = v6 ? 128 : 32;
+    char* end = nullptr;
+    long n = std::strtol(len.c_str(), &end, 10);
+    if (::inet_pton(v6 ? AF_INET6 : AF_INET, addr.c_str(), buf) != 1 || len.empty() || *end || n < 1 || n > max)
+      return absl::InvalidArgumentError("pod CIDR \"" + cidr + "\" is not an address/prefix");
+    std::lock_guard<std::mutex> l(mu_);
+    if (opt_.default_conflist.empty()) return absl::OkStatus();
+    json j = json::parse(opt_.default_conflist, nullptr, false);
+    if (!j.is_object()) return absl::InternalError("built-in network configuration is not JSON");
+    for (auto& p : j["plugins"])
+      if (p.contains("ipam")) p["ipam"]["ranges"] = json::array({json::array({{{"subnet", cidr}}})});
+    opt_.default_conflist = j.dump(2);
+    spdlog::info("built-in network: pods get addresses from {} (kubelet's pod CIDR)", cidr);
+    return absl::OkStatus();
+  }
+
   Status GarbageCollect(const std::vector<PodNetwork>& valid) override {
     KCR_ASSIGN_OR_RETURN(NetConf conf, Load());
     std::set<std::string> keep;
@@ -215,9 +240,14 @@ class CniNetwork final : public NetworkPlugin {
       }
       return Remember(std::move(*conf));
     }
-    if (opt_.default_conflist.empty())
+    if (std::lock_guard<std::mutex> l(mu_); opt_.default_conflist.empty())
       return absl::FailedPreconditionError("no CNI network configuration in " + opt_.conf_dir);
-    KCR_ASSIGN_OR_RETURN(NetConf c, ParseConf(opt_.default_conflist, "built-in default network", true));
+    std::string builtin;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      builtin = opt_.default_conflist;
+    }
+    KCR_ASSIGN_OR_RETURN(NetConf c, ParseConf(builtin, "built-in default network", true));
     return Remember(std::move(c));
   }
 

@@ -159,6 +159,20 @@ TEST_F(CniTest, DefaultNetworkAddCheckDel) {
   EXPECT_TRUE(net->Teardown(pod_).ok());  // idempotent, as kubelet expects
 }
 
+TEST_F(CniTest, PodCidrFromKubeletFeedsTheBuiltInNetwork) {
+  auto net = NewCniNetwork(opts_);
+  for (const char* bad : {"10.198.0.0", "10.198.0.0/33", "10.198.0/24", "banana/8", "10.198.0.0/x"})
+    EXPECT_EQ(net->SetPodCidr(bad).code(), absl::StatusCode::kInvalidArgument) << bad;
+  ASSERT_TRUE(net->SetPodCidr("10.198.0.0/24").ok());
+  ASSERT_TRUE(PinNewNetns(pod_.netns_path).ok());
+  auto st = net->Setup(pod_);
+  ASSERT_TRUE(st.ok()) << st.status();
+  ASSERT_FALSE(st->ips.empty());
+  EXPECT_EQ(st->ips[0].rfind("10.198.0.", 0), 0u) << st->ips[0];
+  EXPECT_TRUE(net->Teardown(pod_).ok());
+  fs::RemoveAll(std::string("/var/lib/cni/networks/") + kNet).IgnoreError();
+}
+
 // Without port mappings: Debian's portmap 1.1.1 CHECK fails on IPv6 chains
 // it never created, whatever the runtime does.
 TEST_F(CniTest, CheckUsesCachedResult) {

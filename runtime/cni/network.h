@@ -67,6 +67,12 @@ class NetworkPlugin {
   // `valid` are removed. A no-op for older configuration versions, whose
   // plugins have no GC.
   virtual Status GarbageCollect(const std::vector<PodNetwork>& valid) = 0;
+
+  // kubelet's pod CIDR (UpdateRuntimeConfig): the built-in network
+  // allocates from it for pods set up from now on. Networks from conf_dir
+  // are untouched (their IPAM is their own). InvalidArgument naming a
+  // malformed CIDR.
+  virtual Status SetPodCidr(const std::string& cidr) = 0;
 };
 
 struct CniOptions {
