@@ -11,6 +11,8 @@ root = "$tmp/root"
 state = "$tmp/state"
 [cgroup]
 parent = "kcr-critest-$$.slice"
+[cni]
+conf_dir = "$tmp/net.d"
 [registry.mirrors."registry.k8s.io"]
 server = "http://127.0.0.1:5000"
 [registry.mirrors."k8s.gcr.io"]
@@ -19,6 +21,17 @@ server = "http://127.0.0.1:5000"
 server = "http://127.0.0.1:5000"
 [registry.mirrors."docker.io"]
 server = "http://127.0.0.1:5000"
+EOT
+# A network of this run's own (bridge, IPAM store), removed at exit.
+net="kcr-critest-$$"
+bridge="kcrct$(( $$ % 100000 ))"
+mkdir -p "$tmp/net.d"
+cat >"$tmp/net.d/10-critest.conflist" <<EOT
+{"cniVersion": "1.0.0", "name": "$net", "plugins": [
+  {"type": "bridge", "bridge": "$bridge", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.66.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}},
+  {"type": "loopback"}]}
 EOT
 bash "$root/hack/registry.sh" start >/dev/null
 python3 "$root/hack/test_images.py" >/dev/null
@@ -29,6 +42,8 @@ cleanup() {
   kill "$kcrd" 2>/dev/null || true
   wait "$kcrd" 2>/dev/null || true
   rm -rf "$tmp/root" "$tmp/state"
+  ip link del "$bridge" 2>/dev/null || true
+  rm -rf "/var/lib/cni/networks/$net"
   # The pods' cgroup parent is this run's own: remove what is left of it.
   for c in /sys/fs/cgroup/*/kcr-critest-$$.slice /sys/fs/cgroup/kcr-critest-$$.slice; do
     [[ -d $c ]] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
