@@ -48,7 +48,7 @@ grpc::Status RuntimeService::StopContainer(grpc::ServerContext*, const v1::StopC
     if (c.status().code() == absl::StatusCode::kNotFound) return grpc::Status::OK;
     return ToGrpc(c.status());
   }
-  std::lock_guard<std::mutex> lock(LockFor(c->sandbox_id));
+  std::unique_lock<std::mutex> lock(LockFor(c->sandbox_id));
   kcr::runtime::ContainerRecord r = Refresh(*c);
   if (r.state != kcr::runtime::ContainerState::kRunning) return grpc::Status::OK;
   auto mon = Monitor(r.sandbox_id);
@@ -59,6 +59,10 @@ grpc::Status RuntimeService::StopContainer(grpc::ServerContext*, const v1::StopC
   int64_t timeout = std::max<int64_t>(0, req->timeout());
   auto st = (*mon)->Call({{"op", "stop"}, {"container", r.id}, {"signal", sig}, {"timeout_s", timeout}});
   if (!st.ok()) return ToGrpc(st.status(), "StopContainer");
+  // The monitor escalates to SIGKILL itself: the wait holds no pod lock, so
+  // kubelet's parallel stops of one pod's containers overlap their grace
+  // periods, and other calls on the pod go on meanwhile.
+  lock.unlock();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout + 10);
   while (std::chrono::steady_clock::now() < deadline) {
     r = Refresh(r);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "runtime/oci/spec.h"
@@ -16,10 +17,16 @@ namespace kcr::runtime {
 enum class CgroupLayout { kV1, kV2, kHybrid };
 
 struct CgroupStats {
-  uint64_t cpu_usage_ns = 0;
+  uint64_t cpu_usage_ns = 0, cpu_user_ns = 0, cpu_system_ns = 0;
+  uint64_t cfs_periods = 0, cfs_throttled_periods = 0, cfs_throttled_ns = 0;
   uint64_t memory_usage = 0, memory_working_set = 0, memory_rss = 0;
+  uint64_t memory_cache = 0, memory_mapped_file = 0, memory_kernel = 0, memory_max_usage = 0, memory_swap = 0;
+  uint64_t memory_failcnt = 0, pgfault = 0, pgmajfault = 0;
   uint64_t oom_kills = 0;
-  uint64_t pids = 0;
+  uint64_t pids = 0, threads = 0;
+  // Limits in force (0: none).
+  uint64_t memory_limit = 0, swap_limit = 0, cpu_shares = 0, cpu_period = 0, pids_max = 0;
+  std::vector<pid_t> procs;  // processes in the cgroup (cgroup.procs)
 };
 
 class CgroupManager {

@@ -56,6 +56,36 @@ uint64_t Field(const std::string& file, const std::string& key) {
   return 0;
 }
 
+// A limit file: a number, or 0 for "max" / the kernel's "unlimited".
+uint64_t Limit(const std::string& file) {
+  auto s = fs::ReadFile(file, 4096);
+  if (!s.ok() || s->rfind("max", 0) == 0) return 0;
+  uint64_t v = std::strtoull(s->c_str(), nullptr, 10);
+  return v >= (uint64_t{1} << 62) ? 0 : v;  // v1 reports "unlimited" as a page-rounded LONG_MAX
+}
+
+std::vector<pid_t> Procs(const std::string& file) {
+  std::vector<pid_t> out;
+  auto s = fs::ReadFile(file, 1 << 20);
+  if (!s.ok()) return out;
+  const char* p = s->c_str();
+  while (*p) {
+    char* e;
+    long v = std::strtol(p, &e, 10);
+    if (e == p) break;
+    out.push_back(static_cast<pid_t>(v));
+    p = e;
+    while (*p == '\n') p++;
+  }
+  return out;
+}
+
+uint64_t Lines(const std::string& file) {
+  auto s = fs::ReadFile(file, 1 << 20);
+  if (!s.ok()) return 0;
+  return static_cast<uint64_t>(std::count(s->begin(), s->end(), '\n'));
+}
+
 // Removes a cgroup directory and its descendants. Processes still inside
 // (e.g. a container's children re-parented to a pod's PID 1) are killed:
 // removing a container leaves no process behind.
@@ -154,12 +184,36 @@ class V1 final : public CgroupManager {
       return absl::NotFoundError("cgroup " + path + " not found");
     CgroupStats s;
     s.cpu_usage_ns = ReadU64(f("cpuacct", "cpuacct.usage"));
+    // cpuacct.stat counts USER_HZ ticks.
+    long hz = ::sysconf(_SC_CLK_TCK);
+    uint64_t tick_ns = hz > 0 ? 1000000000ull / static_cast<uint64_t>(hz) : 10000000ull;
+    s.cpu_user_ns = Field(f("cpuacct", "cpuacct.stat"), "user") * tick_ns;
+    s.cpu_system_ns = Field(f("cpuacct", "cpuacct.stat"), "system") * tick_ns;
+    s.cfs_periods = Field(f("cpu", "cpu.stat"), "nr_periods");
+    s.cfs_throttled_periods = Field(f("cpu", "cpu.stat"), "nr_throttled");
+    s.cfs_throttled_ns = Field(f("cpu", "cpu.stat"), "throttled_time");
     s.memory_usage = ReadU64(f("memory", "memory.usage_in_bytes"));
-    uint64_t inactive = Field(f("memory", "memory.stat"), "total_inactive_file");
+    std::string mstat = f("memory", "memory.stat");
+    uint64_t inactive = Field(mstat, "total_inactive_file");
     s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
-    s.memory_rss = Field(f("memory", "memory.stat"), "total_rss");
+    s.memory_rss = Field(mstat, "total_rss");
+    s.memory_cache = Field(mstat, "total_cache");
+    s.memory_mapped_file = Field(mstat, "total_mapped_file");
+    s.memory_swap = Field(mstat, "total_swap");
+    s.pgfault = Field(mstat, "total_pgfault");
+    s.pgmajfault = Field(mstat, "total_pgmajfault");
+    s.memory_kernel = ReadU64(f("memory", "memory.kmem.usage_in_bytes"));
+    s.memory_max_usage = ReadU64(f("memory", "memory.max_usage_in_bytes"));
+    s.memory_failcnt = ReadU64(f("memory", "memory.failcnt"));
     s.oom_kills = Field(f("memory", "memory.oom_control"), "oom_kill");
     s.pids = ReadU64(f("pids", "pids.current"));
+    s.pids_max = Limit(f("pids", "pids.max"));
+    s.threads = Lines(f("memory", "tasks"));
+    s.memory_limit = Limit(f("memory", "memory.limit_in_bytes"));
+    s.swap_limit = Limit(f("memory", "memory.memsw.limit_in_bytes"));
+    s.cpu_shares = ReadU64(f("cpu", "cpu.shares"));
+    s.cpu_period = ReadU64(f("cpu", "cpu.cfs_period_us"));
+    s.procs = Procs(f("memory", "cgroup.procs"));
     return s;
   }
 
@@ -268,13 +322,35 @@ class V2 final : public CgroupManager {
     struct stat st;
     if (::stat(d.c_str(), &st) != 0) return absl::NotFoundError("cgroup " + path + " not found");
     CgroupStats s;
-    s.cpu_usage_ns = Field(JoinPath(d, "cpu.stat"), "usage_usec") * 1000;
+    std::string cstat = JoinPath(d, "cpu.stat"), mstat = JoinPath(d, "memory.stat");
+    s.cpu_usage_ns = Field(cstat, "usage_usec") * 1000;
+    s.cpu_user_ns = Field(cstat, "user_usec") * 1000;
+    s.cpu_system_ns = Field(cstat, "system_usec") * 1000;
+    s.cfs_periods = Field(cstat, "nr_periods");
+    s.cfs_throttled_periods = Field(cstat, "nr_throttled");
+    s.cfs_throttled_ns = Field(cstat, "throttled_usec") * 1000;
     s.memory_usage = ReadU64(JoinPath(d, "memory.current"));
-    uint64_t inactive = Field(JoinPath(d, "memory.stat"), "inactive_file");
+    uint64_t inactive = Field(mstat, "inactive_file");
     s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
-    s.memory_rss = Field(JoinPath(d, "memory.stat"), "anon");
+    s.memory_rss = Field(mstat, "anon");
+    s.memory_cache = Field(mstat, "file");
+    s.memory_mapped_file = Field(mstat, "file_mapped");
+    s.memory_kernel = Field(mstat, "kernel");
+    s.pgfault = Field(mstat, "pgfault");
+    s.pgmajfault = Field(mstat, "pgmajfault");
+    s.memory_swap = ReadU64(JoinPath(d, "memory.swap.current"));
+    s.memory_max_usage = ReadU64(JoinPath(d, "memory.peak"));
+    s.memory_failcnt = Field(JoinPath(d, "memory.events"), "max");
     s.oom_kills = Field(JoinPath(d, "memory.events"), "oom_kill");
     s.pids = ReadU64(JoinPath(d, "pids.current"));
+    s.pids_max = Limit(JoinPath(d, "pids.max"));
+    s.threads = Lines(JoinPath(d, "cgroup.threads"));
+    s.memory_limit = Limit(JoinPath(d, "memory.max"));
+    s.swap_limit = Limit(JoinPath(d, "memory.swap.max"));
+    if (uint64_t w = ReadU64(JoinPath(d, "cpu.weight")); w > 0) s.cpu_shares = 2 + ((w - 1) * 262142) / 9999;
+    if (auto m = fs::ReadFile(JoinPath(d, "cpu.max"), 128); m.ok())
+      if (auto sp = m->find(' '); sp != std::string::npos) s.cpu_period = std::strtoull(m->c_str() + sp + 1, nullptr, 10);
+    s.procs = Procs(JoinPath(d, "cgroup.procs"));
     return s;
   }
   Status Destroy(const std::string& path) override { return RemoveDir(Dir(path)); }

@@ -148,7 +148,7 @@ TEST_F(ContainerTest, SeccompBlocksSethostname) {
   s.process.capabilities->effective.push_back("CAP_SYS_ADMIN");
   s.process.capabilities->permitted.push_back("CAP_SYS_ADMIN");
   s.process.capabilities->bounding.push_back("CAP_SYS_ADMIN");
-  s.linux.seccomp = oci::Seccomp{"SCMP_ACT_ALLOW", {}, {"SCMP_ARCH_X86_64"}, {{{"sethostname"}, "SCMP_ACT_ERRNO", {}}}};
+  s.linux.seccomp = oci::Seccomp{"SCMP_ACT_ALLOW", {}, {"SCMP_ARCH_X86_64"}, {{{"sethostname"}, "SCMP_ACT_ERRNO", {}, {}}}};
   auto r = RunSpec(s);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_NE(r->out.find("rc=1"), std::string::npos) << r->out;

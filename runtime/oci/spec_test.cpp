@@ -27,7 +27,7 @@ TEST(Spec, RoundTrip) {
   s.linux.resources = Resources{};
   s.linux.resources->memory_limit = 1 << 20;
   s.linux.resources->pids_limit = 10;
-  s.linux.seccomp = Seccomp{"SCMP_ACT_ALLOW", {}, {"SCMP_ARCH_X86_64"}, {{{"sethostname"}, "SCMP_ACT_ERRNO", 1}}};
+  s.linux.seccomp = Seccomp{"SCMP_ACT_ALLOW", {}, {"SCMP_ARCH_X86_64"}, {{{"sethostname"}, "SCMP_ACT_ERRNO", 1, {}}}};
   auto back = ParseSpec(SerializeSpec(s));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->process.user.additional_gids, std::vector<uint32_t>{5});

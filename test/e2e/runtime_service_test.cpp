@@ -428,6 +428,39 @@ TEST_F(RuntimeServiceTest, NetworkStatsMetricsPodResizeAndCheckpoint) {
   EXPECT_EQ(Exec(*ctr, {"true"}).exit_code(), 0);  // the container is untouched
 }
 
+TEST_F(RuntimeServiceTest, StopsOfOnePodsContainersOverlap) {
+  // kubelet stops a pod's containers in parallel; each grace period must
+  // run alongside the others, not after them.
+  auto pc = PodConfig("p");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  std::vector<std::string> ids;
+  for (const char* name : {"a", "b"}) {
+    auto c = RunCtr(*pod, pc, CtrConfig(name, "busybox", {"sh", "-c", "trap '' TERM; while true; do sleep 1; done"}));
+    ASSERT_TRUE(c.ok()) << c.status();
+    ids.push_back(*c);
+  }
+  usleep(300000);  // the traps are set
+  auto stop = [&](const std::string& id) {
+    v1::StopContainerRequest req;
+    req.set_container_id(id);
+    req.set_timeout(3);
+    v1::StopContainerResponse resp;
+    EXPECT_TRUE(Runtime().StopContainer(Ctx().get(), req, &resp).ok());
+  };
+  std::thread t([&] { stop(ids[0]); });
+  usleep(200000);
+  stop(ids[1]);
+  t.join();
+  auto a = CtrStatus(ids[0]), b = CtrStatus(ids[1]);
+  ASSERT_EQ(a.state(), v1::CONTAINER_EXITED);
+  ASSERT_EQ(b.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(a.exit_code(), 137);  // SIGKILL after the grace period
+  // Overlapping grace periods end together; one after the other, 3 s apart.
+  EXPECT_LT(std::llabs(b.finished_at() - a.finished_at()), 2000000000LL)
+      << "a finished " << a.finished_at() << ", b " << b.finished_at();
+}
+
 TEST_F(RuntimeServiceTest, KcrdCrashLosesNothing) {
   auto pc = PodConfig("p");
   auto pod = RunPod(pc);
