@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -234,6 +235,59 @@ TEST_F(ContainerTest, TerminalIsAPtyFromTheContainersDevpts) {
   EXPECT_NE(out.find("all-ttys"), std::string::npos) << out;
   EXPECT_NE(out.find("24 80"), std::string::npos) << out;
   EXPECT_NE(out.find("err"), std::string::npos) << out;
+}
+
+// Mount propagation between a shared host directory and a container, for
+// each mode: what the container mounts reaches the host only when
+// bidirectional; what the host mounts later reaches the container unless
+// private; the host's mounts survive the container in every mode.
+TEST_F(ContainerTest, MountPropagationModes) {
+  for (const char* mode : {"rprivate", "rslave", "rshared"}) {
+    SCOPED_TRACE(mode);
+    std::string d = fs::MakeTempDir("kcr-propagation");
+    struct Cleanup {  // on every path, failures included
+      std::string d;
+      ~Cleanup() {
+        for (const char* sub : {"/inner", "/fromhost", ""}) ::umount2((d + sub).c_str(), MNT_DETACH);
+        ::unlink((d + "-out").c_str());
+        fs::RemoveAll(d).IgnoreError();
+      }
+    } cleanup{d};
+    ASSERT_EQ(::mount(d.c_str(), d.c_str(), nullptr, MS_BIND | MS_REC, nullptr), 0);
+    ASSERT_EQ(::mount(nullptr, d.c_str(), nullptr, MS_SHARED | MS_REC, nullptr), 0);
+    ::mkdir((d + "/inner").c_str(), 0755);
+    ::mkdir((d + "/fromhost").c_str(), 0755);
+    auto s = Spec({"sh", "-c",
+                   "mount -t tmpfs tmpfs " + d + "/inner && touch " + d + "/inner/x; touch " + d +
+                       "/ready; while [ ! -e " + d + "/go ]; do sleep 0.05; done; ls " + d + "/fromhost"});
+    for (auto* set : {&s.process.capabilities->bounding, &s.process.capabilities->effective,
+                      &s.process.capabilities->permitted})
+      set->push_back("CAP_SYS_ADMIN");
+    s.mounts.push_back({d, "bind", d, {"rbind", mode}});
+    s.linux.rootfs_propagation = std::string(mode) == "rshared" ? "rshared" : std::string(mode) == "rslave" ? "rslave" : "";
+    std::string outf = d + "-out";
+    UniqueFd out(::open(outf.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    CreateOptions o;
+    o.stdout_fd = o.stderr_fd = out.get();
+    auto c = Container::Create(s, o);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_TRUE((*c)->Start().ok());
+    struct stat st;
+    for (int i = 0; i < 200 && ::stat((d + "/ready").c_str(), &st) != 0; i++) usleep(10000);
+    bool seen_on_host = ::stat((d + "/inner/x").c_str(), &st) == 0;
+    EXPECT_EQ(seen_on_host, std::string(mode) == "rshared");
+    ASSERT_EQ(::mount("tmpfs", (d + "/fromhost").c_str(), "tmpfs", 0, nullptr), 0);
+    ASSERT_TRUE(fs::WriteFileAtomic(d + "/fromhost/y", "").ok());
+    ASSERT_TRUE(fs::WriteFileAtomic(d + "/go", "").ok());
+    auto w = (*c)->Wait();
+    ASSERT_TRUE(w.ok());
+    std::string got = fs::ReadFile(outf).value_or("");
+    EXPECT_EQ(got.find("y") != std::string::npos, std::string(mode) != "rprivate") << got;
+    // The host's own mounts are still there after the container's end.
+    std::string mi = fs::ReadFile("/proc/self/mountinfo").value_or("");
+    EXPECT_NE(mi.find(" " + d + "/fromhost "), std::string::npos);
+    EXPECT_NE(mi.find(" " + d + " "), std::string::npos);
+  }
 }
 
 TEST_F(ContainerTest, BadSpecsNameTheProblem) {

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "common/fd.h"
+#include "common/fs.h"
 #include "common/paths.h"
 #include "runtime/cgroups/cgroup.h"
 #include "runtime/linux/child.h"
@@ -243,6 +244,35 @@ Status ReadOnly(const std::string& path) {
   return absl::OkStatus();
 }
 
+// The mount point under which `path` lies (longest matching mount point
+// in this mount namespace), and whether it is shared.
+std::pair<std::string, bool> ParentMount(const std::string& path) {
+  std::string best = "/";
+  bool shared = false;
+  auto info = fs::ReadFile("/proc/self/mountinfo", 16 << 20);
+  if (!info.ok()) return {best, shared};
+  size_t pos = 0;
+  while (pos < info->size()) {
+    size_t end = info->find('\n', pos);
+    if (end == std::string::npos) end = info->size();
+    std::string line = info->substr(pos, end - pos);
+    pos = end + 1;
+    // id parent major:minor root mount-point options optional-fields... - ...
+    size_t p = 0;
+    for (int i = 0; i < 4 && p != std::string::npos; i++) p = line.find(' ', p + 1);
+    if (p == std::string::npos) continue;
+    size_t q = line.find(' ', p + 1);
+    std::string mp = line.substr(p + 1, q - p - 1);
+    bool under = mp == "/" || path == mp || (path.size() > mp.size() && path.compare(0, mp.size(), mp) == 0 &&
+                                              path[mp.size()] == '/');
+    if (!under || mp.size() < best.size()) continue;
+    size_t dash = line.find(" - ", q);
+    best = mp;
+    shared = line.substr(q, dash - q).find(" shared:") != std::string::npos;
+  }
+  return {best, shared};
+}
+
 }  // namespace
 
 Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
@@ -255,6 +285,12 @@ Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
   // goes back); rshared keeps peer groups so bidirectional mounts work.
   if (::mount(nullptr, "/", nullptr, prop, nullptr) != 0) return ErrnoError("linux.rootfsPropagation");
   const std::string& root = spec.root_path;
+  // The rootfs must not be mounted into a shared peer group (with rshared,
+  // or a host whose / is shared): the host would see it, and pivot_root
+  // refuses a shared parent. Its parent mount becomes private, as runc does.
+  if (auto [parent, shared] = ParentMount(root); shared)
+    if (::mount(nullptr, parent.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)
+      return ErrnoError("make the rootfs parent mount " + parent + " private");
   for (const auto& m : opts.rootfs) {
     Flags f = ParseOptions(m.options);
     unsigned long fl = f.flags | (m.type == "bind" || f.bind ? MS_BIND | (f.recursive ? MS_REC : 0) : 0);
@@ -274,8 +310,16 @@ Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
   if (dev_is_tmpfs) KCR_RETURN_IF_ERROR(SetupDev(rfd.get()));
   KCR_RETURN_IF_ERROR(CreateDevices(rfd.get(), spec.linux.devices));
 
+  // pivot_root(".", ".") stacks the old root on the new one. Our cwd is
+  // then moved to the old root through an fd opened before (what "." names
+  // after the pivot is not something the kernel promises), which is made a
+  // slave so that unmounting it cannot propagate to shared host mounts.
+  UniqueFd old_root(::open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!old_root) return ErrnoError("open the old root");
   if (::chdir(root.c_str()) != 0) return ErrnoError("chdir " + root);
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return ErrnoError("pivot_root");
+  if (::fchdir(old_root.get()) != 0) return ErrnoError("fchdir to the old root");
+  if (::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) return ErrnoError("make the old root a slave");
   if (::umount2(".", MNT_DETACH) != 0) return ErrnoError("detach the old root");
   if (::chdir("/") != 0) return ErrnoError("chdir /");
 
