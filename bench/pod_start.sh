@@ -71,7 +71,7 @@ read -r k50 k90 kconc kexec krss < <(bench kcr "$tmp/kcr/state/kcr.sock" "$kpid"
 kill "$kpid"; wait "$kpid" 2>/dev/null || true
 ip link del kcrbench0 2>/dev/null || true
 rm -rf /var/lib/cni/networks/kcr-bench
-for c in cpu cpuacct cpuset memory pids; do rmdir "/sys/fs/cgroup/$c/kcr-bench.slice" 2>/dev/null || true; done
+for c in /sys/fs/cgroup/*/kcr-bench.slice; do rmdir "$c" 2>/dev/null || true; done
 
 # containerd + runc, with its own bridge so the two never share one.
 d=$tmp/ctd

@@ -50,7 +50,7 @@ class MonitorTest : public ::testing::Test {
       struct stat st;
       EXPECT_NE(stat(("/sys/fs/cgroup/memory/" + cgroup_ + "/" + c).c_str(), &st), 0) << "cgroup of " << c << " left";
     }
-    for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids"}) {
+    for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "hugetlb"}) {
       rmdir((std::string("/sys/fs/cgroup/") + c + "/" + cgroup_).c_str());
       rmdir((std::string("/sys/fs/cgroup/") + c + "/kcr-test").c_str());
     }

@@ -236,6 +236,7 @@ std::string SerializeSpec(const Spec& s) {
   if (!s.linux.cgroups_path.empty()) l["cgroupsPath"] = s.linux.cgroups_path;
   l["maskedPaths"] = s.linux.masked_paths;
   l["readonlyPaths"] = s.linux.readonly_paths;
+  if (!s.linux.rootfs_propagation.empty()) l["rootfsPropagation"] = s.linux.rootfs_propagation;
   if (const auto& r = s.linux.resources) {
     json res;
     if (r->cpu_shares) res["cpu"]["shares"] = *r->cpu_shares;

@@ -74,6 +74,7 @@ TEST(Spec, DevicesHugepagesAndSeccompArgsRoundTrip) {
   s.linux.resources->devices = {{false, "a", {}, {}, "rwm"}, {true, "c", 10, 229, "rw"}};
   s.linux.resources->hugepage_limits = {{"2MB", 4 << 20}};
   s.linux.resources->unified = {{"memory.high", "1000000"}};
+  s.linux.rootfs_propagation = "rshared";
   SeccompSyscall sc{{"personality"}, "SCMP_ACT_ALLOW", {}, {{0, 8, 0, "SCMP_CMP_EQ"}}};
   s.linux.seccomp = Seccomp{"SCMP_ACT_ERRNO", 1, {"SCMP_ARCH_X86_64"}, {sc}};
   auto back = ParseSpec(SerializeSpec(s));
@@ -86,6 +87,7 @@ TEST(Spec, DevicesHugepagesAndSeccompArgsRoundTrip) {
   EXPECT_EQ(*back->linux.resources->devices[1].major, 10);
   EXPECT_EQ(back->linux.resources->hugepage_limits[0].page_size, "2MB");
   EXPECT_EQ(back->linux.resources->unified.at("memory.high"), "1000000");
+  EXPECT_EQ(back->linux.rootfs_propagation, "rshared");
   ASSERT_EQ(back->linux.seccomp->syscalls[0].args.size(), 1u);
   EXPECT_EQ(back->linux.seccomp->syscalls[0].args[0].value, 8u);
   EXPECT_TRUE(ValidateSpec(*back).ok());

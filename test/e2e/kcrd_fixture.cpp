@@ -68,9 +68,7 @@ void KcrdFixture::SetUp() {
   setenv("CRI_CONFIG_FILE", "/dev/null", 1);  // crictl: no config file beyond our flags
 }
 
-void KcrdFixture::TearDown() {
-  // Pods left by a failing test are removed through kcrd itself, so no
-  // monitor, mount, netns or cgroup outlives the test.
+void KcrdFixture::RemoveAllPods() {
   if (pid_ > 0) {
     ::runtime::v1::ListPodSandboxRequest lreq;
     ::runtime::v1::ListPodSandboxResponse lresp;
@@ -83,10 +81,21 @@ void KcrdFixture::TearDown() {
         EXPECT_TRUE(st.ok()) << "cleanup of pod " << p.id() << ": " << st.error_message();
       }
   }
+}
+
+void KcrdFixture::TearDown() {
+  // Pods left by a failing test are removed through kcrd itself, so no
+  // monitor, mount, netns or cgroup outlives the test.
+  RemoveAllPods();
   if (pid_ > 0) Stop();
-  // The pods' parent cgroup is this test's own (pods removed it above).
-  for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids"})
-    ::rmdir(("/sys/fs/cgroup/" + std::string(c) + "/" + cgroup_parent_).c_str());
+  // The pods' parent cgroup is this test's own (pods removed it above), in
+  // every hierarchy this host mounts.
+  if (DIR* d = ::opendir("/sys/fs/cgroup")) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ::rmdir(("/sys/fs/cgroup/" + std::string(e->d_name) + "/" + cgroup_parent_).c_str());
+    ::closedir(d);
+  }
+  ::rmdir(("/sys/fs/cgroup/" + cgroup_parent_).c_str());
   if (HasFailure()) {
     auto log = fs::ReadFile(log_);
     if (log.ok()) std::cerr << "---- kcrd log ----\n" << log->substr(log->size() > 20000 ? log->size() - 20000 : 0);

@@ -36,6 +36,8 @@ class KcrdFixture : public ::testing::Test {
   int Stop();
   // SIGKILL, as a crash.
   void Kill9();
+  // Removes every pod through kcrd (as TearDown does).
+  void RemoveAllPods();
 
   CmdResult Crictl(const std::vector<std::string>& args);
 

@@ -2,6 +2,7 @@
 // Debian's plugins, monitors), real containers from the local registry's
 // images, driven through crictl and gRPC.
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -459,6 +460,38 @@ TEST_F(RuntimeServiceTest, StopsOfOnePodsContainersOverlap) {
   // Overlapping grace periods end together; one after the other, 3 s apart.
   EXPECT_LT(std::llabs(b.finished_at() - a.finished_at()), 2000000000LL)
       << "a finished " << a.finished_at() << ", b " << b.finished_at();
+}
+
+TEST_F(RuntimeServiceTest, BidirectionalMountReachesTheHost) {
+  std::string d = dir_ + "/shared";
+  ASSERT_TRUE(fs::MkdirAll(d + "/fromctr").ok());
+  ASSERT_EQ(::mount(d.c_str(), d.c_str(), nullptr, MS_BIND | MS_REC, nullptr), 0);
+  struct Unmount {
+    std::string d;
+    ~Unmount() {
+      ::umount2((d + "/fromctr").c_str(), MNT_DETACH);
+      ::umount2(d.c_str(), MNT_DETACH);
+    }
+  } unmount{d};
+  ASSERT_EQ(::mount(nullptr, d.c_str(), nullptr, MS_SHARED | MS_REC, nullptr), 0);
+  auto pc = PodConfig("p");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto cc = CtrConfig("bd", "busybox", {"sleep", "100"});
+  cc.mutable_linux()->mutable_security_context()->set_privileged(true);
+  auto* m = cc.add_mounts();
+  m->set_host_path(d);
+  m->set_container_path("/shared");
+  m->set_propagation(v1::PROPAGATION_BIDIRECTIONAL);
+  auto ctr = RunCtr(*pod, pc, cc);
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  auto r = Exec(*ctr, {"sh", "-c", "mount -t tmpfs tmpfs /shared/fromctr && touch /shared/fromctr/x"});
+  ASSERT_EQ(r.exit_code(), 0) << r.stderr();
+  struct stat st;
+  EXPECT_EQ(::stat((d + "/fromctr/x").c_str(), &st), 0) << "the container's mount did not reach the host";
+  RemoveAllPods();
+  EXPECT_NE(fs::ReadFile("/proc/self/mountinfo").value_or("").find(" " + d + " "), std::string::npos)
+      << "the host's shared mount went away with the container";
 }
 
 TEST_F(RuntimeServiceTest, KcrdCrashLosesNothing) {
