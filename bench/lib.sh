@@ -1,6 +1,7 @@
 # Helpers shared by the benchmark scripts (sourced, not run).
 # bench_init NAME: a temp dir in $tmp, daemons in $pids stopped and their
-# mounts under $tmp removed on exit.
+# mounts under $tmp removed on exit; pods left on the CRI sockets in
+# $cri_socks (a run that failed half-way) are removed first.
 bench_init() {
   here=$(cd "$(dirname "${BASH_SOURCE[1]}")/.." && pwd)
   source "$here/hack/versions.sh"
@@ -8,9 +9,15 @@ bench_init() {
   export CRI_CONFIG_FILE=/dev/null
   tmp=$(mktemp -d "/tmp/kcr-bench-$1.XXXXXX")
   pids=()
+  cri_socks=()
   trap bench_cleanup EXIT
 }
 bench_cleanup() {
+  local s
+  for s in "${cri_socks[@]}"; do
+    [[ -S $s ]] || continue
+    "$crictl" -r "unix://$s" rmp -a -f >/dev/null 2>&1 || true
+  done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 0.5
   findmnt -rn -o TARGET | grep "^$tmp" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
