@@ -1,6 +1,8 @@
 // CreateContainer: validates everything first, reserves the name, prepares
 // the rootfs snapshot, builds the OCI spec and has the pod's monitor create
 // the container (its init waits before exec until StartContainer).
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
@@ -16,6 +18,34 @@ namespace kcr::cri {
 namespace v1 = ::runtime::v1;
 using nlohmann::json;
 
+namespace {
+
+// Whether `sub` exists in the image whose layers `mounts` stack: in the
+// first layer, from the top, that has it (a whiteout there hides it).
+bool InImageLayers(const std::vector<kcr::images::Mount>& mounts, const std::string& sub) {
+  for (const auto& m : mounts) {
+    if (m.type == "bind") {
+      struct stat st;
+      return ::lstat(JoinPath(m.source, sub).c_str(), &st) == 0;
+    }
+    for (const auto& o : m.options) {
+      if (o.rfind("lowerdir=", 0) != 0) continue;
+      std::string dirs = o.substr(9);
+      for (size_t p = 0; p <= dirs.size();) {
+        size_t e = dirs.find(':', p);
+        if (e == std::string::npos) e = dirs.size();
+        std::string path = JoinPath(dirs.substr(p, e - p), sub);
+        struct stat st;
+        if (::lstat(path.c_str(), &st) == 0) return !(S_ISCHR(st.st_mode) && st.st_rdev == 0);  // 0:0 is a whiteout
+        p = e + 1;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::CreateContainerRequest* req,
                                              v1::CreateContainerResponse* resp) {
   const v1::ContainerConfig& c = req->config();
@@ -28,6 +58,31 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
     return ToGrpc(absl::FailedPreconditionError("pod sandbox " + s->id + " is not ready"));
   auto image = d_.images.Get(c.image().image());
   if (!image.ok()) return ToGrpc(Annotate(image.status(), "container image"));
+  // Image volumes: read-only, of pulled images, with a sub path inside the
+  // image; checked before anything is created. The record keeps the image
+  // ID each resolved to (ContainerStatus reports it as image_ref).
+  v1::ContainerConfig recorded = c;
+  std::vector<std::pair<std::string, std::string>> volume_images;  // chain top, sub path
+  for (auto& m : *recorded.mutable_mounts()) {
+    if (m.image().image().empty()) continue;
+    std::string what = "image volume " + m.container_path();
+    if (!m.readonly()) return ToGrpc(absl::InvalidArgumentError(what + ": image volumes must be read-only"));
+    auto vi = d_.images.Get(m.image().image());
+    if (!vi.ok()) return ToGrpc(Annotate(vi.status(), what));
+    const std::string& sub = m.image_sub_path();
+    if (!sub.empty()) {
+      bool bad = sub[0] == '/';
+      for (size_t p = 0; p <= sub.size() && !bad;) {
+        size_t e = sub.find('/', p);
+        if (e == std::string::npos) e = sub.size();
+        if (sub.compare(p, e - p, "..") == 0 && e - p == 2) bad = true;
+        p = e + 1;
+      }
+      if (bad) return ToGrpc(absl::InvalidArgumentError(what + ": sub path \"" + sub + "\" must be relative, without \"..\""));
+    }
+    m.mutable_image()->set_image_ref(vi->id);
+    volume_images.push_back({vi->chain_ids.empty() ? "" : vi->chain_ids.back(), sub});
+  }
   v1::PodSandboxConfig pod = req->sandbox_config().has_metadata() ? req->sandbox_config() : SandboxConfigOf(*s);
 
   kcr::runtime::ContainerRecord r;
@@ -43,7 +98,7 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
   r.labels = {c.labels().begin(), c.labels().end()};
   r.annotations = {c.annotations().begin(), c.annotations().end()};
   if (!pod.log_directory().empty() && !c.log_path().empty()) r.log_path = JoinPath(pod.log_directory(), c.log_path());
-  c.SerializeToString(&r.config);
+  recorded.SerializeToString(&r.config);
   if (absl::Status st = d_.store.AddContainer(r); !st.ok()) return ToGrpc(st, "CreateContainer");
   bool done = false;
   struct Undo {
@@ -54,6 +109,8 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
     }
   } undo{[&] {
            d_.snapshots.Remove(r.id).IgnoreError();
+           for (size_t i = 0; i < volume_images.size(); i++)
+             d_.snapshots.Remove(ImageVolumeKey(r.id, static_cast<int>(i))).IgnoreError();
            fs::RemoveAll(d_.paths.ContainerDir(r.id)).IgnoreError();
            d_.store.RemoveContainer(r.id).IgnoreError();
          },
@@ -68,7 +125,19 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
     auto slash = r.log_path.rfind('/');
     if (absl::Status st = fs::MkdirAll(r.log_path.substr(0, slash), 0755); !st.ok()) return ToGrpc(Annotate(st, "log directory"));
   }
-  ContainerSpecInput in{c, pod, *s, *image, r.id, rootfs, d_.paths.PodDir(s->id), s->cgroup_parent + "/" + r.id};
+  ContainerSpecInput in{c, pod, *s, *image, r.id, rootfs, d_.paths.PodDir(s->id), s->cgroup_parent + "/" + r.id, {}};
+  int vol = 0;
+  for (const auto& m : c.mounts()) {
+    if (m.image().image().empty()) continue;
+    const auto& [chain, sub] = volume_images[static_cast<size_t>(vol)];
+    auto vm = d_.snapshots.Prepare(ImageVolumeKey(r.id, vol++), chain);
+    if (!vm.ok()) return ToGrpc(Annotate(vm.status(), "image volume " + m.container_path()), "CreateContainer");
+    if (!sub.empty() && !InImageLayers(*vm, sub))
+      return ToGrpc(absl::InvalidArgumentError("image volume " + m.container_path() + ": sub path \"" + sub +
+                                               "\" does not exist in image " + m.image().image()),
+                    "CreateContainer");
+    in.image_volumes.push_back({m.container_path(), *vm, sub});
+  }
   auto spec = BuildContainerSpec(in);
   if (!spec.ok()) return ToGrpc(spec.status(), "CreateContainer");
   auto mon = Monitor(s->id);

@@ -8,6 +8,8 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "cri/grpc_status.h"
+#include "cri/container_spec.h"
+#include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
 
 namespace kcr::cri {
@@ -28,6 +30,10 @@ absl::Status RuntimeService::RemoveContainerLocked(const kcr::runtime::Container
   std::string rootfs = JoinPath(d_.paths.ContainerDir(c.id), "rootfs");
   ::umount2(rootfs.c_str(), MNT_DETACH);
   KCR_RETURN_IF_ERROR(d_.snapshots.Remove(c.id));
+  int vol = 0;  // image volumes' snapshots
+  const ::runtime::v1::ContainerConfig config = ContainerConfigOf(c);
+  for (const auto& m : config.mounts())
+    if (!m.image().image().empty()) KCR_RETURN_IF_ERROR(d_.snapshots.Remove(ImageVolumeKey(c.id, vol++)));
   KCR_RETURN_IF_ERROR(fs::RemoveAll(d_.paths.ContainerDir(c.id)));
   KCR_RETURN_IF_ERROR(d_.store.RemoveContainer(c.id));
   Publish(c.id, ::runtime::v1::CONTAINER_DELETED_EVENT);

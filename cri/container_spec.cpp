@@ -101,6 +101,8 @@ Status AddHostDevices(oci::Spec* s) {
 
 }  // namespace
 
+std::string ImageVolumeKey(const std::string& container_id, int i) { return container_id + "-iv" + std::to_string(i); }
+
 StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
   const v1::ContainerConfig& c = in.config;
   const auto& sc = c.linux().security_context();
@@ -213,7 +215,23 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
     for (auto& m : s.mounts)
       if (m.destination == "/dev/shm") m = {"/dev/shm", "bind", "/dev/shm", {"rbind", "rprivate"}};
   }
+  size_t image_volume = 0;
   for (const auto& m : c.mounts()) {
+    if (!m.image().image().empty()) {
+      // The image's layers, read-only; a sub path is shown in place of the root.
+      if (image_volume >= in.image_volumes.size()) return absl::InternalError("image volume not prepared");
+      const ImageVolume& v = in.image_volumes[image_volume++];
+      for (const auto& im : v.mounts) {
+        std::vector<std::string> opts = im.options;
+        opts.erase(std::remove(opts.begin(), opts.end(), "rw"), opts.end());
+        opts.push_back("ro");
+        opts.push_back("nodev");
+        opts.push_back("nosuid");
+        if (!v.sub_path.empty()) opts.push_back("kcr.subpath=" + v.sub_path);
+        s.mounts.push_back({m.container_path(), im.type, im.source, opts});
+      }
+      continue;
+    }
     std::string src = m.host_path();
     struct stat st;
     if (::stat(src.c_str(), &st) != 0) {

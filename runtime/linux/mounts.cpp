@@ -23,6 +23,7 @@ struct Flags {
   unsigned long flags = 0;
   unsigned long propagation = 0;
   std::string data;
+  std::string subpath;  // kcr.subpath=: show this directory of the mount instead of its root
   bool bind = false, recursive = false, ro = false;
 };
 
@@ -48,6 +49,8 @@ Flags ParseOptions(const std::vector<std::string>& opts) {
       else f.flags &= ~it->second.second;
     } else if (auto p = kProp.find(o); p != kProp.end()) {
       f.propagation = p->second;
+    } else if (o.rfind("kcr.subpath=", 0) == 0) {
+      f.subpath = o.substr(12);
     } else {
       f.data += (f.data.empty() ? "" : ",") + o;
     }
@@ -148,6 +151,20 @@ Status DoMount(int root, const oci::Mount& m) {
         return ErrnoError("mount " + m.type + " on " + m.destination);
       }
     }
+  }
+  if (!f.subpath.empty()) {
+    // A directory of what was just mounted, resolved inside it, stacked on
+    // the mount point; the flags (read-only, nosuid, nodev) apply to it too.
+    UniqueFd top(OpenInRoot(root, m.destination, O_PATH | O_DIRECTORY));
+    if (!top) return ErrnoError("open " + m.destination);
+    UniqueFd sub(OpenInRoot(top.get(), f.subpath, O_PATH | O_DIRECTORY));
+    if (!sub) return ErrnoError("sub path " + f.subpath + " of " + m.destination);
+    if (::mount(FdPath(sub.get()).c_str(), FdPath(top.get()).c_str(), nullptr, MS_BIND, nullptr) != 0)
+      return ErrnoError("mount sub path " + f.subpath + " on " + m.destination);
+    unsigned long extra = f.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    UniqueFd again(OpenInRoot(root, m.destination, O_PATH));
+    if (extra && ::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | extra, nullptr) != 0)
+      return ErrnoError("remount " + m.destination + " with its options");
   }
   if (f.propagation) {
     UniqueFd again(OpenInRoot(root, m.destination, O_PATH));

@@ -494,6 +494,60 @@ TEST_F(RuntimeServiceTest, BidirectionalMountReachesTheHost) {
       << "the host's shared mount went away with the container";
 }
 
+TEST_F(RuntimeServiceTest, ImageVolumes) {
+  auto pc = PodConfig("p");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  v1::ImageStatusRequest isreq;
+  isreq.mutable_image()->set_image("busybox");
+  v1::ImageStatusResponse isresp;
+  ASSERT_TRUE(Images().ImageStatus(Ctx().get(), isreq, &isresp).ok());
+  std::string image_id = isresp.image().id();
+  ASSERT_FALSE(image_id.empty());
+  int snapshots_before = CountEntries(root_ + "/snapshots");
+  auto with_volume = [&](const std::string& name, bool ro, const std::string& sub) {
+    auto cc = CtrConfig(name, "busybox", {"sleep", "100"});
+    auto* m = cc.add_mounts();
+    m->set_container_path("/mnt/iv");
+    m->set_readonly(ro);
+    m->mutable_image()->set_image("busybox");
+    m->set_image_sub_path(sub);
+    return cc;
+  };
+  auto ctr = RunCtr(*pod, pc, with_volume("whole", true, ""));
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  EXPECT_EQ(Exec(*ctr, {"/mnt/iv/bin/sh", "-c", "test -e /mnt/iv/bin/busybox"}).exit_code(), 0);  // executable, complete
+  auto w = Exec(*ctr, {"touch", "/mnt/iv/x"});
+  EXPECT_NE(w.exit_code(), 0);
+  EXPECT_NE(w.stderr().find("Read-only"), std::string::npos) << w.stderr();
+  bool reported = false;
+  const v1::ContainerStatus status = CtrStatus(*ctr);
+  for (const auto& m : status.mounts())
+    if (m.container_path() == "/mnt/iv") reported = m.image().image_ref() == image_id;
+  EXPECT_TRUE(reported) << "ContainerStatus does not report the volume's image ID";
+  auto sub = RunCtr(*pod, pc, with_volume("sub", true, "bin"));
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  EXPECT_EQ(Exec(*sub, {"test", "-e", "/mnt/iv/sh"}).exit_code(), 0);
+  // Bad requests: writable, missing sub path, escaping sub path, unknown image.
+  auto r = RunCtr(*pod, pc, with_volume("rw", false, ""));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  r = RunCtr(*pod, pc, with_volume("nosub", true, "not-existing"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_NE(r.status().message().find("not-existing"), absl::string_view::npos) << r.status();
+  r = RunCtr(*pod, pc, with_volume("esc", true, "../.."));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  auto unknown = with_volume("unknown", true, "");
+  unknown.mutable_mounts(0)->mutable_image()->set_image("kcr-test/never-pulled");
+  r = RunCtr(*pod, pc, unknown);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  v1::ListContainersResponse ctrs;
+  ASSERT_TRUE(Runtime().ListContainers(Ctx().get(), {}, &ctrs).ok());
+  EXPECT_EQ(ctrs.containers_size(), 2);
+  // Removing the containers frees their volume snapshots.
+  RemoveAllPods();
+  EXPECT_EQ(CountEntries(root_ + "/snapshots"), snapshots_before) << "image volume snapshots left behind";
+}
+
 TEST_F(RuntimeServiceTest, KcrdCrashLosesNothing) {
   auto pc = PodConfig("p");
   auto pod = RunPod(pc);
