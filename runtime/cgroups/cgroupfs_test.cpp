@@ -1,0 +1,80 @@
+// The cgroupfs drivers against fake hierarchies (plain directories and
+// files): which files each resource writes, for controllers this host may
+// not have (hugetlb) and for the v2 layout on a v1 host.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "common/fs.h"
+#include "common/paths.h"
+#include "runtime/cgroups/cgroup.h"
+
+namespace kcr::runtime {
+namespace {
+
+class FakeCgroupfs : public ::testing::Test {
+ protected:
+  void SetUp() override { root_ = fs::MakeTempDir("kcr-fake-cgroupfs"); }
+  void TearDown() override { fs::RemoveAll(root_).IgnoreError(); }
+  std::string Read(const std::string& rel) { return fs::ReadFile(JoinPath(root_, rel)).value_or("<missing>"); }
+  void Touch(const std::string& rel) {
+    if (auto slash = rel.rfind('/'); slash != std::string::npos) {
+      ASSERT_TRUE(fs::MkdirAll(JoinPath(root_, rel.substr(0, slash))).ok());
+    }
+    ASSERT_TRUE(fs::WriteFileAtomic(JoinPath(root_, rel), "").ok());
+  }
+  std::string root_;
+};
+
+TEST_F(FakeCgroupfs, V1WritesHugepagesAndDeviceRules) {
+  for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "hugetlb"})
+    ASSERT_TRUE(fs::MkdirAll(JoinPath(root_, c)).ok());
+  auto m = NewCgroupManager("cgroupfs", root_);
+  ASSERT_TRUE(m.ok()) << m.status();
+  oci::Resources r;
+  r.hugepage_limits = {{"2MB", 4 << 20}, {"1GB", 0}};
+  r.devices = {{false, "a", {}, {}, "rwm"}, {true, "c", 1, 3, "rw"}};
+  ASSERT_TRUE((*m)->Create("pod/ctr", r).ok());
+  EXPECT_EQ(Read("hugetlb/pod/ctr/hugetlb.2MB.limit_in_bytes"), "4194304");
+  EXPECT_EQ(Read("hugetlb/pod/ctr/hugetlb.1GB.limit_in_bytes"), "0");
+  // Rules are written one by one; the file keeps the last.
+  EXPECT_EQ(Read("devices/pod/ctr/devices.deny"), "a");
+  EXPECT_EQ(Read("devices/pod/ctr/devices.allow"), "c 1:3 rw");
+  // unified files belong to v2 only.
+  oci::Resources u;
+  u.unified = {{"memory.high", "1"}};
+  EXPECT_EQ((*m)->Update("pod/ctr", u).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(FakeCgroupfs, V1WithoutHugetlbSkipsHugepageLimits) {
+  for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids"}) ASSERT_TRUE(fs::MkdirAll(JoinPath(root_, c)).ok());
+  auto m = NewCgroupManager("cgroupfs", root_);
+  ASSERT_TRUE(m.ok());
+  oci::Resources r;
+  r.hugepage_limits = {{"2MB", 0}};  // kubelet sends one per page size it knows
+  EXPECT_TRUE((*m)->Create("pod", r).ok());
+  struct stat st;
+  EXPECT_NE(::stat(JoinPath(root_, "hugetlb").c_str(), &st), 0);
+  oci::Resources d;
+  d.devices = {{false, "a", {}, {}, "rwm"}};
+  EXPECT_EQ((*m)->Update("pod", d).code(), absl::StatusCode::kFailedPrecondition);  // no devices controller
+}
+
+TEST_F(FakeCgroupfs, V2WritesHugepagesAndUnifiedFiles) {
+  Touch("cgroup.controllers");
+  Touch("pod/cgroup.subtree_control");
+  Touch("pod/hugetlb.2MB.max");
+  auto m = NewCgroupManager("cgroupfs", root_);
+  ASSERT_TRUE(m.ok());
+  oci::Resources r;
+  r.hugepage_limits = {{"2MB", 2 << 20}, {"1GB", 1 << 30}};  // 1GB: no such file, skipped
+  r.unified = {{"memory.high", "50000000"}};
+  r.memory_limit = 64 << 20;
+  ASSERT_TRUE((*m)->Create("pod", r).ok());
+  EXPECT_EQ(Read("pod/hugetlb.2MB.max"), "2097152");
+  EXPECT_EQ(Read("pod/hugetlb.1GB.max"), "<missing>");
+  EXPECT_EQ(Read("pod/memory.high"), "50000000");
+  EXPECT_EQ(Read("pod/memory.max"), "67108864");
+}
+
+}  // namespace
+}  // namespace kcr::runtime
