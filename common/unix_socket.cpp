@@ -44,4 +44,59 @@ Status ConnectUnix(int fd, const std::string& path) {
   return absl::OkStatus();
 }
 
+Status SendWithFds(int sock, std::string_view data, const std::vector<int>& fds) {
+  if (data.empty()) return absl::InvalidArgumentError("descriptors need at least one byte of data");
+  if (fds.size() > 8) return absl::InvalidArgumentError("at most 8 descriptors per message");
+  alignas(cmsghdr) char ctl[CMSG_SPACE(8 * sizeof(int))] = {};
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  if (!fds.empty()) {
+    m.msg_control = ctl;
+    m.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  ssize_t w;
+  do w = ::sendmsg(sock, &m, MSG_NOSIGNAL);
+  while (w < 0 && errno == EINTR);
+  if (w <= 0) return ErrnoError("sendmsg");
+  // The descriptors went with the first byte; the rest is plain data.
+  for (size_t off = static_cast<size_t>(w); off < data.size();) {
+    ssize_t n = ::send(sock, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoError("send");
+    off += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<size_t> RecvWithFds(int sock, char* buf, size_t len, std::vector<int>* fds) {
+  alignas(cmsghdr) char ctl[CMSG_SPACE(8 * sizeof(int))];
+  iovec iov{buf, len};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  ssize_t n;
+  do n = ::recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return ErrnoError("recvmsg");
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; i++) {
+        int got;
+        std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+        fds->push_back(got);
+      }
+    }
+  return static_cast<size_t>(n);
+}
+
 }  // namespace kcr

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <map>
 
+#include "common/unix_socket.h"
 #include "runtime/linux/child.h"
 
 namespace kcr::runtime {
@@ -58,41 +59,6 @@ std::string ReadAll(int fd) {
 // The child: never returns. Messages to `report` are "E<text>" on failure;
 // 'R' once set up. The parent's byte on `go` releases it after cgroup
 // placement; the byte on `start` lets it exec.
-// Sends `fd` over the unix socket `sock` (SCM_RIGHTS).
-bool SendFd(int sock, int fd) {
-  char byte = 'c';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = ctl;
-  msg.msg_controllen = sizeof ctl;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == 1;
-}
-
-int RecvFd(int sock) {
-  char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = ctl;
-  msg.msg_controllen = sizeof ctl;
-  if (::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return -1;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-  return fd;
-}
-
 // The container's terminal: a pty from its own devpts instance (after
 // pivot_root), the slave as stdio and controlling terminal, the master
 // sent to the parent.
@@ -109,7 +75,7 @@ Status SetupConsole(const oci::Spec& spec, int console) {
   ws.ws_row = 24;
   ws.ws_col = 80;
   ::ioctl(slave, TIOCSWINSZ, &ws);
-  if (!SendFd(console, master)) return ErrnoError("process.terminal: send the pty");
+  KCR_RETURN_IF_ERROR(Annotate(SendWithFds(console, "c", {master}), "process.terminal: send the pty"));
   ::close(master);
   if (::dup2(slave, 0) < 0 || ::dup2(slave, 1) < 0 || ::dup2(slave, 2) < 0) return ErrnoError("process.terminal: stdio");
   if (slave > 2) ::close(slave);
@@ -238,8 +204,13 @@ StatusOr<std::unique_ptr<Container>> Container::Create(const oci::Spec& spec, co
     return absl::FailedPreconditionError("create container: " + msg);
   }
   if (con_parent) {
-    c->console_.reset(RecvFd(con_parent.get()));
-    if (!c->console_) return absl::InternalError("create container: no terminal from the container init");
+    char byte;
+    std::vector<int> fds;
+    auto got = RecvWithFds(con_parent.get(), &byte, 1, &fds);
+    for (size_t i = 1; i < fds.size(); i++) ::close(fds[i]);
+    if (!got.ok() || *got != 1 || fds.empty())
+      return absl::InternalError("create container: no terminal from the container init");
+    c->console_.reset(fds[0]);
   }
   c->report_r_ = std::move(rep_r);
   c->start_w_ = std::move(st_w);

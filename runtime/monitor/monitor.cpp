@@ -136,6 +136,10 @@ class Monitor {
   void OnSignal();
   void Reaped(pid_t pid, int status);
   void Exited(Ctr& c, int status);
+  // The spec of a process to run in container `it` (running): its own,
+  // with the request's args and extra env. NotFound, FailedPrecondition or
+  // InvalidArgument naming what is wrong.
+  StatusOr<Spec> ExecSpec(std::map<std::string, Ctr>::iterator it, const json& req) const;
   void ExecStart(int conn, const json& req);
   void ExecInteractive(int conn, const json& req);
   void Attach(int conn, const json& req);
@@ -552,24 +556,29 @@ void Monitor::Exited(Ctr& c, int status) {
   }
 }
 
+StatusOr<Spec> Monitor::ExecSpec(std::map<std::string, Ctr>::iterator it, const json& req) const {
+  std::string id = req.value("container", "");
+  if (it == ctrs_.end()) return absl::NotFoundError("container " + id + " not found");
+  if (it->second.status != "running") return absl::FailedPreconditionError("container " + id + " is not running");
+  Spec spec = it->second.spec;
+  spec.process.args = req.value("args", std::vector<std::string>{});
+  if (spec.process.args.empty()) return absl::InvalidArgumentError("exec: no command");
+  for (const auto& e : req.value("env", std::vector<std::string>{})) spec.process.env.push_back(e);
+  return spec;
+}
+
 // exec_sync: a child joins the container's namespaces, cgroup, user,
 // capabilities and seccomp, then runs the command; its output is collected
 // up to max_output and the reply sent when it exits (or the timeout kills it).
 void Monitor::ExecStart(int conn, const json& req) {
   std::string id = req.value("container", "");
   auto it = ctrs_.find(id);
-  if (it == ctrs_.end() || it->second.status != "running") {
-    Reply(conn, req, it == ctrs_.end() ? absl::NotFoundError("container " + id + " not found")
-                                       : absl::FailedPreconditionError("container " + id + " is not running"));
+  StatusOr<Spec> exec_spec = ExecSpec(it, req);
+  if (!exec_spec.ok()) {
+    Reply(conn, req, exec_spec.status());
     return;
   }
-  Spec spec = it->second.spec;
-  spec.process.args = req.value("args", std::vector<std::string>{});
-  if (spec.process.args.empty()) {
-    Reply(conn, req, absl::InvalidArgumentError("exec: no command"));
-    return;
-  }
-  for (const auto& e : req.value("env", std::vector<std::string>{})) spec.process.env.push_back(e);
+  Spec& spec = *exec_spec;
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     Reply(conn, req, ErrnoError("pipe"));
@@ -705,18 +714,12 @@ StatusOr<std::pair<UniqueFd, UniqueFd>> ContainerPty(pid_t pid) {
 void Monitor::ExecInteractive(int conn, const json& req) {
   std::string id = req.value("container", "");
   auto it = ctrs_.find(id);
-  if (it == ctrs_.end() || it->second.status != "running") {
-    Reply(conn, req, it == ctrs_.end() ? absl::NotFoundError("container " + id + " not found")
-                                       : absl::FailedPreconditionError("container " + id + " is not running"));
+  StatusOr<Spec> exec_spec = ExecSpec(it, req);
+  if (!exec_spec.ok()) {
+    Reply(conn, req, exec_spec.status());
     return;
   }
-  Spec spec = it->second.spec;
-  spec.process.args = req.value("args", std::vector<std::string>{});
-  if (spec.process.args.empty()) {
-    Reply(conn, req, absl::InvalidArgumentError("exec: no command"));
-    return;
-  }
-  for (const auto& e : req.value("env", std::vector<std::string>{})) spec.process.env.push_back(e);
+  Spec& spec = *exec_spec;
   bool tty = req.value("tty", false), want_stdin = req.value("stdin", false);
   std::vector<UniqueFd> give;  // to the client
   std::vector<std::string> names;

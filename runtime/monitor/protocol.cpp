@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/unix_socket.h"
+
 namespace kcr::monitor {
 
 std::string EncodeFrame(const nlohmann::json& msg) {
@@ -44,35 +46,7 @@ StatusOr<std::vector<UniqueFd>> FrameReader::TakeFds(size_t n) {
 }
 
 Status WriteFrameWithFds(int sock, const nlohmann::json& msg, const std::vector<int>& fds) {
-  std::string f = EncodeFrame(msg);
-  if (fds.size() > 8) return absl::InvalidArgumentError("at most 8 descriptors per frame");
-  alignas(cmsghdr) char ctl[CMSG_SPACE(8 * sizeof(int))] = {};
-  iovec iov{f.data(), f.size()};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  if (!fds.empty()) {
-    m.msg_control = ctl;
-    m.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
-  }
-  ssize_t w;
-  do w = ::sendmsg(sock, &m, MSG_NOSIGNAL);
-  while (w < 0 && errno == EINTR);
-  if (w < 0) return ErrnoError("send to monitor peer");
-  // The descriptors went with the first byte; the rest is plain data.
-  size_t off = static_cast<size_t>(w);
-  while (off < f.size()) {
-    ssize_t n = ::send(sock, f.data() + off, f.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ErrnoError("send to monitor peer");
-    off += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
+  return SendWithFds(sock, EncodeFrame(msg), fds);
 }
 
 Status WriteFrame(int fd, const nlohmann::json& msg) {
@@ -93,25 +67,11 @@ StatusOr<nlohmann::json> ReadFrame(int fd, FrameReader& r) {
   for (;;) {
     KCR_ASSIGN_OR_RETURN(bool have, r.Next(&msg));
     if (have) return msg;
-    alignas(cmsghdr) char ctl[CMSG_SPACE(8 * sizeof(int))];
-    iovec iov{buf, sizeof buf};
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = ctl;
-    m.msg_controllen = sizeof ctl;
-    ssize_t n = ::recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("read from monitor");
-    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; i++) {
-          int got;
-          std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-          r.AddFd(got);
-        }
-      }
+    std::vector<int> fds;
+    auto got = RecvWithFds(fd, buf, sizeof buf, &fds);
+    for (int f : fds) r.AddFd(f);
+    if (!got.ok()) return Annotate(got.status(), "read from monitor");
+    size_t n = *got;
     if (n == 0) return absl::UnavailableError("monitor closed the connection");
     r.Append(buf, static_cast<size_t>(n));
   }
