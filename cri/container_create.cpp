@@ -152,6 +152,11 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
                                {"stdin", c.stdin()},
                                {"stdin_once", c.stdin_once()}});
   if (!created.ok()) return ToGrpc(Annotate(created.status(), "create container " + r.name), "CreateContainer");
+  // The identity the init runs as (ContainerStatus.user), kept with the record.
+  if (created->contains("user") && (*created)["user"].is_object()) {
+    r.extra = json{{"user", (*created)["user"]}}.dump();
+    if (absl::Status st = d_.store.UpdateContainer(r); !st.ok()) return ToGrpc(st, "CreateContainer");
+  }
   done = true;
   Publish(r.id, v1::CONTAINER_CREATED_EVENT);
   spdlog::info("CreateContainer {} ({} in pod {})", r.id, r.name, s->id);

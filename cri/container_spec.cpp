@@ -159,6 +159,8 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
   if (sc.has_run_as_group()) s.process.user.gid = static_cast<uint32_t>(sc.run_as_group().value());
   else if (!g.empty() && g.find_first_not_of("0123456789") == std::string::npos)
     s.process.user.gid = static_cast<uint32_t>(std::stoul(g));
+  else s.process.user.gid_from_passwd = true;  // no group asked for: the user's own, as Docker does
+  s.process.user.strict_groups = sc.supplemental_groups_policy() == v1::SupplementalGroupsPolicy::Strict;
   for (auto gid : sc.supplemental_groups()) s.process.user.additional_gids.push_back(static_cast<uint32_t>(gid));
   s.process.no_new_privileges = sc.no_new_privs();
   if (c.linux().resources().oom_score_adj() != 0)
@@ -247,6 +249,7 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
       default: opts.push_back("rprivate"); break;
     }
     if (m.readonly()) opts.push_back("ro");
+    if (m.recursive_read_only()) opts.push_back("rro");  // every submount read-only too (mount_setattr)
     s.mounts.push_back({m.container_path(), "bind", src, opts});
   }
   for (const auto& m : c.mounts())

@@ -110,6 +110,15 @@ grpc::Status RuntimeService::ContainerStatus(grpc::ServerContext*, const v1::Con
   st->mutable_annotations()->insert(r.annotations.begin(), r.annotations.end());
   for (const auto& m : c.mounts()) *st->add_mounts() = m;
   st->set_log_path(r.log_path);
+  // The user the container's first process runs as (resolved in its image).
+  if (json extra = json::parse(r.extra.empty() ? "{}" : r.extra, nullptr, false);
+      extra.is_object() && extra.contains("user") && extra["user"].is_object() && extra["user"].contains("uid")) {
+    const json& u = extra["user"];
+    auto* lu = st->mutable_user()->mutable_linux();
+    lu->set_uid(u.value("uid", int64_t{0}));
+    lu->set_gid(u.value("gid", int64_t{0}));
+    for (const auto& g : u.value("groups", std::vector<int64_t>{})) lu->add_supplemental_groups(g);
+  }
   *st->mutable_resources()->mutable_linux() = c.linux().resources();
   if (req->verbose()) {
     json info = {{"sandboxID", r.sandbox_id}, {"snapshotKey", r.id}, {"logPath", r.log_path}};

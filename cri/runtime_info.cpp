@@ -34,9 +34,9 @@ grpc::Status RuntimeService::Status(grpc::ServerContext*, const ::runtime::v1::S
     net->set_message(std::string(ready.message()));
   }
   auto* h = resp->add_runtime_handlers();  // the default handler has an empty name
-  h->mutable_features()->set_recursive_read_only_mounts(false);
+  h->mutable_features()->set_recursive_read_only_mounts(true);
   h->mutable_features()->set_user_namespaces(false);
-  resp->mutable_features()->set_supplemental_groups_policy(false);
+  resp->mutable_features()->set_supplemental_groups_policy(true);
   if (req->verbose()) {
     nlohmann::json cfg = {{"cgroupDriver", info_.cgroup_driver}, {"network", d_.network.Describe()}};
     (*resp->mutable_info())["config"] = cfg.dump();

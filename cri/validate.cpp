@@ -87,6 +87,10 @@ Status ValidateContainerConfig(const ::runtime::v1::ContainerConfig& c) {
       return Invalid("mount: container_path \"" + m.container_path() + "\" is not an absolute path");
     if (m.host_path().empty() && m.image().image().empty())
       return Invalid("mount " + m.container_path() + ": host_path is empty");
+    if (m.recursive_read_only() && !m.readonly())
+      return Invalid("mount " + m.container_path() + ": recursive_read_only needs readonly");
+    if (m.recursive_read_only() && m.propagation() != ::runtime::v1::PROPAGATION_PRIVATE)
+      return Invalid("mount " + m.container_path() + ": recursive_read_only needs private propagation");
   }
   for (const auto& d : c.devices())
     if (d.container_path().empty() || d.container_path()[0] != '/')

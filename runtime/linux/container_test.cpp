@@ -117,9 +117,18 @@ TEST_F(ContainerTest, ReadOnlyRootAndMaskedPaths) {
 TEST_F(ContainerTest, UsersFromTheImage) {
   auto s = Spec({"sh", "-c", "id -u; id -g; id -G"});
   s.process.user.username = "www-data";
+  s.process.user.gid_from_passwd = true;
   auto r = RunSpec(s);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->out, "33\n33\n33 500\n");
+  // An explicit group wins over the passwd entry's; Strict adds no
+  // /etc/group memberships.
+  s.process.user.gid_from_passwd = false;
+  s.process.user.gid = 44;
+  s.process.user.strict_groups = true;
+  r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "33\n44\n44\n");
   s.process.user.username = "no-such-user";
   auto bad = RunSpec(s);
   ASSERT_FALSE(bad.ok());

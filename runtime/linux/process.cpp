@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -130,7 +131,7 @@ Status SetupIdentity(const oci::Spec& spec) {
     for (const auto& e : ReadDb("/etc/passwd", false))
       if (e.name == u.username) {
         uid = e.id;
-        gid = e.gid;
+        if (u.gid_from_passwd) gid = e.gid;
         name = e.name;
         found = true;
         break;
@@ -142,13 +143,21 @@ Status SetupIdentity(const oci::Spec& spec) {
     for (const auto& e : ReadDb("/etc/passwd", false))
       if (e.id == uid) {
         name = e.name;
+        if (u.gid_from_passwd) gid = e.gid;
         break;
       }
   }
-  if (!name.empty())  // supplementary groups the image gives the user, as Docker does
+  if (!name.empty() && !u.strict_groups)  // supplementary groups the image gives the user, as Docker does
     for (const auto& g : ReadDb("/etc/group", true))
       for (const auto& m : g.members)
         if (m == name) groups.push_back(g.id);
+  // The primary group is a supplementary one too (as containerd and Docker
+  // set it up); no group twice.
+  groups.insert(groups.begin(), gid);
+  std::vector<gid_t> unique;
+  for (gid_t g : groups)
+    if (std::find(unique.begin(), unique.end(), g) == unique.end()) unique.push_back(g);
+  groups = std::move(unique);
 
   uint64_t bounding = 0, effective = 0, permitted = 0, inheritable = 0, ambient = 0;
   if (spec.process.capabilities) {

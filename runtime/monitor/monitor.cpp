@@ -40,6 +40,34 @@ using runtime::oci::Spec;
 
 namespace {
 
+// The identity a process runs as, from /proc/<pid>/status: real uid and
+// gid, and its supplementary groups.
+json ProcessUser(pid_t pid) {
+  auto st = fs::ReadFile("/proc/" + std::to_string(pid) + "/status", 1 << 16);
+  json u = json::object();
+  if (!st.ok()) return u;
+  auto field = [&](const std::string& key) -> std::string {
+    size_t p = st->find("\n" + key + ":");
+    if (p == std::string::npos) return "";
+    p += key.size() + 2;
+    return st->substr(p, st->find('\n', p) - p);
+  };
+  u["uid"] = std::strtoll(field("Uid").c_str(), nullptr, 10);
+  u["gid"] = std::strtoll(field("Gid").c_str(), nullptr, 10);
+  json groups = json::array();
+  std::string g = field("Groups");
+  const char* p = g.c_str();
+  for (;;) {
+    char* e;
+    long long v = std::strtoll(p, &e, 10);
+    if (e == p) break;
+    groups.push_back(v);
+    p = e;
+  }
+  u["groups"] = groups;
+  return u;
+}
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -58,6 +86,7 @@ struct Ctr {
   UniqueFd out, err;  // read ends (with a terminal: out is the pty master, err is unused)
   UniqueFd stop_timer;
   uint64_t oom_before = 0;
+  json user;               // {uid, gid, groups} the init runs as (set before it execs)
   UniqueFd stdin_w;        // the container's stdin pipe (CRI stdin without a terminal)
   bool stdin_once = false;
   struct Attached {
@@ -292,7 +321,7 @@ void Monitor::OnConn(int fd) {
 json Monitor::StateOf(const Ctr& c) const {
   return {{"container", c.id}, {"status", c.status}, {"pid", c.pid}, {"exit_code", c.exit_code},
           {"signal", c.signal}, {"oom", c.oom}, {"created_ns", c.created_ns}, {"started_ns", c.started_ns},
-          {"finished_ns", c.finished_ns}};
+          {"finished_ns", c.finished_ns}, {"user", c.user}};
 }
 
 void Monitor::Handle(int conn, const json& req) {
@@ -307,7 +336,10 @@ void Monitor::Handle(int conn, const json& req) {
     Reply(conn, req, absl::OkStatus(),
           {{"version", kProtocolVersion}, {"pod", opt_.pod_id}, {"pid", ::getpid()}, {"reaper", reaper_}});
   } else if (op == "create") {
-    Reply(conn, req, Create(req), {{"container", id}});
+    Status st = Create(req);
+    json body = {{"container", id}};
+    if (st.ok()) body["user"] = ctrs_[id].user;
+    Reply(conn, req, st, body);
   } else if (op == "start") {
     json out;
     Status st = Start(id, &out);
@@ -402,6 +434,7 @@ Status Monitor::Create(const json& req) {
   c.pid = c.c->pid();
   c.spec = std::move(spec);
   c.created_ns = NowNs();
+  c.user = ProcessUser(c.pid);
   if (!c.spec.linux.cgroups_path.empty())
     if (auto s = cgroups_->Stats(c.spec.linux.cgroups_path); s.ok()) c.oom_before = s->oom_kills;
   ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);

@@ -86,6 +86,8 @@ StatusOr<Spec> ParseSpec(const std::string& text) {
       KCR_RETURN_IF_ERROR(Read(p["user"], "gid", "process.user.", &pr.user.gid));
       KCR_RETURN_IF_ERROR(Read(p["user"], "additionalGids", "process.user.", &pr.user.additional_gids));
       KCR_RETURN_IF_ERROR(Read(p["user"], "username", "process.user.", &pr.user.username));
+      KCR_RETURN_IF_ERROR(Read(p["user"], "kcrGidFromPasswd", "process.user.", &pr.user.gid_from_passwd));
+      KCR_RETURN_IF_ERROR(Read(p["user"], "kcrStrictGroups", "process.user.", &pr.user.strict_groups));
     }
     if (p.contains("capabilities") && p["capabilities"].is_object()) {
       const json& c = p["capabilities"];
@@ -216,6 +218,8 @@ std::string SerializeSpec(const Spec& s) {
                   {"noNewPrivileges", p.no_new_privileges},
                   {"user", {{"uid", p.user.uid}, {"gid", p.user.gid}, {"additionalGids", p.user.additional_gids}}}};
   if (!p.user.username.empty()) j["process"]["user"]["username"] = p.user.username;
+  if (p.user.gid_from_passwd) j["process"]["user"]["kcrGidFromPasswd"] = true;
+  if (p.user.strict_groups) j["process"]["user"]["kcrStrictGroups"] = true;
   if (p.oom_score_adj) j["process"]["oomScoreAdj"] = *p.oom_score_adj;
   if (p.capabilities)
     j["process"]["capabilities"] = {{"bounding", p.capabilities->bounding}, {"effective", p.capabilities->effective},

@@ -17,6 +17,10 @@ struct User {
   uint32_t uid = 0, gid = 0;
   std::vector<uint32_t> additional_gids;
   std::string username;  // kcr extension: resolved from the rootfs's /etc/passwd when set
+  // kcr extensions: take gid from the user's /etc/passwd entry (no group was
+  // asked for); do not add the groups /etc/group gives the user (CRI's
+  // SupplementalGroupsPolicy Strict).
+  bool gid_from_passwd = false, strict_groups = false;
 };
 
 struct Rlimit {

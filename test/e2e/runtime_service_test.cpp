@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "common/fs.h"
 #include "test/e2e/kcrd_fixture.h"
@@ -40,7 +41,7 @@ class RuntimeServiceTest : public KcrdFixture {
                               {{"type", "loopback"}}}}};
     ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/net.d/10-e2e.conflist", conf.dump()).ok());
     Start("[cni]\nconf_dir = \"" + dir_ + "/net.d\"\n");
-    for (const char* img : {"busybox", "kcr-test/web"}) {
+    for (const char* img : {"busybox", "kcr-test/web", "kcr-test/user-username"}) {
       v1::PullImageRequest req;
       req.mutable_image()->set_image(img);
       v1::PullImageResponse resp;
@@ -546,6 +547,66 @@ TEST_F(RuntimeServiceTest, ImageVolumes) {
   // Removing the containers frees their volume snapshots.
   RemoveAllPods();
   EXPECT_EQ(CountEntries(root_ + "/snapshots"), snapshots_before) << "image volume snapshots left behind";
+}
+
+TEST_F(RuntimeServiceTest, RecursiveReadOnlyMountsAndTheContainersUser) {
+  std::string d = dir_ + "/rro";
+  ASSERT_TRUE(fs::MkdirAll(d + "/sub").ok());
+  ASSERT_EQ(::mount("tmpfs", (d + "/sub").c_str(), "tmpfs", 0, nullptr), 0);
+  struct Unmount {
+    std::string p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{d + "/sub"};
+  auto pc = PodConfig("p");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto with_mount = [&](const std::string& name, bool ro, bool rro, v1::MountPropagation prop) {
+    auto cc = CtrConfig(name, "kcr-test/user-username", {"sleep", "100"});
+    auto* m = cc.add_mounts();
+    m->set_host_path(d);
+    m->set_container_path("/mnt");
+    m->set_readonly(ro);
+    m->set_recursive_read_only(rro);
+    m->set_propagation(prop);
+    return cc;
+  };
+  auto rro = RunCtr(*pod, pc, with_mount("rro", true, true, v1::PROPAGATION_PRIVATE));
+  ASSERT_TRUE(rro.ok()) << rro.status();
+  auto r = Exec(*rro, {"sh", "-c", "touch /mnt/sub/x 2>&1"});
+  EXPECT_NE(r.exit_code(), 0);
+  EXPECT_NE(r.stdout().find("Read-only file system"), std::string::npos) << r.stdout();
+  // Plain read-only: the mount itself refuses writes.
+  auto ro = RunCtr(*pod, pc, with_mount("ro", true, false, v1::PROPAGATION_PRIVATE));
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  EXPECT_NE(Exec(*ro, {"sh", "-c", "touch /mnt/y 2>&1"}).stdout().find("Read-only"), std::string::npos);
+  for (auto [name, ro_flag, prop] : {std::tuple{"bad1", false, v1::PROPAGATION_PRIVATE},
+                                     std::tuple{"bad2", true, v1::PROPAGATION_BIDIRECTIONAL},
+                                     std::tuple{"bad3", true, v1::PROPAGATION_HOST_TO_CONTAINER}}) {
+    auto bad = RunCtr(*pod, pc, with_mount(name, ro_flag, true, prop));
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << name << ": " << bad.status();
+  }
+  // The user the first process runs as: the image's www-data, its own group
+  // from /etc/passwd, and the requested supplemental group.
+  auto cc = CtrConfig("who", "kcr-test/user-username", {"sleep", "100"});
+  cc.mutable_linux()->mutable_security_context()->add_supplemental_groups(1234);
+  cc.mutable_linux()->mutable_security_context()->set_supplemental_groups_policy(v1::SupplementalGroupsPolicy::Strict);
+  auto who = RunCtr(*pod, pc, cc);
+  ASSERT_TRUE(who.ok()) << who.status();
+  const v1::ContainerStatus status = CtrStatus(*who);
+  ASSERT_TRUE(status.has_user());
+  EXPECT_EQ(status.user().linux().uid(), 33);
+  EXPECT_EQ(status.user().linux().gid(), 33);
+  std::vector<int64_t> groups(status.user().linux().supplemental_groups().begin(),
+                              status.user().linux().supplemental_groups().end());
+  std::sort(groups.begin(), groups.end());
+  EXPECT_EQ(groups, (std::vector<int64_t>{33, 1234}));
+  EXPECT_EQ(Exec(*who, {"id", "-G"}).stdout(), "33 1234\n");
+  v1::StatusRequest sreq;
+  v1::StatusResponse sresp;
+  ASSERT_TRUE(Runtime().Status(Ctx().get(), sreq, &sresp).ok());
+  EXPECT_TRUE(sresp.features().supplemental_groups_policy());
+  ASSERT_GT(sresp.runtime_handlers_size(), 0);
+  EXPECT_TRUE(sresp.runtime_handlers(0).features().recursive_read_only_mounts());
 }
 
 TEST_F(RuntimeServiceTest, KcrdCrashLosesNothing) {
