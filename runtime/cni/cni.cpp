@@ -125,6 +125,7 @@ class CniNetwork final : public NetworkPlugin {
     if (::inet_pton(v6 ? AF_INET6 : AF_INET, addr.c_str(), buf) != 1 || len.empty() || *end || n < 1 || n > max)
       return absl::InvalidArgumentError("pod CIDR \"" + cidr + "\" is not an address/prefix");
     std::lock_guard<std::mutex> l(mu_);
+    pod_cidr_ = cidr;
     if (opt_.default_conflist.empty()) return absl::OkStatus();
     json j = json::parse(opt_.default_conflist, nullptr, false);
     if (!j.is_object()) return absl::InternalError("built-in network configuration is not JSON");
@@ -308,6 +309,10 @@ class CniNetwork final : public NetworkPlugin {
     if (wants("dns") && (!pod.dns_servers.empty() || !pod.dns_searches.empty()))
       rc["dns"] = {{"servers", pod.dns_servers}, {"searches", pod.dns_searches}, {"options", pod.dns_options}};
     if (wants("cgroupPath") && !pod.cgroup_path.empty()) rc["cgroupPath"] = pod.cgroup_path;
+    if (wants("ipRanges")) {  // kubelet's pod CIDR (UpdateRuntimeConfig), for IPAM that takes it
+      std::lock_guard<std::mutex> l(mu_);
+      if (!pod_cidr_.empty()) rc["ipRanges"] = json::array({json::array({{{"subnet", pod_cidr_}}})});
+    }
     return rc;
   }
 
@@ -402,6 +407,7 @@ class CniNetwork final : public NetworkPlugin {
   CniOptions opt_;
   mutable std::mutex mu_;
   std::optional<NetConf> conf_;
+  std::string pod_cidr_;  // from UpdateRuntimeConfig; guarded by mu_
 };
 
 }  // namespace

@@ -73,14 +73,16 @@ TEST(NetDev, Parses) {
 
 // A CNI 1.1 plugin of the test's own: STATUS fails while a "down" file
 // exists; every call's stdin is kept for the test to read.
-TEST_F(CniTest, StatusAndGcForCni11Networks) {
+TEST_F(CniTest, StatusGcAndIpRangesForCni11Networks) {
   std::string bin = dir_ + "/bin";
   ASSERT_TRUE(fs::MkdirAll(bin).ok());
   ASSERT_TRUE(fs::WriteFileAtomic(bin + "/fake11", "#!/bin/sh\n"
                                   "cat > " + dir_ + "/last-$CNI_COMMAND.json\n"
                                   "if [ \"$CNI_COMMAND\" = STATUS ] && [ -e " + dir_ + "/down ]; then\n"
                                   "  echo '{\"cniVersion\":\"1.1.0\",\"code\":50,\"msg\":\"the plugin is down\"}'; exit 1\n"
-                                  "fi\n", 0755).ok());
+                                  "fi\n"
+                                  "[ \"$CNI_COMMAND\" = ADD ] && echo '{\"cniVersion\":\"1.1.0\",\"ips\":[{\"address\":\"10.55.0.9/24\"}]}'\n"
+                                  "exit 0\n", 0755).ok());
   opts_.bin_dirs = {bin};
   opts_.cache_dir = dir_ + "/cache";
   ASSERT_TRUE(fs::WriteFileAtomic(opts_.conf_dir + "/10-fake.conflist",
@@ -104,6 +106,18 @@ TEST_F(CniTest, StatusAndGcForCni11Networks) {
   struct stat sb;
   EXPECT_EQ(::stat((opts_.cache_dir + "/fake-live-eth0.json").c_str(), &sb), 0);
   EXPECT_NE(::stat((opts_.cache_dir + "/fake-gone-eth0.json").c_str(), &sb), 0);
+  // kubelet's pod CIDR reaches a plugin that asks for ipRanges.
+  ASSERT_TRUE(::unlink((dir_ + "/down").c_str()) == 0);
+  ASSERT_TRUE(fs::WriteFileAtomic(opts_.conf_dir + "/10-fake.conflist",
+                                  R"({"cniVersion": "1.1.0", "name": "fake", "plugins": [{"type": "fake11", "capabilities": {"ipRanges": true}}]})").ok());
+  ASSERT_TRUE(net->SetPodCidr("10.55.0.0/24").ok());
+  auto added = net->Setup(pod_);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(added->ips, std::vector<std::string>{"10.55.0.9"});
+  auto add_in = nlohmann::json::parse(fs::ReadFile(dir_ + "/last-ADD.json").value_or("null"), nullptr, false);
+  ASSERT_TRUE(add_in.is_object()) << add_in;
+  EXPECT_EQ(add_in["runtimeConfig"]["ipRanges"], nlohmann::json::parse(R"([[{"subnet": "10.55.0.0/24"}]])"));
+  ASSERT_TRUE(net->Teardown(pod_).ok());
   // An older configuration version: no STATUS (the plugin is never asked).
   ASSERT_TRUE(fs::WriteFileAtomic(opts_.conf_dir + "/10-fake.conflist",
                                   R"({"cniVersion": "1.0.0", "name": "fake", "plugins": [{"type": "fake11"}]})").ok());

@@ -69,9 +69,9 @@ class NetworkPlugin {
   virtual Status GarbageCollect(const std::vector<PodNetwork>& valid) = 0;
 
   // kubelet's pod CIDR (UpdateRuntimeConfig): the built-in network
-  // allocates from it for pods set up from now on. Networks from conf_dir
-  // are untouched (their IPAM is their own). InvalidArgument naming a
-  // malformed CIDR.
+  // allocates from it for pods set up from now on; configured plugins that
+  // declare the "ipRanges" capability get it as runtimeConfig.ipRanges.
+  // InvalidArgument naming a malformed CIDR.
   virtual Status SetPodCidr(const std::string& cidr) = 0;
 };
 
