@@ -23,7 +23,7 @@ listen = ""
 log_level = "info"
 
 [cgroup]
-# auto (systemd when systemd runs as PID 1, else cgroupfs) | cgroupfs | systemd
+# auto (cgroupfs: the systemd driver is not built yet) | cgroupfs | systemd
 driver = "auto"
 # Parent of pod cgroups when kubelet gives none.
 parent = "kcr.slice"

@@ -22,9 +22,7 @@ namespace kcr::cri {
 
 std::string ResolveCgroupDriver(const std::string& configured) {
   if (configured != "auto") return configured;
-  struct stat st;
-  // sd_booted(3): systemd is the init system iff this directory exists.
-  return ::stat("/run/systemd/system", &st) == 0 ? "systemd" : "cgroupfs";
+  return "cgroupfs";
 }
 
 namespace {
@@ -101,6 +99,9 @@ Status RunDaemon(const Config& config) {
   spdlog::info("pod network: {}", network->Describe());
   KCR_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PodStore> pods, runtime::PodStore::Open(*db));
   std::string driver = ResolveCgroupDriver(config.cgroup_driver);
+  if (struct stat st; config.cgroup_driver == "auto" && ::stat("/run/systemd/system", &st) == 0)
+    spdlog::info("systemd is this host's init; kcr manages cgroups with cgroupfs (configure kubelet's cgroupDriver "
+                 "as cgroupfs, or let it follow RuntimeConfig)");
   KCR_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CgroupManager> cgroups, runtime::NewCgroupManager(driver));
   KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.Containers(), 0700));
   RuntimeService runtime_service(RuntimeInfo{driver},

@@ -10,8 +10,11 @@ namespace kcr::cri {
 // SIGINT and SIGPIPE in every thread (main does, before any thread starts).
 Status RunDaemon(const Config& config);
 
-// "cgroupfs" or "systemd", resolving "auto" against the host (systemd only
-// when it runs as the init system).
+// The cgroup driver to use: "auto" is cgroupfs on every host for now (the
+// systemd driver is not built yet; a host whose init is systemd is logged,
+// and RuntimeConfig reports cgroupfs, which kubelet's
+// KubeletCgroupDriverFromCRI follows). An explicit "systemd" is kept, and
+// refused when the cgroup manager is created.
 std::string ResolveCgroupDriver(const std::string& configured);
 
 }  // namespace kcr::cri

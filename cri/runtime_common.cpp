@@ -33,9 +33,16 @@ int64_t NowNs() {
 std::string PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const std::string& pod_id,
                       const std::string& default_parent) {
   std::string parent = c.linux().cgroup_parent();
-  // systemd-style names ("kubepods-burstable-pod1.slice") under cgroupfs
-  // become plain directories of the same name.
   while (!parent.empty() && parent.front() == '/') parent.erase(0, 1);
+  // A systemd slice name ("kubepods-burstable-pod1.slice", from a kubelet
+  // using the systemd driver) is the path systemd gives it:
+  // kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice.
+  if (parent.find('/') == std::string::npos && parent.size() > 6 && parent.ends_with(".slice") && parent != "-.slice") {
+    std::string name = parent.substr(0, parent.size() - 6), path;
+    for (size_t dash = name.find('-'); dash != std::string::npos; dash = name.find('-', dash + 1))
+      if (dash > 0) path += name.substr(0, dash) + ".slice/";
+    return path + parent;
+  }
   if (!parent.empty()) return parent;
   std::string base = default_parent;
   while (!base.empty() && base.front() == '/') base.erase(0, 1);
