@@ -2,6 +2,7 @@
 // and their Stream variants, from the cgroups (CPU, memory) and the
 // snapshotter (writable layer).
 #include "cri/grpc_status.h"
+#include "cri/stream_chunks.h"
 #include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
 #include "runtime/cni/netns.h"
@@ -94,16 +95,11 @@ grpc::Status RuntimeService::StreamContainerStats(grpc::ServerContext* ctx, cons
   *lreq.mutable_filter() = req->filter();
   v1::ListContainerStatsResponse all;
   ListContainerStats(ctx, &lreq, &all);
-  v1::StreamContainerStatsResponse chunk;
-  for (auto& s : *all.mutable_stats()) {
-    *chunk.add_container_stats() = std::move(s);
-    if (chunk.container_stats_size() == 100) {
-      if (!w->Write(chunk)) return grpc::Status::CANCELLED;
-      chunk.Clear();
-    }
-  }
-  if (chunk.container_stats_size() > 0 && !w->Write(chunk)) return grpc::Status::CANCELLED;
-  return grpc::Status::OK;
+  return WriteChunked<v1::StreamContainerStatsResponse>(
+      ctx, w, *all.mutable_stats(), 100, [](v1::StreamContainerStatsResponse& m, auto& s) {
+    *m.add_container_stats() = std::move(s);
+    return true;
+  });
 }
 
 static void FillPodStats(RuntimeDeps& d, const kcr::runtime::SandboxRecord& s, v1::PodSandboxStats* out) {
@@ -171,10 +167,11 @@ grpc::Status RuntimeService::StreamPodSandboxStats(grpc::ServerContext* ctx, con
   *lreq.mutable_filter() = req->filter();
   v1::ListPodSandboxStatsResponse all;
   ListPodSandboxStats(ctx, &lreq, &all);
-  v1::StreamPodSandboxStatsResponse chunk;
-  for (auto& s : *all.mutable_stats()) *chunk.add_pod_sandbox_stats() = std::move(s);
-  if (chunk.pod_sandbox_stats_size() > 0 && !w->Write(chunk)) return grpc::Status::CANCELLED;
-  return grpc::Status::OK;
+  return WriteChunked<v1::StreamPodSandboxStatsResponse>(
+      ctx, w, *all.mutable_stats(), 100, [](v1::StreamPodSandboxStatsResponse& m, auto& s) {
+    *m.add_pod_sandbox_stats() = std::move(s);
+    return true;
+  });
 }
 
 }  // namespace kcr::cri

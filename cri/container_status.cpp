@@ -6,6 +6,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "cri/grpc_status.h"
+#include "cri/stream_chunks.h"
 #include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
 
@@ -138,18 +139,13 @@ grpc::Status RuntimeService::ListContainers(grpc::ServerContext*, const v1::List
 
 grpc::Status RuntimeService::StreamContainers(grpc::ServerContext* ctx, const v1::StreamContainersRequest* req,
                                               grpc::ServerWriter<v1::StreamContainersResponse>* w) {
-  v1::StreamContainersResponse chunk;
-  for (auto r : d_.store.ListContainers()) {
+  return WriteChunked<v1::StreamContainersResponse>(
+      ctx, w, d_.store.ListContainers(), 100, [&](v1::StreamContainersResponse& m, ContainerRecord r) {
     r = Refresh(r);
-    if (!Matches(req->filter(), r)) continue;
-    FillContainer(r, chunk.add_containers());
-    if (chunk.containers_size() == 100) {
-      if (ctx->IsCancelled() || !w->Write(chunk)) return grpc::Status::CANCELLED;
-      chunk.Clear();
-    }
-  }
-  if (chunk.containers_size() > 0 && !w->Write(chunk)) return grpc::Status::CANCELLED;
-  return grpc::Status::OK;
+    if (!Matches(req->filter(), r)) return false;
+    FillContainer(r, m.add_containers());
+    return true;
+  });
 }
 
 }  // namespace kcr::cri

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cri/grpc_status.h"
+#include "cri/stream_chunks.h"
 #include "cri/image_service.h"
 
 namespace kcr::cri {
@@ -28,17 +29,11 @@ grpc::Status ImageService::ListImages(grpc::ServerContext*, const ::runtime::v1:
 // Each image is sent once; chunks keep every message far below gRPC's limit.
 grpc::Status ImageService::StreamImages(grpc::ServerContext* ctx, const ::runtime::v1::StreamImagesRequest* req,
                                         grpc::ServerWriter<::runtime::v1::StreamImagesResponse>* writer) {
-  constexpr int kChunk = 100;
-  ::runtime::v1::StreamImagesResponse chunk;
-  for (const auto& img : store_.List(req->filter().image().image())) {
-    ToCri(img, chunk.add_images());
-    if (chunk.images_size() == kChunk) {
-      if (ctx->IsCancelled() || !writer->Write(chunk)) return grpc::Status::CANCELLED;
-      chunk.Clear();
-    }
-  }
-  if (chunk.images_size() > 0 && !writer->Write(chunk)) return grpc::Status::CANCELLED;
-  return grpc::Status::OK;
+  return WriteChunked<::runtime::v1::StreamImagesResponse>(ctx, writer, store_.List(req->filter().image().image()), 100,
+                      [](::runtime::v1::StreamImagesResponse& m, const auto& img) {
+                        ToCri(img, m.add_images());
+                        return true;
+                      });
 }
 
 // A missing image is not an error: the response carries no image (CRI).

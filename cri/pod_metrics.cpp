@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "cri/grpc_status.h"
+#include "cri/stream_chunks.h"
 #include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
 #include "runtime/cni/netns.h"
@@ -229,16 +230,11 @@ grpc::Status RuntimeService::StreamPodSandboxMetrics(grpc::ServerContext* ctx,
                                                      grpc::ServerWriter<v1::StreamPodSandboxMetricsResponse>* w) {
   v1::ListPodSandboxMetricsResponse all;
   ListPodSandboxMetrics(ctx, nullptr, &all);
-  v1::StreamPodSandboxMetricsResponse chunk;
-  for (auto& m : *all.mutable_pod_metrics()) {
-    *chunk.add_pod_sandbox_metrics() = std::move(m);
-    if (chunk.pod_sandbox_metrics_size() == 50) {
-      if (!w->Write(chunk)) return grpc::Status::CANCELLED;
-      chunk.Clear();
-    }
-  }
-  if (chunk.pod_sandbox_metrics_size() > 0 && !w->Write(chunk)) return grpc::Status::CANCELLED;
-  return grpc::Status::OK;
+  return WriteChunked<v1::StreamPodSandboxMetricsResponse>(
+      ctx, w, *all.mutable_pod_metrics(), 50, [](v1::StreamPodSandboxMetricsResponse& msg, auto& m) {
+    *msg.add_pod_sandbox_metrics() = std::move(m);
+    return true;
+  });
 }
 
 }  // namespace kcr::cri

@@ -4,6 +4,7 @@
 #include "common/log.h"
 
 #include "cri/grpc_status.h"
+#include "cri/stream_chunks.h"
 #include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
 
@@ -78,17 +79,12 @@ grpc::Status RuntimeService::ListPodSandbox(grpc::ServerContext*, const v1::List
 
 grpc::Status RuntimeService::StreamPodSandboxes(grpc::ServerContext* ctx, const v1::StreamPodSandboxesRequest* req,
                                                 grpc::ServerWriter<v1::StreamPodSandboxesResponse>* w) {
-  v1::StreamPodSandboxesResponse chunk;
-  for (const auto& s : d_.store.ListSandboxes()) {
-    if (!Matches(req->filter(), s)) continue;
-    FillSandbox(s, chunk.add_pod_sandboxes());
-    if (chunk.pod_sandboxes_size() == 100) {
-      if (ctx->IsCancelled() || !w->Write(chunk)) return grpc::Status::CANCELLED;
-      chunk.Clear();
-    }
-  }
-  if (chunk.pod_sandboxes_size() > 0 && !w->Write(chunk)) return grpc::Status::CANCELLED;
-  return grpc::Status::OK;
+  return WriteChunked<v1::StreamPodSandboxesResponse>(
+      ctx, w, d_.store.ListSandboxes(), 100, [&](v1::StreamPodSandboxesResponse& m, const auto& s) {
+    if (!Matches(req->filter(), s)) return false;
+    FillSandbox(s, m.add_pod_sandboxes());
+    return true;
+  });
 }
 
 void RuntimeService::Recover() {
