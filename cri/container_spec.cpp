@@ -15,6 +15,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "runtime/cgroups/cgroup.h"
 #include "runtime/cgroups/device_filter.h"
 #include "runtime/oci/seccomp_default.h"
 
@@ -259,6 +260,10 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
 
   // Namespaces: the pod's network, IPC and UTS; PID per container unless shared.
   s.linux.namespaces.push_back({"mount", ""});
+  // A cgroup namespace rooted at the container's cgroup: /proc/self/cgroup
+  // shows no host paths (privileged containers keep the host's on v1 hosts).
+  if (!sc.privileged() || runtime::DetectCgroupLayout() == runtime::CgroupLayout::kV2)
+    s.linux.namespaces.push_back({"cgroup", ""});
   if (pod_ns.network() != v1::NODE) s.linux.namespaces.push_back({"network", "pod"});
   if (pod_ns.ipc() != v1::NODE) s.linux.namespaces.push_back({"ipc", "pod"});
   if (pod_ns.network() != v1::NODE) s.linux.namespaces.push_back({"uts", "pod"});

@@ -100,6 +100,11 @@ Status SetupConsole(const oci::Spec& spec, int console) {
   char b;
   if (::read(go, &b, 1) != 1) ::_exit(127);  // the parent died before releasing us
   ::close(go);
+  // A new cgroup namespace is made here, once the parent has placed us in
+  // the container's cgroup: its root is that cgroup, not the monitor's.
+  for (const auto& n : spec.linux.namespaces)
+    if (n.type == "cgroup" && n.path.empty() && ::unshare(CLONE_NEWCGROUP) != 0)
+      fail(ErrnoError("linux.namespaces: new cgroup namespace"));
   // Join the namespaces that name a path (the pod's), except pid which the
   // parent entered for us before clone.
   for (const auto& n : spec.linux.namespaces) {
@@ -171,6 +176,7 @@ StatusOr<std::unique_ptr<Container>> Container::Create(const oci::Spec& spec, co
     if (!target || ::setns(target.get(), CLONE_NEWPID) != 0)
       return ErrnoError("linux.namespaces: join pid namespace " + pid_ns_path);
   }
+  flags &= ~CLONE_NEWCGROUP;  // the child unshares it after cgroup placement
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (pid == 0) {
     go_w.reset();

@@ -369,6 +369,18 @@ TEST_F(CgroupContainerTest, DeviceAllowListIsEnforced) {
   EXPECT_NE(r->out.find("zero-read"), std::string::npos) << r->out;
 }
 
+TEST_F(CgroupContainerTest, CgroupNamespaceIsRootedAtTheContainersCgroup) {
+  auto s = Spec({"sh", "-c", "grep -E ':(memory|pids):' /proc/self/cgroup; grep '^0::' /proc/self/cgroup"});
+  s.linux.cgroups_path = path_;
+  s.linux.resources = oci::Resources{};
+  s.linux.namespaces.push_back({"cgroup", ""});
+  auto r = RunSpec(s, cg_.get());
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Its own cgroup is its root: no host path shows.
+  EXPECT_EQ(r->out.find(path_), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find(":memory:/\n"), std::string::npos) << r->out;
+}
+
 TEST_F(CgroupContainerTest, MemoryLimitOomKillIsReported) {
   auto s = Spec({"sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"});
   s.linux.cgroups_path = path_;

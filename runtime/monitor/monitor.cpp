@@ -680,11 +680,11 @@ StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int ou
     if (!st.ok()) die(std::string(st.message()));
   }
   std::string ns = "/proc/" + std::to_string(target) + "/ns/";
-  int fds[5];
-  const char* names[5] = {"ipc", "uts", "net", "pid", "mnt"};
-  int types[5] = {CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS};
-  for (int i = 0; i < 5; i++) fds[i] = ::open((ns + names[i]).c_str(), O_RDONLY | O_CLOEXEC);
-  for (int i = 0; i < 5; i++)
+  int fds[6];
+  const char* names[6] = {"cgroup", "ipc", "uts", "net", "pid", "mnt"};
+  int types[6] = {CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS};
+  for (int i = 0; i < 6; i++) fds[i] = ::open((ns + names[i]).c_str(), O_RDONLY | O_CLOEXEC);
+  for (int i = 0; i < 6; i++)
     if (fds[i] < 0 || ::setns(fds[i], types[i]) != 0) die(std::string("join ") + names[i] + " namespace: " + strerror(errno));
   pid_t inner = ::fork();
   if (inner == 0) {

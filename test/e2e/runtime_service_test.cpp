@@ -307,6 +307,10 @@ TEST_F(RuntimeServiceTest, DevicesPrivilegeAndSeccompThroughCri) {
   r = Exec(*dev, {"sh", "-c", "mknod /tmp/loop b 7 0 && head -c1 /tmp/loop 2>&1; mknod /tmp/kmsg c 1 11 && head -c1 /tmp/kmsg 2>&1"});
   EXPECT_NE(r.stdout().find("Operation not permitted"), std::string::npos) << r.stdout();
   EXPECT_EQ(r.stdout().find("No such device"), std::string::npos) << r.stdout();
+  // Its own cgroup namespace, for exec'd processes too: no host cgroup path.
+  r = Exec(*dev, {"cat", "/proc/self/cgroup"});
+  EXPECT_EQ(r.stdout().find(cgroup_parent_), std::string::npos) << r.stdout();
+  EXPECT_NE(r.stdout().find(":memory:/\n"), std::string::npos) << r.stdout();
   // RuntimeDefault seccomp: no namespaces, no mount.
   r = Exec(*dev, {"sh", "-c", "unshare -m true 2>/dev/null || echo denied"});
   EXPECT_EQ(r.stdout(), "denied\n");
