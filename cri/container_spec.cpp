@@ -100,6 +100,11 @@ Status AddHostDevices(oci::Spec* s) {
   return absl::OkStatus();
 }
 
+bool AppArmorEnabled() {
+  auto v = fs::ReadFile("/sys/module/apparmor/parameters/enabled", 16);
+  return v.ok() && !v->empty() && (*v)[0] == 'Y';
+}
+
 }  // namespace
 
 std::string ImageVolumeKey(const std::string& container_id, int i) { return container_id + "-iv" + std::to_string(i); }
@@ -283,6 +288,39 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
                                  : std::vector<std::string>(sc.readonly_paths().begin(), sc.readonly_paths().end());
   }
   for (const auto& [k, v] : in.pod.linux().sysctls()) s.linux.sysctl[k] = v;
+
+  // AppArmor, where the host has it: a Localhost profile (loaded by the
+  // admin) is applied at exec. RuntimeDefault has no kcr profile to load
+  // yet and runs unconfined (logged); without AppArmor a Localhost profile
+  // cannot be honoured and is refused, RuntimeDefault and Unconfined mean
+  // nothing to do.
+  std::string aa_type, aa_name;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // apparmor_profile: what older kubelets send
+  const std::string legacy_aa = sc.apparmor_profile();
+#pragma GCC diagnostic pop
+  if (sc.has_apparmor()) {
+    if (sc.apparmor().profile_type() == v1::SecurityProfile::Localhost) {
+      aa_type = "localhost";
+      aa_name = sc.apparmor().localhost_ref();
+    } else if (sc.apparmor().profile_type() == v1::SecurityProfile::RuntimeDefault) {
+      aa_type = "runtime/default";
+    }
+  } else if (legacy_aa.rfind("localhost/", 0) == 0) {
+    aa_type = "localhost";
+    aa_name = legacy_aa.substr(10);
+  } else if (legacy_aa == "runtime/default") {
+    aa_type = "runtime/default";
+  }
+  if (!sc.privileged() && aa_type == "localhost") {
+    if (aa_name.empty()) return absl::InvalidArgumentError("apparmor: localhost profile has no name");
+    if (!AppArmorEnabled())
+      return absl::FailedPreconditionError("apparmor profile \"" + aa_name + "\": AppArmor is not enabled on this host");
+    s.process.apparmor_profile = aa_name;
+  } else if (!sc.privileged() && aa_type == "runtime/default" && AppArmorEnabled()) {
+    spdlog::warn("container {}: AppArmor RuntimeDefault asked; kcr has no default profile yet, running unconfined",
+                 c.metadata().name());
+  }
 
   // Seccomp (CRI: an unset profile is unconfined; privileged is unconfined).
   if (sc.has_seccomp() && !sc.privileged()) {

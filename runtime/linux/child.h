@@ -18,6 +18,10 @@ Status SetupProcessEnv(const oci::Spec& spec);
 // applies capabilities and no_new_privs, chdir to cwd.
 Status SetupIdentity(const oci::Spec& spec);
 
+// process.apparmorProfile for the coming execve (the kernel switches at
+// exec). FailedPrecondition naming the profile when it cannot be set.
+Status ApplyAppArmor(const oci::Spec& spec);
+
 // Seccomp last: the filter also governs the runtime's own remaining calls.
 Status ApplySeccomp(const oci::Spec& spec);
 

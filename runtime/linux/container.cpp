@@ -129,6 +129,7 @@ Status SetupConsole(const oci::Spec& spec, int console) {
   WriteAll(report, "R");
   if (::read(start, &b, 1) != 1) ::_exit(127);  // deleted before start
   ::close(start);
+  if (Status st = child::ApplyAppArmor(spec); !st.ok()) fail(st);
   if (Status st = child::ApplySeccomp(spec); !st.ok()) fail(st);
   Status st = child::Exec(spec);
   fail(st);

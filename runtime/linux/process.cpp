@@ -213,6 +213,21 @@ Status SetupIdentity(const oci::Spec& spec) {
   return absl::OkStatus();
 }
 
+Status ApplyAppArmor(const oci::Spec& spec) {
+  const std::string& profile = spec.process.apparmor_profile;
+  if (profile.empty()) return absl::OkStatus();
+  std::string cmd = "exec " + profile;
+  for (const char* attr : {"/proc/thread-self/attr/apparmor/exec", "/proc/self/attr/exec"}) {
+    int fd = ::open(attr, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = ::write(fd, cmd.data(), cmd.size());
+    ::close(fd);
+    if (n == static_cast<ssize_t>(cmd.size())) return absl::OkStatus();
+    return absl::FailedPreconditionError("process.apparmorProfile \"" + profile + "\": " + std::strerror(errno));
+  }
+  return absl::FailedPreconditionError("process.apparmorProfile \"" + profile + "\": this kernel has no AppArmor");
+}
+
 Status Exec(const oci::Spec& spec) {
   const auto& args = spec.process.args;
   std::vector<char*> argv, envp;

@@ -695,6 +695,7 @@ StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int ou
         die(std::string("chown terminal: ") + strerror(errno));
     }
     if (Status st = runtime::child::SetupIdentity(spec); !st.ok()) die(std::string(st.message()));
+    if (Status st = runtime::child::ApplyAppArmor(spec); !st.ok()) die(std::string(st.message()));
     if (Status st = runtime::child::ApplySeccomp(spec); !st.ok()) die(std::string(st.message()));
     Status st = runtime::child::Exec(spec);
     std::string m = "kcr exec: " + std::string(st.message()) + "\n";

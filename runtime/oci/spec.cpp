@@ -81,6 +81,7 @@ StatusOr<Spec> ParseSpec(const std::string& text) {
     KCR_RETURN_IF_ERROR(Read(p, "cwd", "process.", &pr.cwd));
     KCR_RETURN_IF_ERROR(Read(p, "noNewPrivileges", "process.", &pr.no_new_privileges));
     KCR_RETURN_IF_ERROR(ReadOpt(p, "oomScoreAdj", "process.", &pr.oom_score_adj));
+    KCR_RETURN_IF_ERROR(Read(p, "apparmorProfile", "process.", &pr.apparmor_profile));
     if (p.contains("user") && p["user"].is_object()) {
       KCR_RETURN_IF_ERROR(Read(p["user"], "uid", "process.user.", &pr.user.uid));
       KCR_RETURN_IF_ERROR(Read(p["user"], "gid", "process.user.", &pr.user.gid));
@@ -221,6 +222,7 @@ std::string SerializeSpec(const Spec& s) {
   if (p.user.gid_from_passwd) j["process"]["user"]["kcrGidFromPasswd"] = true;
   if (p.user.strict_groups) j["process"]["user"]["kcrStrictGroups"] = true;
   if (p.oom_score_adj) j["process"]["oomScoreAdj"] = *p.oom_score_adj;
+  if (!p.apparmor_profile.empty()) j["process"]["apparmorProfile"] = p.apparmor_profile;
   if (p.capabilities)
     j["process"]["capabilities"] = {{"bounding", p.capabilities->bounding}, {"effective", p.capabilities->effective},
                                     {"inheritable", p.capabilities->inheritable},

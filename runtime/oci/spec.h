@@ -42,6 +42,7 @@ struct Process {
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
   std::optional<int> oom_score_adj;
+  std::string apparmor_profile;  // applied at exec; empty: none
 };
 
 struct Mount {

@@ -321,6 +321,16 @@ TEST_F(RuntimeServiceTest, DevicesPrivilegeAndSeccompThroughCri) {
   ASSERT_TRUE(pv.ok()) << pv.status();
   r = Exec(*pv, {"sh", "-c", "test -e /dev/kmsg && head -c0 /dev/kmsg && echo host-devices"});
   EXPECT_EQ(r.stdout(), "host-devices\n") << r.stderr();
+  // A Localhost AppArmor profile cannot be honoured on a host without
+  // AppArmor (this project's hosts): refused, naming it.
+  auto aa = CtrConfig("aa", "busybox", {"true"});
+  aa.mutable_linux()->mutable_security_context()->mutable_apparmor()->set_profile_type(v1::SecurityProfile::Localhost);
+  aa.mutable_linux()->mutable_security_context()->mutable_apparmor()->set_localhost_ref("kcr-test-profile");
+  auto aar = RunCtr(*pod, pc, aa);
+  if (fs::ReadFile("/sys/module/apparmor/parameters/enabled").value_or("N")[0] != 'Y') {
+    EXPECT_EQ(aar.status().code(), absl::StatusCode::kFailedPrecondition) << aar.status();
+    EXPECT_NE(aar.status().message().find("kcr-test-profile"), absl::string_view::npos) << aar.status();
+  }
   // Bad device requests name the problem and create nothing.
   auto bad = CtrConfig("baddev", "busybox", {"true"});
   d = bad.add_devices();
