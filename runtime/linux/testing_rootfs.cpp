@@ -1,5 +1,7 @@
 #include "runtime/linux/testing_rootfs.h"
 
+#include "runtime/cgroups/cgroup.h"
+
 #include <stdlib.h>
 
 #include "common/fs.h"
@@ -37,5 +39,12 @@ oci::Spec BusyboxSpec(const std::string& rootfs, std::vector<std::string> args) 
   s.linux.readonly_paths = oci::DefaultReadonlyPaths();
   return s;
 }
+
+std::string MemoryCgroupDir(const std::string& rel) {
+  bool v2 = DetectCgroupLayout() == CgroupLayout::kV2;
+  return std::string(v2 ? "/sys/fs/cgroup/" : "/sys/fs/cgroup/memory/") + rel;
+}
+
+std::string CgroupNsRootLine() { return DetectCgroupLayout() == CgroupLayout::kV2 ? "0::/\n" : ":memory:/\n"; }
 
 }  // namespace kcr::runtime::testing

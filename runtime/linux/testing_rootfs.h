@@ -14,4 +14,12 @@ std::string MakeBusyboxRootfs();
 
 oci::Spec BusyboxSpec(const std::string& rootfs, std::vector<std::string> args);
 
+// Where cgroup `rel` (relative to the hierarchy root) accounts memory: the
+// v1 memory hierarchy, or the unified one on a cgroup v2 host.
+std::string MemoryCgroupDir(const std::string& rel);
+
+// How /proc/self/cgroup ends the line of a process at the root of its
+// cgroup namespace: ":memory:/\n" (v1, hybrid) or "0::/\n" (v2).
+std::string CgroupNsRootLine();
+
 }  // namespace kcr::runtime::testing

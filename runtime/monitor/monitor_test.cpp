@@ -48,10 +48,10 @@ class MonitorTest : public ::testing::Test {
     // by MkdirAll, by kcrd in production) is the test's.
     for (const char* c : {"c1", "c2"}) {
       struct stat st;
-      EXPECT_NE(stat(("/sys/fs/cgroup/memory/" + cgroup_ + "/" + c).c_str(), &st), 0) << "cgroup of " << c << " left";
+      EXPECT_NE(stat(runtime::testing::MemoryCgroupDir(cgroup_ + "/" + c).c_str(), &st), 0) << "cgroup of " << c << " left";
     }
-    for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "hugetlb"}) {
-      rmdir((std::string("/sys/fs/cgroup/") + c + "/" + cgroup_).c_str());
+    for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "hugetlb", ""}) {
+      rmdir((std::string("/sys/fs/cgroup/") + c + "/" + cgroup_).c_str());  // "": the v2 hierarchy
       rmdir((std::string("/sys/fs/cgroup/") + c + "/kcr-test").c_str());
     }
     runtime::UnpinNetns(opts_.netns).IgnoreError();
@@ -258,7 +258,7 @@ TEST_F(MonitorTest, StopEscalatesAndExitIsRecordedBeforeItIsReported) {
   EXPECT_TRUE(client_->Call({{"op", "stop"}, {"container", "c1"}, {"timeout_s", 1}}).ok());
   EXPECT_TRUE(client_->Call({{"op", "remove"}, {"container", "c1"}}).ok());
   struct stat st;
-  EXPECT_NE(stat(("/sys/fs/cgroup/memory/" + cgroup_ + "/c1").c_str(), &st), 0);
+  EXPECT_NE(stat(runtime::testing::MemoryCgroupDir(cgroup_ + "/c1").c_str(), &st), 0);
 }
 
 // Containers must not inherit the monitor's blocked signals (signalfd).

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +48,17 @@ CmdResult Run(const std::vector<std::string>& argv) {
   r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   return r;
 }
+
+bool CgroupV2() {
+  struct stat st;
+  return ::stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
+}
+
+std::string MemoryCgroupDir(const std::string& rel) {
+  return std::string(CgroupV2() ? "/sys/fs/cgroup/" : "/sys/fs/cgroup/memory/") + rel;
+}
+
+std::string MemoryLimitFile() { return CgroupV2() ? "memory.max" : "memory.limit_in_bytes"; }
 
 int CountEntries(const std::string& dir) {
   int n = 0;

@@ -54,6 +54,12 @@ class KcrdFixture : public ::testing::Test {
   std::unique_ptr<::runtime::v1::RuntimeService::Stub> runtime_;
 };
 
+// Where cgroup `rel` accounts memory: the v1 memory hierarchy, or the
+// unified one on a cgroup v2 host; and its memory limit file's name.
+bool CgroupV2();
+std::string MemoryCgroupDir(const std::string& rel);
+std::string MemoryLimitFile();
+
 // Files directly inside `dir` (not recursive), 0 if it does not exist.
 int CountEntries(const std::string& dir);
 

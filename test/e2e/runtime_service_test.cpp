@@ -133,7 +133,7 @@ class RuntimeServiceTest : public KcrdFixture {
   }
   bool CgroupExists(const std::string& pod_id) {
     struct stat st;
-    return stat(("/sys/fs/cgroup/memory/" + cgroup_parent_ + "/" + pod_id).c_str(), &st) == 0;
+    return stat(MemoryCgroupDir(cgroup_parent_ + "/" + pod_id).c_str(), &st) == 0;
   }
 };
 
@@ -310,7 +310,7 @@ TEST_F(RuntimeServiceTest, DevicesPrivilegeAndSeccompThroughCri) {
   // Its own cgroup namespace, for exec'd processes too: no host cgroup path.
   r = Exec(*dev, {"cat", "/proc/self/cgroup"});
   EXPECT_EQ(r.stdout().find(cgroup_parent_), std::string::npos) << r.stdout();
-  EXPECT_NE(r.stdout().find(":memory:/\n"), std::string::npos) << r.stdout();
+  EXPECT_NE(r.stdout().find(CgroupV2() ? "0::/\n" : ":memory:/\n"), std::string::npos) << r.stdout();
   // RuntimeDefault seccomp: no namespaces, no mount.
   r = Exec(*dev, {"sh", "-c", "unshare -m true 2>/dev/null || echo denied"});
   EXPECT_EQ(r.stdout(), "denied\n");
@@ -418,7 +418,7 @@ TEST_F(RuntimeServiceTest, NetworkStatsMetricsPodResizeAndCheckpoint) {
   v1::UpdatePodSandboxResourcesResponse uresp;
   grpc::Status g = Runtime().UpdatePodSandboxResources(Ctx().get(), ureq, &uresp);
   ASSERT_TRUE(g.ok()) << g.error_message();
-  auto limit = fs::ReadFile("/sys/fs/cgroup/memory/" + cgroup_parent_ + "/" + *pod + "/memory.limit_in_bytes");
+  auto limit = fs::ReadFile(MemoryCgroupDir(cgroup_parent_ + "/" + *pod) + "/" + MemoryLimitFile());
   ASSERT_TRUE(limit.ok()) << limit.status();
   EXPECT_EQ(std::stoll(*limit), 256 << 20);
   ureq.mutable_resources()->add_hugepage_limits()->set_page_size("../2MB");
