@@ -23,10 +23,16 @@ listen = ""
 log_level = "info"
 
 [cgroup]
-# auto (cgroupfs: the systemd driver is not built yet) | cgroupfs | systemd
+# auto (systemd where it is the init system and its bus answers, else
+# cgroupfs) | cgroupfs | systemd. systemd: each pod's monitor runs in a
+# transient scope "kcr-<pod-id>.scope" (Delegate=yes) in the pod's slice.
 driver = "auto"
-# Parent of pod cgroups when kubelet gives none.
+# Parent of pod cgroups when kubelet gives none. cgroupfs: pods are
+# <parent>/<pod-id>; systemd: slice <parent>-<pod-id>.slice.
 parent = "kcr.slice"
+# sd-bus address of systemd for the systemd driver; empty: systemd's private
+# socket (unix:path=/run/systemd/private), else the system bus.
+systemd_bus = ""
 
 [cni]
 # Network configurations (*.conflist, *.conf, *.json); the first by file name
@@ -112,6 +118,7 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& origin)
   KCR_RETURN_IF_ERROR(Get(v["log_level"], "log_level", c.log_level));
   KCR_RETURN_IF_ERROR(Get(v["cgroup"]["driver"], "cgroup.driver", c.cgroup_driver));
   KCR_RETURN_IF_ERROR(Get(v["cgroup"]["parent"], "cgroup.parent", c.cgroup_parent));
+  KCR_RETURN_IF_ERROR(Get(v["cgroup"]["systemd_bus"], "cgroup.systemd_bus", c.systemd_bus));
   if (c.cgroup_driver != "auto" && c.cgroup_driver != "cgroupfs" && c.cgroup_driver != "systemd")
     return absl::InvalidArgumentError("config key cgroup.driver: \"" + c.cgroup_driver +
                                       "\" is not auto, cgroupfs or systemd");

@@ -26,6 +26,7 @@ struct Config {
 
   std::string cgroup_driver = "auto";  // auto | cgroupfs | systemd
   std::string cgroup_parent = "kcr.slice";
+  std::string systemd_bus;  // "": systemd's private socket, else the system bus
 
   std::string cni_conf_dir = "/etc/cni/net.d";
   std::vector<std::string> cni_bin_dirs = {"/opt/cni/bin", "/usr/lib/cni"};

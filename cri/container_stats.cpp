@@ -50,7 +50,7 @@ static bool FillContainerStats(RuntimeDeps& d, const ContainerRecord& r, const k
   a->mutable_annotations()->insert(r.annotations.begin(), r.annotations.end());
   int64_t now = NowNs();
   if (pod) {
-    auto s = d.cgroups.Stats(pod->cgroup_parent + "/" + r.id);
+    auto s = d.cgroups.Stats(ContainerCgroup(d.cgroups, *pod, r.id));
     if (s.ok()) {
       FillCpuMem(*s, now, out->mutable_cpu(), out->mutable_memory());
       out->mutable_cpu()->mutable_usage_nano_cores()->set_value(NanoCores(g_prev_mu, g_prev, r.id, now, s->cpu_usage_ns));

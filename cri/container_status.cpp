@@ -123,6 +123,12 @@ grpc::Status RuntimeService::ContainerStatus(grpc::ServerContext*, const v1::Con
   *st->mutable_resources()->mutable_linux() = c.linux().resources();
   if (req->verbose()) {
     json info = {{"sandboxID", r.sandbox_id}, {"snapshotKey", r.id}, {"logPath", r.log_path}};
+    // The process, as containerd reports it (kcrd's PID namespace).
+    if (r.state == kcr::runtime::ContainerState::kRunning)
+      if (auto m = Monitor(r.sandbox_id); m.ok())
+        if (auto s = (*m)->Call({{"op", "state"}, {"container", r.id}}); s.ok())
+          for (const auto& c : s->value("containers", json::array()))
+            if (c.value("container", "") == r.id) info["pid"] = c.value("pid", -1);
     (*resp->mutable_info())["info"] = info.dump();
   }
   return grpc::Status::OK;

@@ -18,7 +18,7 @@ grpc::Status RuntimeService::UpdateContainerResources(grpc::ServerContext*,
   auto res = ResourcesFromCri(r);
   if (!res.ok()) return ToGrpc(res.status(), "UpdateContainerResources");
   std::lock_guard<std::mutex> lock(LockFor(c->sandbox_id));
-  if (absl::Status st = d_.cgroups.Update(pod->cgroup_parent + "/" + c->id, *res); !st.ok())
+  if (absl::Status st = d_.cgroups.Update(ContainerCgroup(d_.cgroups, *pod, c->id), *res); !st.ok())
     return ToGrpc(Annotate(st, "update resources of container " + c->id), "UpdateContainerResources");
   // Recorded so ContainerStatus reports the resources in force.
   v1::ContainerConfig cfg;
@@ -51,6 +51,9 @@ grpc::Status RuntimeService::UpdatePodSandboxResources(grpc::ServerContext*,
   std::lock_guard<std::mutex> lock(LockFor(pod->id));
   if (pod->state != kcr::runtime::SandboxState::kReady)
     return ToGrpc(absl::FailedPreconditionError("pod " + pod->id + " is not ready"), "UpdatePodSandboxResources");
+  // Under systemd the pod's slice is systemd's (kubelet sets its properties
+  // there); kcr writes only its own subtree.
+  if (d_.cgroups.Driver() == "systemd") return grpc::Status::OK;
   if (absl::Status st = d_.cgroups.Update(pod->cgroup_parent, *res); !st.ok())
     return ToGrpc(Annotate(st, "update resources of pod " + pod->id), "UpdatePodSandboxResources");
   return grpc::Status::OK;

@@ -1,6 +1,7 @@
 #include "cri/daemon.h"
 
 #include <grpcpp/grpcpp.h>
+#include <systemd/sd-daemon.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,12 +18,21 @@
 #include "cri/version.h"
 #include "images/image_store_impl.h"
 #include "images/snapshot/layer_store.h"
+#include "runtime/cgroups/systemd.h"
 
 namespace kcr::cri {
 
-std::string ResolveCgroupDriver(const std::string& configured) {
-  if (configured != "auto") return configured;
-  return "cgroupfs";
+StatusOr<std::unique_ptr<runtime::CgroupManager>> NewCgroupDriver(const std::string& configured,
+                                                                   const runtime::SystemdOptions& o) {
+  if (configured == "cgroupfs") return runtime::NewCgroupfsManager(o.mount_root);
+  if (configured == "systemd") return runtime::NewSystemdCgroupManager(o);
+  if (configured != "auto") return absl::InvalidArgumentError("unknown cgroup driver \"" + configured + "\"");
+  if (sd_booted() > 0) {
+    auto m = runtime::NewSystemdCgroupManager(o);
+    if (m.ok()) return m;
+    spdlog::warn("systemd is this host's init but kcr cannot use it ({}); using cgroupfs", m.status().message());
+  }
+  return runtime::NewCgroupfsManager(o.mount_root);
 }
 
 namespace {
@@ -98,11 +108,9 @@ Status RunDaemon(const Config& config) {
   if (Status ready = network->Ready(); !ready.ok()) spdlog::warn("network not ready: {}", ready.message());
   spdlog::info("pod network: {}", network->Describe());
   KCR_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PodStore> pods, runtime::PodStore::Open(*db));
-  std::string driver = ResolveCgroupDriver(config.cgroup_driver);
-  if (struct stat st; config.cgroup_driver == "auto" && ::stat("/run/systemd/system", &st) == 0)
-    spdlog::info("systemd is this host's init; kcr manages cgroups with cgroupfs (configure kubelet's cgroupDriver "
-                 "as cgroupfs, or let it follow RuntimeConfig)");
-  KCR_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CgroupManager> cgroups, runtime::NewCgroupManager(driver));
+  KCR_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CgroupManager> cgroups,
+                       NewCgroupDriver(config.cgroup_driver, runtime::SystemdOptions{config.systemd_bus}));
+  std::string driver = cgroups->Driver();
   KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.Containers(), 0700));
   RuntimeService runtime_service(RuntimeInfo{driver},
                                  RuntimeDeps{paths, config, *pods, *network, *image_store, *layers, *cgroups,
@@ -136,7 +144,7 @@ Status RunDaemon(const Config& config) {
   if (!server) return absl::UnavailableError("cannot listen on unix:" + sock);
   if (::chmod(sock.c_str(), 0660) != 0) return ErrnoError("chmod " + sock);
   spdlog::info("kcrd {} (CRI {}) serving on {}, root {}, state {}, cgroup driver {}", kVersion, kCriApiVersion,
-               sock, paths.root(), paths.state(), ResolveCgroupDriver(config.cgroup_driver));
+               sock, paths.root(), paths.state(), driver);
 
   SignalWaiter waiter(*server);
   server->Wait();

@@ -3,6 +3,7 @@
 // CRI on the unix socket until SIGTERM/SIGINT, then shuts down cleanly.
 #include "common/status.h"
 #include "cri/config.h"
+#include "runtime/cgroups/systemd.h"
 
 namespace kcr::cri {
 
@@ -10,11 +11,11 @@ namespace kcr::cri {
 // SIGINT and SIGPIPE in every thread (main does, before any thread starts).
 Status RunDaemon(const Config& config);
 
-// The cgroup driver to use: "auto" is cgroupfs on every host for now (the
-// systemd driver is not built yet; a host whose init is systemd is logged,
-// and RuntimeConfig reports cgroupfs, which kubelet's
-// KubeletCgroupDriverFromCRI follows). An explicit "systemd" is kept, and
-// refused when the cgroup manager is created.
-std::string ResolveCgroupDriver(const std::string& configured);
+// The cgroup driver: "auto" is systemd where systemd is the init system and
+// its bus answers (as CRI-O; RuntimeConfig reports it, which kubelet's
+// KubeletCgroupDriverFromCRI follows), else cgroupfs. An explicit
+// "systemd" fails with FailedPrecondition where systemd cannot be used.
+StatusOr<std::unique_ptr<runtime::CgroupManager>> NewCgroupDriver(const std::string& configured,
+                                                                   const runtime::SystemdOptions& o);
 
 }  // namespace kcr::cri

@@ -178,7 +178,7 @@ grpc::Status RuntimeService::ListPodSandboxMetrics(grpc::ServerContext*, const v
       }
     for (const auto& c : d_.store.ListContainers(s.id)) {
       if (c.state != kcr::runtime::ContainerState::kRunning) continue;
-      auto st = d_.cgroups.Stats(s.cgroup_parent + "/" + c.id);
+      auto st = d_.cgroups.Stats(ContainerCgroup(d_.cgroups, s, c.id));
       if (!st.ok()) continue;
       v1::ContainerMetrics* cm = pm->add_container_metrics();
       cm->set_container_id(c.id);

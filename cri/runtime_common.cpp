@@ -30,23 +30,50 @@ int64_t NowNs() {
   }
 }
 
-std::string PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const std::string& pod_id,
-                      const std::string& default_parent) {
-  std::string parent = c.linux().cgroup_parent();
-  while (!parent.empty() && parent.front() == '/') parent.erase(0, 1);
-  // A systemd slice name ("kubepods-burstable-pod1.slice", from a kubelet
-  // using the systemd driver) is the path systemd gives it:
-  // kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice.
-  if (parent.find('/') == std::string::npos && parent.size() > 6 && parent.ends_with(".slice") && parent != "-.slice") {
-    std::string name = parent.substr(0, parent.size() - 6), path;
-    for (size_t dash = name.find('-'); dash != std::string::npos; dash = name.find('-', dash + 1))
-      if (dash > 0) path += name.substr(0, dash) + ".slice/";
-    return path + parent;
+StatusOr<std::string> PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const std::string& pod_id,
+                                const std::string& default_parent, bool systemd) {
+  auto trim = [](std::string p) {
+    while (!p.empty() && p.front() == '/') p.erase(0, 1);
+    while (!p.empty() && p.back() == '/') p.pop_back();
+    return p;
+  };
+  std::string parent = trim(c.linux().cgroup_parent());
+  if (parent.find("..") != std::string::npos)
+    return absl::InvalidArgumentError("linux.cgroup_parent \"" + c.linux().cgroup_parent() + "\" may not hold \"..\"");
+  bool slice_name = parent.find('/') == std::string::npos && parent.ends_with(".slice");
+  if (systemd) {
+    std::string slice = parent;
+    if (parent.empty()) {
+      std::string base = trim(default_parent);
+      if (base.ends_with(".slice")) base.resize(base.size() - 6);
+      if (base.empty() || base.find('/') != std::string::npos)
+        return absl::InvalidArgumentError("config cgroup.parent \"" + default_parent +
+                                          "\" must be a slice name for the systemd driver");
+      slice = base + "-" + pod_id + ".slice";
+    } else if (!slice_name) {
+      return absl::InvalidArgumentError("linux.cgroup_parent \"" + c.linux().cgroup_parent() +
+                                        "\" must be a slice name such as kubepods-burstable-pod<uid>.slice "
+                                        "(kcr's cgroup driver is systemd)");
+    }
+    auto path = kcr::runtime::SlicePath(slice);
+    if (!path.ok()) return Annotate(path.status(), "linux.cgroup_parent");
+    return *path;
+  }
+  // A slice name from a kubelet using the systemd driver is where systemd
+  // would put it: kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice.
+  if (slice_name && parent != "-.slice") {
+    auto path = kcr::runtime::SlicePath(parent);
+    if (!path.ok()) return Annotate(path.status(), "linux.cgroup_parent");
+    return *path;
   }
   if (!parent.empty()) return parent;
-  std::string base = default_parent;
-  while (!base.empty() && base.front() == '/') base.erase(0, 1);
+  std::string base = trim(default_parent);
   return (base.empty() ? std::string("kcr") : base) + "/" + pod_id;
+}
+
+std::string ContainerCgroup(const kcr::runtime::CgroupManager& cgroups, const kcr::runtime::SandboxRecord& pod,
+                            const std::string& container_id) {
+  return cgroups.ContainerParent(pod.cgroup_parent, pod.id) + "/" + container_id;
 }
 
 bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& selector,

@@ -3,6 +3,7 @@
 // conversions, filters, the pod cgroup path, time.
 #include "api/api.pb.h"
 #include "common/status.h"
+#include "runtime/cgroups/cgroup.h"
 #include "runtime/oci/spec.h"
 #include "runtime/pod/store.h"
 
@@ -15,11 +16,19 @@ int64_t NowNs();
 
 ::runtime::v1::ContainerState CriState(kcr::runtime::ContainerState s);
 
-// The pod's cgroup: kubelet's cgroup_parent when given (cgroupfs form
-// "/kubepods/burstable/pod<uid>"), else "kcr/<pod-id>" under the configured
-// parent.
-std::string PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const std::string& pod_id,
-                      const std::string& default_parent);
+// The pod's cgroup (a path relative to the hierarchy root): kubelet's
+// cgroup_parent when given, else one under the configured parent.
+// cgroupfs: "/kubepods/burstable/pod<uid>" as given, a slice name as systemd
+// lays it out, else "<parent>/<pod-id>". systemd: the parent must be a
+// slice name ("kubepods-burstable-pod<uid>.slice"); kcr's own is
+// "<parent>-<pod-id>.slice" (parent "kcr.slice": kcr.slice/kcr-<id>.slice).
+// InvalidArgument naming linux.cgroup_parent when it cannot be used.
+StatusOr<std::string> PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const std::string& pod_id,
+                                const std::string& default_parent, bool systemd);
+
+// A container's cgroup: a child of the driver's ContainerParent.
+std::string ContainerCgroup(const kcr::runtime::CgroupManager& cgroups, const kcr::runtime::SandboxRecord& pod,
+                            const std::string& container_id);
 
 // CRI resources in the OCI model (CPU, cpuset, memory and swap, hugepage
 // limits, unified v2 files). InvalidArgument naming a bad hugepage size.

@@ -20,7 +20,7 @@ grpc::Status RuntimeService::RemovePodSandbox(grpc::ServerContext*, const v1::Re
   if (absl::Status st = StopSandbox(*s); !st.ok()) return ToGrpc(st, "RemovePodSandbox");
   for (const auto& c : d_.store.ListContainers(s->id))
     if (absl::Status st = RemoveContainerLocked(c); !st.ok()) return ToGrpc(st, "RemovePodSandbox");
-  if (absl::Status st = d_.cgroups.Destroy(s->cgroup_parent); !st.ok()) return ToGrpc(Annotate(st, "pod cgroup"));
+  if (absl::Status st = d_.cgroups.DestroyPod(s->cgroup_parent, s->id); !st.ok()) return ToGrpc(Annotate(st, "pod cgroup"));
   if (absl::Status st = fs::RemoveAll(d_.paths.PodDir(s->id)); !st.ok()) return ToGrpc(st, "RemovePodSandbox");
   if (absl::Status st = d_.store.RemoveSandbox(s->id); !st.ok()) return ToGrpc(st, "RemovePodSandbox");
   spdlog::info("RemovePodSandbox {}", s->id);

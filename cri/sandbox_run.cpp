@@ -76,7 +76,9 @@ grpc::Status RuntimeService::RunPodSandbox(grpc::ServerContext*, const v1::RunPo
   s.labels = {c.labels().begin(), c.labels().end()};
   s.annotations = {c.annotations().begin(), c.annotations().end()};
   s.runtime_handler = req->runtime_handler();
-  s.cgroup_parent = PodCgroup(c, s.id, d_.config.cgroup_parent);
+  auto cgroup = PodCgroup(c, s.id, d_.config.cgroup_parent, d_.cgroups.Driver() == "systemd");
+  if (!cgroup.ok()) return ToGrpc(cgroup.status(), "RunPodSandbox");
+  s.cgroup_parent = *cgroup;
   c.SerializeToString(&s.config);
   std::lock_guard<std::mutex> lock(LockFor(s.id));
   // The name is reserved first: a duplicate fails before anything exists.
@@ -122,8 +124,9 @@ grpc::Status RuntimeService::RunPodSandbox(grpc::ServerContext*, const v1::RunPo
   }
 
   // The pod cgroup, so pod stats work for every pod.
-  if (absl::Status st = d_.cgroups.Create(s.cgroup_parent, {}); !st.ok()) return ToGrpc(Annotate(st, "pod cgroup"));
-  undo.Add([&] { d_.cgroups.Destroy(s.cgroup_parent).IgnoreError(); });
+  if (absl::Status st = d_.cgroups.CreatePod(s.cgroup_parent, s.id); !st.ok())
+    return ToGrpc(Annotate(st, "pod cgroup"), "RunPodSandbox");
+  undo.Add([&] { d_.cgroups.DestroyPod(s.cgroup_parent, s.id).IgnoreError(); });
 
   // The monitor holds the pod's namespaces from here on.
   kcr::monitor::MonitorOptions mo;
@@ -135,7 +138,6 @@ grpc::Status RuntimeService::RunPodSandbox(grpc::ServerContext*, const v1::RunPo
   mo.host_uts = host_net;
   mo.host_ipc = ns.ipc() == v1::NODE;
   mo.share_pid = ns.pid() == v1::POD;
-  mo.cgroup_driver = d_.cgroups.Driver();
   if (absl::Status st = fs::MkdirAll(d_.paths.Monitors(), 0700); !st.ok()) return ToGrpc(st);
   if (absl::Status st = kcr::monitor::MonitorClient::Spawn(d_.monitor_binary, mo); !st.ok())
     return ToGrpc(st, "RunPodSandbox");
@@ -143,7 +145,13 @@ grpc::Status RuntimeService::RunPodSandbox(grpc::ServerContext*, const v1::RunPo
     if (auto m = Monitor(s.id); m.ok()) (*m)->Call({{"op", "shutdown"}}).IgnoreError();
     ForgetMonitor(s.id);
   });
-  if (auto m = Monitor(s.id); !m.ok()) return ToGrpc(m.status(), "RunPodSandbox");
+  auto monitor = Monitor(s.id);
+  if (!monitor.ok()) return ToGrpc(monitor.status(), "RunPodSandbox");
+  std::vector<pid_t> monitor_pids;
+  for (const char* k : {"pid", "reaper"})
+    if (int pid = (*monitor)->hello().value(k, -1); pid > 0) monitor_pids.push_back(pid);
+  if (absl::Status st = d_.cgroups.AdoptMonitor(s.cgroup_parent, s.id, monitor_pids); !st.ok())
+    return ToGrpc(Annotate(st, "pod cgroup"), "RunPodSandbox");
 
   s.state = kcr::runtime::SandboxState::kReady;
   if (absl::Status st = d_.store.UpdateSandbox(s); !st.ok()) return ToGrpc(st, "RunPodSandbox");

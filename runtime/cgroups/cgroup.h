@@ -46,15 +46,40 @@ class CgroupManager {
   // Where a process should be for "joining" it (v2: the one directory;
   // v1: the memory controller's), for exec's setns into the cgroup.
   virtual std::string Dir(const std::string& path) const = 0;
+
+  // Pod-level placement, called by kcrd in this order: CreatePod before the
+  // pod's kcr-monitor starts; AdoptMonitor once it runs (`pids`: the monitor
+  // and its helper processes); the pod's container cgroups are children of
+  // ContainerParent; DestroyPod once the monitor is gone (OK when nothing is
+  // left). cgroupfs: the pod cgroup is a directory kcr makes and removes,
+  // containers are its children, the monitor stays in kcrd's cgroup.
+  // systemd: see systemd.h.
+  virtual Status CreatePod(const std::string& pod_cgroup, const std::string& /*pod_id*/) {
+    return Create(pod_cgroup, {});
+  }
+  virtual Status AdoptMonitor(const std::string& /*pod_cgroup*/, const std::string& /*pod_id*/,
+                              const std::vector<pid_t>& /*pids*/) {
+    return absl::OkStatus();
+  }
+  virtual std::string ContainerParent(const std::string& pod_cgroup, const std::string& /*pod_id*/) const {
+    return pod_cgroup;
+  }
+  virtual Status DestroyPod(const std::string& pod_cgroup, const std::string& /*pod_id*/) {
+    return Destroy(pod_cgroup);
+  }
 };
+
+// Where systemd puts slice `name` (systemd.slice(5)): "a-b-c.slice" is
+// a.slice/a-b.slice/a-b-c.slice; "-.slice" is the root (""). InvalidArgument
+// for what is not a slice unit name.
+StatusOr<std::string> SlicePath(const std::string& name);
 
 // Reads the host's layout from /sys/fs/cgroup (`mount_root` for tests).
 CgroupLayout DetectCgroupLayout(const std::string& mount_root = "/sys/fs/cgroup");
 
 // The cgroupfs driver for the detected layout (hybrid uses v1 controllers).
-// `driver` "systemd" gives FailedPrecondition when systemd is not the init
-// system (sd_booted), naming what was found.
-StatusOr<std::unique_ptr<CgroupManager>> NewCgroupManager(const std::string& driver,
-                                                         const std::string& mount_root = "/sys/fs/cgroup");
+// The systemd driver (systemd.h) is kcrd's only: it needs sd-bus, which the
+// static kcr-monitor does not link.
+StatusOr<std::unique_ptr<CgroupManager>> NewCgroupfsManager(const std::string& mount_root = "/sys/fs/cgroup");
 
 }  // namespace kcr::runtime

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <vector>
 
 #include "common/fs.h"
@@ -118,10 +120,12 @@ Status RemoveDir(const std::string& dir) {
 class V1 final : public CgroupManager {
  public:
   explicit V1(std::string root) : root_(std::move(root)) {
-    // The controllers this host mounts (a kernel may lack hugetlb, say).
+    // The controllers this host mounts (a kernel may lack hugetlb, say): a
+    // hierarchy's root has cgroup.procs; an unmounted directory of that name
+    // (a mount point left empty) does not.
     for (const char* c : kKnown) {
       struct stat st;
-      if (::stat(JoinPath(root_, c).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) controllers_.push_back(c);
+      if (::stat(JoinPath(JoinPath(root_, c), "cgroup.procs").c_str(), &st) == 0) controllers_.push_back(c);
     }
   }
   std::string Driver() const override { return "cgroupfs"; }
@@ -362,16 +366,25 @@ class V2 final : public CgroupManager {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<CgroupManager>> NewCgroupManager(const std::string& driver, const std::string& root) {
-  if (driver == "systemd") {
-    struct stat st;  // sd_booted(3): systemd is init iff /run/systemd/system exists
-    if (::stat("/run/systemd/system", &st) != 0)
-      return absl::FailedPreconditionError(
-          "cgroup driver systemd: systemd is not the init system on this host (use cgroupfs)");
-    return absl::UnimplementedError("cgroup driver systemd: transient scopes over sd-bus are not implemented yet");
-  }
-  if (driver != "cgroupfs" && driver != "auto")
-    return absl::InvalidArgumentError("unknown cgroup driver \"" + driver + "\"");
+StatusOr<std::string> SlicePath(const std::string& name) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError("\"" + name + "\" is not a systemd slice name: " + why);
+  };
+  if (name == "-.slice") return std::string();
+  if (name.size() <= 6 || !name.ends_with(".slice")) return bad("it must end in .slice");
+  std::string base = name.substr(0, name.size() - 6);
+  if (base.front() == '-' || base.back() == '-' || base.find("--") != std::string::npos)
+    return bad("a dash may not begin or end it, nor follow another");
+  for (char ch : base)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && !std::strchr(":-_.\\", ch))
+      return bad("it may hold letters, digits and :-_.\\ only");
+  std::string path;
+  for (size_t dash = base.find('-'); dash != std::string::npos; dash = base.find('-', dash + 1))
+    path += base.substr(0, dash) + ".slice/";
+  return path + name;
+}
+
+StatusOr<std::unique_ptr<CgroupManager>> NewCgroupfsManager(const std::string& root) {
   switch (DetectCgroupLayout(root)) {
     case CgroupLayout::kV2: return std::unique_ptr<CgroupManager>(new V2(root));
     default: return std::unique_ptr<CgroupManager>(new V1(root));  // v1 and the hybrid's v1 half

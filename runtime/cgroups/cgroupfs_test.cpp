@@ -27,8 +27,8 @@ class FakeCgroupfs : public ::testing::Test {
 
 TEST_F(FakeCgroupfs, V1WritesHugepagesAndDeviceRules) {
   for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids", "devices", "hugetlb"})
-    ASSERT_TRUE(fs::MkdirAll(JoinPath(root_, c)).ok());
-  auto m = NewCgroupManager("cgroupfs", root_);
+    Touch(std::string(c) + "/cgroup.procs");
+  auto m = NewCgroupfsManager(root_);
   ASSERT_TRUE(m.ok()) << m.status();
   oci::Resources r;
   r.hugepage_limits = {{"2MB", 4 << 20}, {"1GB", 0}};
@@ -46,8 +46,8 @@ TEST_F(FakeCgroupfs, V1WritesHugepagesAndDeviceRules) {
 }
 
 TEST_F(FakeCgroupfs, V1WithoutHugetlbSkipsHugepageLimits) {
-  for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids"}) ASSERT_TRUE(fs::MkdirAll(JoinPath(root_, c)).ok());
-  auto m = NewCgroupManager("cgroupfs", root_);
+  for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids"}) Touch(std::string(c) + "/cgroup.procs");
+  auto m = NewCgroupfsManager(root_);
   ASSERT_TRUE(m.ok());
   oci::Resources r;
   r.hugepage_limits = {{"2MB", 0}};  // kubelet sends one per page size it knows
@@ -63,7 +63,7 @@ TEST_F(FakeCgroupfs, V2WritesHugepagesAndUnifiedFiles) {
   Touch("cgroup.controllers");
   Touch("pod/cgroup.subtree_control");
   Touch("pod/hugetlb.2MB.max");
-  auto m = NewCgroupManager("cgroupfs", root_);
+  auto m = NewCgroupfsManager(root_);
   ASSERT_TRUE(m.ok());
   oci::Resources r;
   r.hugepage_limits = {{"2MB", 2 << 20}, {"1GB", 1 << 30}};  // 1GB: no such file, skipped

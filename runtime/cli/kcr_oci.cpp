@@ -46,7 +46,11 @@ int main(int argc, char** argv) {
   opts.stdout_fd = 1;
   opts.stderr_fd = 2;
   if (!driver.empty()) {
-    auto m = runtime::NewCgroupManager(driver);
+    if (driver != "cgroupfs") {
+      std::cerr << "kcr-oci: cgroup driver \"" << driver << "\": only cgroupfs is supported here\n";
+      return 125;
+    }
+    auto m = runtime::NewCgroupfsManager();
     if (!m.ok()) {
       std::cerr << "kcr-oci: " << m.status().message() << "\n";
       return 125;

@@ -324,7 +324,7 @@ TEST_F(ContainerTest, BadSpecsNameTheProblem) {
 class CgroupContainerTest : public ContainerTest {
  protected:
   void SetUp() override {
-    auto m = NewCgroupManager("cgroupfs");
+    auto m = NewCgroupfsManager();
     ASSERT_TRUE(m.ok()) << m.status();
     cg_ = std::move(*m);
     path_ = "kcr-test/" + std::to_string(getpid());

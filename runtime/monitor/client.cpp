@@ -22,7 +22,7 @@ using nlohmann::json;
 
 Status MonitorClient::Spawn(const std::string& binary, const MonitorOptions& o) {
   std::vector<std::string> args{binary, "--detach", "--pod", o.pod_id, "--socket", o.socket,
-                                "--containers-dir", o.containers_dir, "--cgroup-driver", o.cgroup_driver};
+                                "--containers-dir", o.containers_dir};
   if (!o.netns.empty()) args.insert(args.end(), {"--netns", o.netns});
   if (!o.hostname.empty()) args.insert(args.end(), {"--hostname", o.hostname});
   if (o.host_ipc) args.push_back("--host-ipc");

@@ -24,7 +24,6 @@ int main(int argc, char** argv) {
   app.add_flag("--host-ipc", o.host_ipc, "use the host IPC namespace");
   app.add_flag("--host-uts", o.host_uts, "use the host UTS namespace");
   app.add_flag("--share-pid", o.share_pid, "one PID namespace for the whole pod");
-  app.add_option("--cgroup-driver", o.cgroup_driver, "cgroupfs (systemd: later)");
   app.add_flag("--detach", detach, "fork into the background once ready");
   CLI11_PARSE(app, argc, argv);
   kcr::SetLogLevel("info").IgnoreError();

@@ -225,7 +225,10 @@ Status Monitor::Init() {
     }
     reaper_ = pid;
   }
-  KCR_ASSIGN_OR_RETURN(cgroups_, runtime::NewCgroupManager(opt_.cgroup_driver));
+  // Container cgroups are written with cgroupfs under every driver: with
+  // systemd they live in the pod's delegated scope, where that is the
+  // delegation contract (systemd.h).
+  KCR_ASSIGN_OR_RETURN(cgroups_, runtime::NewCgroupfsManager());
   KCR_RETURN_IF_ERROR(fs::MkdirAll(opt_.containers_dir, 0700));
   ep_.reset(::epoll_create1(EPOLL_CLOEXEC));
   sigset_t set;

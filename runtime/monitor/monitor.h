@@ -20,7 +20,6 @@ struct MonitorOptions {
   bool host_ipc = false;
   bool host_uts = false;
   bool share_pid = false;      // one PID namespace for the pod, with a reaper as PID 1
-  std::string cgroup_driver = "cgroupfs";
 };
 
 // Sets the pod up, calls `ready` with the set-up result (OK once the

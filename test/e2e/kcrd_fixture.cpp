@@ -130,9 +130,13 @@ void KcrdFixture::Start(const std::string& extra_arg) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::string bin = KCR_KCRD_BIN;
-  std::vector<char*> args{bin.data(), const_cast<char*>("--config"), config_.data(), nullptr};
-  ASSERT_EQ(posix_spawn(&pid_, bin.c_str(), &fa, nullptr, args.data(), environ), 0);
+  std::vector<std::string> argv = launcher_;
+  for (const char* a : {KCR_KCRD_BIN, "--config"}) argv.push_back(a);
+  argv.push_back(config_);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  ASSERT_EQ(posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ), 0);
   posix_spawn_file_actions_destroy(&fa);
   channel_ = grpc::CreateChannel("unix:" + sock_, grpc::InsecureChannelCredentials());
   images_ = ::runtime::v1::ImageService::NewStub(channel_);
@@ -153,9 +157,20 @@ void KcrdFixture::Start(const std::string& extra_arg) {
   FAIL() << "kcrd did not answer on " << sock_;
 }
 
+pid_t KcrdFixture::KcrdPid() const {
+  if (pid_ <= 0 || launcher_.empty()) return pid_;
+  for (int i = 0; i < 100; i++) {
+    std::string p = std::to_string(pid_);
+    auto kids = fs::ReadFile("/proc/" + p + "/task/" + p + "/children");
+    if (kids.ok() && !kids->empty()) return static_cast<pid_t>(std::stol(*kids));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
 int KcrdFixture::Stop() {
   if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
+  if (pid_t k = KcrdPid(); k > 0) kill(k, SIGTERM);
   int st = 0;
   for (int i = 0; i < 200; i++) {
     if (waitpid(pid_, &st, WNOHANG) == pid_) {
@@ -164,6 +179,7 @@ int KcrdFixture::Stop() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  if (pid_t k = KcrdPid(); k > 0) kill(k, SIGKILL);
   kill(pid_, SIGKILL);
   waitpid(pid_, &st, 0);
   pid_ = -1;
@@ -173,6 +189,7 @@ int KcrdFixture::Stop() {
 
 void KcrdFixture::Kill9() {
   if (pid_ <= 0) return;
+  if (pid_t k = KcrdPid(); k > 0) kill(k, SIGKILL);
   kill(pid_, SIGKILL);
   int st;
   waitpid(pid_, &st, 0);
@@ -183,6 +200,72 @@ CmdResult KcrdFixture::Crictl(const std::vector<std::string>& args) {
   std::vector<std::string> argv{KCR_CRICTL_BIN, "--timeout", "60s", "-r", "unix://" + sock_, "-i", "unix://" + sock_};
   argv.insert(argv.end(), args.begin(), args.end());
   return e2e::Run(argv);
+}
+
+::runtime::v1::PodSandboxConfig KcrdFixture::PodConfig(const std::string& name) {
+  ::runtime::v1::PodSandboxConfig c;
+  c.mutable_metadata()->set_name(name);
+  c.mutable_metadata()->set_namespace_("e2e");
+  c.mutable_metadata()->set_uid("uid-" + name);
+  c.set_hostname(name);
+  c.set_log_directory(dir_ + "/logs/" + name);
+  c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(::runtime::v1::CONTAINER);
+  return c;
+}
+
+StatusOr<std::string> KcrdFixture::RunPod(const ::runtime::v1::PodSandboxConfig& c) {
+  ::runtime::v1::RunPodSandboxRequest req;
+  *req.mutable_config() = c;
+  ::runtime::v1::RunPodSandboxResponse resp;
+  grpc::Status st = Runtime().RunPodSandbox(Ctx().get(), req, &resp);
+  if (!st.ok()) return Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+  return resp.pod_sandbox_id();
+}
+
+::runtime::v1::ContainerConfig KcrdFixture::CtrConfig(const std::string& name, const std::string& image, std::vector<std::string> cmd) {
+  ::runtime::v1::ContainerConfig c;
+  c.mutable_metadata()->set_name(name);
+  c.mutable_image()->set_image(image);
+  for (auto& a : cmd) c.add_command(a);
+  c.set_log_path(name + ".log");
+  return c;
+}
+
+StatusOr<std::string> KcrdFixture::RunCtr(const std::string& pod, const ::runtime::v1::PodSandboxConfig& pc, const ::runtime::v1::ContainerConfig& c, bool start) {
+  ::runtime::v1::CreateContainerRequest req;
+  req.set_pod_sandbox_id(pod);
+  *req.mutable_config() = c;
+  *req.mutable_sandbox_config() = pc;
+  ::runtime::v1::CreateContainerResponse resp;
+  grpc::Status st = Runtime().CreateContainer(Ctx().get(), req, &resp);
+  if (!st.ok()) return Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+  if (start) {
+    ::runtime::v1::StartContainerRequest sreq;
+    sreq.set_container_id(resp.container_id());
+    ::runtime::v1::StartContainerResponse sresp;
+    st = Runtime().StartContainer(Ctx().get(), sreq, &sresp);
+    if (!st.ok()) return Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+  }
+  return resp.container_id();
+}
+
+::runtime::v1::ExecSyncResponse KcrdFixture::Exec(const std::string& ctr, std::vector<std::string> cmd, int timeout) {
+  ::runtime::v1::ExecSyncRequest req;
+  req.set_container_id(ctr);
+  for (auto& a : cmd) req.add_cmd(a);
+  req.set_timeout(timeout);
+  ::runtime::v1::ExecSyncResponse resp;
+  grpc::Status st = Runtime().ExecSync(Ctx().get(), req, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return resp;
+}
+
+::runtime::v1::ContainerStatus KcrdFixture::CtrStatus(const std::string& id) {
+  ::runtime::v1::ContainerStatusRequest req;
+  req.set_container_id(id);
+  ::runtime::v1::ContainerStatusResponse resp;
+  EXPECT_TRUE(Runtime().ContainerStatus(Ctx().get(), req, &resp).ok());
+  return resp.status();
 }
 
 std::unique_ptr<grpc::ClientContext> KcrdFixture::Ctx(int timeout_s) {

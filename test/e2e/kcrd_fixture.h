@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "api/api.grpc.pb.h"
+#include "common/status.h"
 
 namespace kcr::e2e {
 
@@ -38,15 +39,31 @@ class KcrdFixture : public ::testing::Test {
   void Kill9();
   // Removes every pod through kcrd (as TearDown does).
   void RemoveAllPods();
+  // kcrd's PID (the launcher's child when there is a launcher), -1 if none.
+  pid_t KcrdPid() const;
 
   CmdResult Crictl(const std::vector<std::string>& args);
+
+  // Request helpers; a failed RPC comes back as its status code and message.
+  ::runtime::v1::PodSandboxConfig PodConfig(const std::string& name);  // pod "e2e/<name>", own log dir
+  StatusOr<std::string> RunPod(const ::runtime::v1::PodSandboxConfig& c);
+  ::runtime::v1::ContainerConfig CtrConfig(const std::string& name, const std::string& image,
+                                           std::vector<std::string> cmd);
+  // CreateContainer, then StartContainer when `start`.
+  StatusOr<std::string> RunCtr(const std::string& pod, const ::runtime::v1::PodSandboxConfig& pc,
+                               const ::runtime::v1::ContainerConfig& c, bool start = true);
+  ::runtime::v1::ExecSyncResponse Exec(const std::string& ctr, std::vector<std::string> cmd, int timeout = 10);
+  ::runtime::v1::ContainerStatus CtrStatus(const std::string& id);
 
   ::runtime::v1::ImageService::Stub& Images() { return *images_; }
   ::runtime::v1::RuntimeService::Stub& Runtime() { return *runtime_; }
   std::unique_ptr<grpc::ClientContext> Ctx(int timeout_s = 60);
 
   std::string dir_, root_, state_, sock_, config_, log_, cgroup_parent_;
-  pid_t pid_ = -1;
+  pid_t pid_ = -1;  // kcrd, or its launcher
+  // A command kcrd runs under (e.g. nsenter into other namespaces); signals
+  // then go to the launcher's child, kcrd itself.
+  std::vector<std::string> launcher_;
 
  private:
   std::shared_ptr<grpc::Channel> channel_;

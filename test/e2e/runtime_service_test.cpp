@@ -56,67 +56,6 @@ class RuntimeServiceTest : public KcrdFixture {
   }
   std::string bridge_, net_;
 
-  v1::PodSandboxConfig PodConfig(const std::string& name) {
-    v1::PodSandboxConfig c;
-    c.mutable_metadata()->set_name(name);
-    c.mutable_metadata()->set_namespace_("e2e");
-    c.mutable_metadata()->set_uid("uid-" + name);
-    c.set_hostname(name);
-    c.set_log_directory(dir_ + "/logs/" + name);
-    c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::CONTAINER);
-    return c;
-  }
-  StatusOr<std::string> RunPod(const v1::PodSandboxConfig& c) {
-    v1::RunPodSandboxRequest req;
-    *req.mutable_config() = c;
-    v1::RunPodSandboxResponse resp;
-    grpc::Status st = Runtime().RunPodSandbox(Ctx().get(), req, &resp);
-    if (!st.ok()) return Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
-    return resp.pod_sandbox_id();
-  }
-  v1::ContainerConfig CtrConfig(const std::string& name, const std::string& image, std::vector<std::string> cmd) {
-    v1::ContainerConfig c;
-    c.mutable_metadata()->set_name(name);
-    c.mutable_image()->set_image(image);
-    for (auto& a : cmd) c.add_command(a);
-    c.set_log_path(name + ".log");
-    return c;
-  }
-  StatusOr<std::string> RunCtr(const std::string& pod, const v1::PodSandboxConfig& pc, const v1::ContainerConfig& c,
-                               bool start = true) {
-    v1::CreateContainerRequest req;
-    req.set_pod_sandbox_id(pod);
-    *req.mutable_config() = c;
-    *req.mutable_sandbox_config() = pc;
-    v1::CreateContainerResponse resp;
-    grpc::Status st = Runtime().CreateContainer(Ctx().get(), req, &resp);
-    if (!st.ok()) return Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
-    if (start) {
-      v1::StartContainerRequest sreq;
-      sreq.set_container_id(resp.container_id());
-      v1::StartContainerResponse sresp;
-      st = Runtime().StartContainer(Ctx().get(), sreq, &sresp);
-      if (!st.ok()) return Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
-    }
-    return resp.container_id();
-  }
-  v1::ExecSyncResponse Exec(const std::string& ctr, std::vector<std::string> cmd, int timeout = 10) {
-    v1::ExecSyncRequest req;
-    req.set_container_id(ctr);
-    for (auto& a : cmd) req.add_cmd(a);
-    req.set_timeout(timeout);
-    v1::ExecSyncResponse resp;
-    grpc::Status st = Runtime().ExecSync(Ctx().get(), req, &resp);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return resp;
-  }
-  v1::ContainerStatus CtrStatus(const std::string& id) {
-    v1::ContainerStatusRequest req;
-    req.set_container_id(id);
-    v1::ContainerStatusResponse resp;
-    EXPECT_TRUE(Runtime().ContainerStatus(Ctx().get(), req, &resp).ok());
-    return resp.status();
-  }
   std::string PodIp(const std::string& pod) {
     v1::PodSandboxStatusRequest req;
     req.set_pod_sandbox_id(pod);
