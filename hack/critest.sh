@@ -2,7 +2,11 @@
 # Runs critest (cri-tools, pinned) against a fresh kcrd with the local
 # registry standing in for registry.k8s.io, k8s.gcr.io, gcr.io and docker.io.
 # Extra arguments go to critest (e.g. -ginkgo.focus=Image).
+# KCR_CGROUP_DRIVER=systemd runs kcrd with the systemd cgroup driver inside
+# a systemd of its own (test/e2e/systemd_host.sh) on hosts that do not boot
+# systemd.
 set -euo pipefail
+driver=${KCR_CGROUP_DRIVER:-auto}
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/hack/versions.sh"
 tmp=$(mktemp -d /tmp/kcr-critest.XXXXXX)
@@ -10,6 +14,7 @@ cat >"$tmp/kcr.toml" <<EOT
 root = "$tmp/root"
 state = "$tmp/state"
 [cgroup]
+driver = "$driver"
 parent = "kcr-critest-$$.slice"
 [cni]
 conf_dir = "$tmp/net.d"
@@ -36,11 +41,18 @@ EOT
 bash "$root/hack/registry.sh" start >/dev/null
 python3 "$root/hack/test_images.py" >/dev/null
 python3 "$root/hack/critest_images.py" >/dev/null
-"$root/build/bin/kcrd" --config "$tmp/kcr.toml" >"$tmp/kcrd.log" 2>&1 &
+launch=()
+if [[ $driver == systemd && ! -d /run/systemd/system ]]; then
+  mkdir -p "$tmp/systemd-host"
+  sdpid=$(bash "$root/test/e2e/systemd_host.sh" start "$tmp/systemd-host")
+  launch=(nsenter -t "$sdpid" -m -p -C -u --)
+fi
+"${launch[@]}" "$root/build/bin/kcrd" --config "$tmp/kcr.toml" >"$tmp/kcrd.log" 2>&1 &
 kcrd=$!
 cleanup() {
-  kill "$kcrd" 2>/dev/null || true
+  if (( ${#launch[@]} )); then pkill -TERM -P "$kcrd" 2>/dev/null || true; else kill "$kcrd" 2>/dev/null || true; fi
   wait "$kcrd" 2>/dev/null || true
+  if (( ${#launch[@]} )); then bash "$root/test/e2e/systemd_host.sh" stop "$tmp/systemd-host"; fi
   rm -rf "$tmp/root" "$tmp/state"
   ip link del "$bridge" 2>/dev/null || true
   rm -rf "/var/lib/cni/networks/$net"
