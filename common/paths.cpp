@@ -41,5 +41,8 @@ std::string Paths::NetnsDir() const { return JoinPath(state_, "netns"); }
 std::string Paths::Netns(std::string_view id) const { return JoinPath(NetnsDir(), id); }
 std::string Paths::Containers() const { return JoinPath(state_, "containers"); }
 std::string Paths::ContainerDir(std::string_view id) const { return JoinPath(Containers(), id); }
+std::string Paths::AppArmorPolicy(std::string_view profile) const {
+  return JoinPath(JoinPath(state_, "apparmor"), profile);
+}
 
 }  // namespace kcr

@@ -44,6 +44,7 @@ class Paths {
   std::string Netns(std::string_view pod_id) const;
   std::string Containers() const;
   std::string ContainerDir(std::string_view id) const;
+  std::string AppArmorPolicy(std::string_view profile) const;  // apparmor/<profile>: what kcrd loads
 
  private:
   std::string root_;

@@ -125,7 +125,8 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
     auto slash = r.log_path.rfind('/');
     if (absl::Status st = fs::MkdirAll(r.log_path.substr(0, slash), 0755); !st.ok()) return ToGrpc(Annotate(st, "log directory"));
   }
-  ContainerSpecInput in{c, pod, *s, *image, r.id, rootfs, d_.paths.PodDir(s->id), ContainerCgroup(d_.cgroups, *s, r.id), {}};
+  ContainerSpecInput in{c, pod, *s, *image, r.id, rootfs, d_.paths.PodDir(s->id), ContainerCgroup(d_.cgroups, *s, r.id), {},
+                        AppArmorEnabled()};
   int vol = 0;
   for (const auto& m : c.mounts()) {
     if (m.image().image().empty()) continue;
@@ -140,6 +141,8 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
   }
   auto spec = BuildContainerSpec(in);
   if (!spec.ok()) return ToGrpc(spec.status(), "CreateContainer");
+  if (spec->process.apparmor_profile == kDefaultAppArmorProfile)
+    if (absl::Status st = apparmor_.EnsureDefault(); !st.ok()) return ToGrpc(st, "CreateContainer");
   auto mon = Monitor(s->id);
   if (!mon.ok()) return ToGrpc(Annotate(mon.status(), "pod " + s->id), "CreateContainer");
   json rootfs_mounts = json::array();

@@ -1,5 +1,7 @@
 #include "cri/container_spec.h"
 
+#include "cri/apparmor.h"
+
 #include "cri/runtime_common.h"
 
 #include <stdlib.h>
@@ -98,11 +100,6 @@ Status AddHostDevices(oci::Spec* s) {
     if (!st.ok()) spdlog::debug("privileged container: host device /dev/{} skipped: {}", n, st.message());
   }
   return absl::OkStatus();
-}
-
-bool AppArmorEnabled() {
-  auto v = fs::ReadFile("/sys/module/apparmor/parameters/enabled", 16);
-  return v.ok() && !v->empty() && (*v)[0] == 'Y';
 }
 
 }  // namespace
@@ -289,37 +286,40 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
   }
   for (const auto& [k, v] : in.pod.linux().sysctls()) s.linux.sysctl[k] = v;
 
-  // AppArmor, where the host has it: a Localhost profile (loaded by the
-  // admin) is applied at exec. RuntimeDefault has no kcr profile to load
-  // yet and runs unconfined (logged); without AppArmor a Localhost profile
-  // cannot be honoured and is refused, RuntimeDefault and Unconfined mean
-  // nothing to do.
+  // AppArmor, where the host has it, applied at exec: a Localhost profile
+  // (loaded by the admin) by name; RuntimeDefault, or nothing asked, is
+  // kcr's own profile (apparmor.h). Without AppArmor a Localhost profile
+  // cannot be honoured and is refused; RuntimeDefault and Unconfined mean
+  // nothing to do. Privileged containers run unconfined.
   std::string aa_type, aa_name;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // apparmor_profile: what older kubelets send
   const std::string legacy_aa = sc.apparmor_profile();
 #pragma GCC diagnostic pop
   if (sc.has_apparmor()) {
-    if (sc.apparmor().profile_type() == v1::SecurityProfile::Localhost) {
-      aa_type = "localhost";
-      aa_name = sc.apparmor().localhost_ref();
-    } else if (sc.apparmor().profile_type() == v1::SecurityProfile::RuntimeDefault) {
-      aa_type = "runtime/default";
+    switch (sc.apparmor().profile_type()) {
+      case v1::SecurityProfile::Localhost:
+        aa_type = "localhost";
+        aa_name = sc.apparmor().localhost_ref();
+        break;
+      case v1::SecurityProfile::RuntimeDefault: aa_type = "runtime/default"; break;
+      default: aa_type = "unconfined"; break;
     }
   } else if (legacy_aa.rfind("localhost/", 0) == 0) {
     aa_type = "localhost";
     aa_name = legacy_aa.substr(10);
-  } else if (legacy_aa == "runtime/default") {
-    aa_type = "runtime/default";
+  } else if (!legacy_aa.empty()) {
+    aa_type = legacy_aa == "unconfined" ? "unconfined" : "runtime/default";
   }
+  // Unset means the runtime's default, as with containerd and CRI-O.
+  if (aa_type.empty()) aa_type = "runtime/default";
   if (!sc.privileged() && aa_type == "localhost") {
     if (aa_name.empty()) return absl::InvalidArgumentError("apparmor: localhost profile has no name");
-    if (!AppArmorEnabled())
+    if (!in.apparmor_enabled)
       return absl::FailedPreconditionError("apparmor profile \"" + aa_name + "\": AppArmor is not enabled on this host");
     s.process.apparmor_profile = aa_name;
-  } else if (!sc.privileged() && aa_type == "runtime/default" && AppArmorEnabled()) {
-    spdlog::warn("container {}: AppArmor RuntimeDefault asked; kcr has no default profile yet, running unconfined",
-                 c.metadata().name());
+  } else if (!sc.privileged() && aa_type == "runtime/default" && in.apparmor_enabled) {
+    s.process.apparmor_profile = kDefaultAppArmorProfile;  // loaded by kcrd before the container starts
   }
 
   // Seccomp (CRI: an unset profile is unconfined; privileged is unconfined).

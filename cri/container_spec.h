@@ -38,6 +38,7 @@ struct ContainerSpecInput {
   std::string pod_dir;       // hostname, hosts, resolv.conf, shm
   std::string cgroups_path;  // the container's cgroup
   std::vector<ImageVolume> image_volumes;  // one per CRI mount with an image, in order
+  bool apparmor_enabled = false;           // the host enforces AppArmor (AppArmorEnabled)
 };
 
 // InvalidArgument naming the field for what cannot be honoured (an unknown

@@ -14,6 +14,7 @@
 
 #include "api/api.grpc.pb.h"
 #include "common/paths.h"
+#include "cri/apparmor.h"
 #include "cri/config.h"
 #include "images/image_store.h"
 #include "images/snapshotter.h"
@@ -105,6 +106,7 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
   std::array<std::mutex, 64> locks_;
   std::mutex monitors_mu_;
   std::map<std::string, std::shared_ptr<kcr::monitor::MonitorClient>> monitors_;
+  AppArmorLoader apparmor_{"/usr/sbin/apparmor_parser", d_.paths.AppArmorPolicy(kDefaultAppArmorProfile)};
 };
 
 }  // namespace kcr::cri

@@ -12,6 +12,8 @@ pkgs=(
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   zlib1g-dev libzstd-dev libboost-dev libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev criu
+  # apparmor_parser: loads kcr's RuntimeDefault profile where AppArmor is on
+  apparmor
   # test and benchmark peers
   docker-registry apache2-utils busybox-static containernetworking-plugins
   iproute2 nftables iptables curl jq sqlite3 zstd
