@@ -173,6 +173,26 @@ TEST_F(SystemdDriverTest, PodsWithoutParentGetASliceOfTheirOwn) {
   EXPECT_EQ(Show("kcr-" + *pod + ".scope")["LoadState"], "not-found");
 }
 
+TEST_F(SystemdDriverTest, KcrdCrashLeavesScopeMonitorAndContainerRunning) {
+  v1::PodSandboxConfig pc = PodConfig("crash");
+  pc.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(v1::NODE);
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto ctr = RunCtr(*pod, pc, CtrConfig("sleeper", "busybox", {"sleep", "300"}));
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  Kill9();
+  // The monitor lives in its scope, not in kcrd's cgroup: nothing went with kcrd.
+  EXPECT_EQ(Show("kcr-" + *pod + ".scope")["ActiveState"], "active");
+  Start();
+  EXPECT_EQ(CtrStatus(*ctr).state(), v1::CONTAINER_RUNNING);
+  EXPECT_EQ(Exec(*ctr, {"echo", "still here"}).stdout(), "still here\n");
+  v1::RemovePodSandboxRequest rm;
+  rm.set_pod_sandbox_id(*pod);
+  v1::RemovePodSandboxResponse rmresp;
+  ASSERT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), rm, &rmresp).ok());
+  EXPECT_EQ(Show("kcr-" + *pod + ".scope")["LoadState"], "not-found");
+}
+
 TEST_F(SystemdDriverTest, CgroupfsStyleParentIsRefusedAndNothingIsLeft) {
   v1::PodSandboxConfig pc = PodConfig("bad");
   pc.mutable_linux()->set_cgroup_parent("/kubepods/burstable/pod1");
