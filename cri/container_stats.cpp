@@ -25,10 +25,18 @@ void FillCpuMem(const kcr::runtime::CgroupStats& s, int64_t now, v1::CpuUsage* c
 
 }  // namespace
 
-// usage_nano_cores needs two samples: the previous one per cgroup is kept.
+// usage_nano_cores needs two samples: the previous one per cgroup is kept,
+// and samples nobody asked for in ten minutes (removed containers and pods)
+// are dropped, so the map does not grow with every container ever run.
 static uint64_t NanoCores(std::mutex& mu, std::map<std::string, std::pair<int64_t, uint64_t>>& prev,
                           const std::string& key, int64_t now, uint64_t cpu) {
+  constexpr int64_t kMinute = 60'000'000'000;
   std::lock_guard<std::mutex> l(mu);
+  static int64_t last_prune = 0;
+  if (now - last_prune > kMinute) {
+    std::erase_if(prev, [&](const auto& e) { return now - e.second.first > 10 * kMinute; });
+    last_prune = now;
+  }
   auto it = prev.find(key);
   uint64_t cores = 0;
   if (it != prev.end() && now > it->second.first && cpu >= it->second.second)

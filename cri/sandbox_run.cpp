@@ -6,6 +6,7 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "cri/bandwidth.h"
 #include "cri/grpc_status.h"
 #include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
@@ -48,6 +49,13 @@ kcr::runtime::PodNetwork PodNet(const SandboxRecord& s, const v1::PodSandboxConf
   n.dns_searches = {c.dns_config().searches().begin(), c.dns_config().searches().end()};
   n.dns_options = {c.dns_config().options().begin(), c.dns_config().options().end()};
   n.cgroup_path = s.cgroup_parent;
+  // Validated by RunPodSandbox before anything was made.
+  if (auto bw = PodBandwidthFromAnnotations(s.annotations); bw.ok()) {
+    n.ingress_rate = bw->ingress_rate;
+    n.ingress_burst = bw->ingress_burst;
+    n.egress_rate = bw->egress_rate;
+    n.egress_burst = bw->egress_burst;
+  }
   return n;
 }
 }  // namespace
@@ -58,6 +66,8 @@ grpc::Status RuntimeService::RunPodSandbox(grpc::ServerContext*, const v1::RunPo
                                            v1::RunPodSandboxResponse* resp) {
   const v1::PodSandboxConfig& c = req->config();
   if (absl::Status st = ValidateSandboxConfig(c); !st.ok()) return ToGrpc(st);
+  if (auto bw = PodBandwidthFromAnnotations({c.annotations().begin(), c.annotations().end()}); !bw.ok())
+    return ToGrpc(bw.status(), "RunPodSandbox");
   if (!req->runtime_handler().empty() && req->runtime_handler() != "kcr")
     return ToGrpc(absl::InvalidArgumentError("runtime handler \"" + req->runtime_handler() +
                                              "\" is not configured (kcr has the default handler only)"));

@@ -64,7 +64,8 @@ class Store final : public ImageStore {
 
   StatusOr<Image> Pull(const std::string& ref_str, const AuthConfig& auth) override {
     KCR_ASSIGN_OR_RETURN(Reference ref, ParseReference(ref_str));
-    std::string key = ref.String();
+    // Pulls share a download only when they carry the same credentials.
+    std::string key = ref.String() + " " + CredentialKey(auth);
     std::shared_future<StatusOr<Image>> fut;
     bool leader = false;
     std::promise<StatusOr<Image>> promise;

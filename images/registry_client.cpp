@@ -130,6 +130,16 @@ std::string BasicCredentials(const AuthConfig& a) {
   return "";
 }
 
+std::string CredentialKey(const AuthConfig& a) {
+  if (a.username.empty() && a.password.empty() && a.auth.empty() && a.identity_token.empty() &&
+      a.registry_token.empty())
+    return "";
+  std::string all;
+  for (const std::string* f : {&a.username, &a.password, &a.auth, &a.identity_token, &a.registry_token})
+    all += std::to_string(f->size()) + ":" + *f;
+  return Sha256Digest(all);
+}
+
 RegistryClient::RegistryClient(RegistryOptions o) : opt_(std::move(o)) { static CurlGlobal global; }
 
 std::vector<std::string> RegistryClient::Endpoints(const std::string& domain) const {
@@ -307,7 +317,7 @@ StatusOr<RegistryClient::Response> RegistryClient::Get(const Reference& ref, con
   bool have_definitive = false;
   for (const auto& ep : Endpoints(ref.domain)) {
     std::string url = ep + "/v2/" + ref.path + suffix;
-    std::string key = ep + " " + scope;
+    std::string key = ep + " " + scope + " " + CredentialKey(auth);
     Status last;
     for (int attempt = 0; attempt <= opt_.max_retries; attempt++) {
       if (attempt > 0) {

@@ -72,11 +72,17 @@ class RegistryClient {
 
   RegistryOptions opt_;
   std::mutex mu_;
-  std::map<std::string, std::string> tokens_;  // endpoint + " " + scope -> "Bearer ..."
+  // endpoint + " " + scope + " " + CredentialKey -> "Bearer ..." / "Basic ..."
+  std::map<std::string, std::string> tokens_;
 };
 
 // "user:password" from AuthConfig (username/password or base64 `auth`).
 // Empty when it has neither.
 std::string BasicCredentials(const AuthConfig& auth);
+
+// Identifies the credentials a request carries (a digest, never the
+// secrets themselves; "" for none): what one request obtained with them is
+// never reused by a request with other credentials or none.
+std::string CredentialKey(const AuthConfig& auth);
 
 }  // namespace kcr::images

@@ -27,4 +27,19 @@ TEST(RegistryClient, BasicCredentials) {
   EXPECT_EQ(BasicCredentials(a), "u:p");
 }
 
+TEST(RegistryClient, CredentialKeySeparatesCredentials) {
+  AuthConfig none, a, b, t;
+  a.username = "kcr";
+  a.password = "x";
+  b.username = "kcr";
+  b.password = "y";
+  t.registry_token = "kcr:x";
+  EXPECT_EQ(CredentialKey(none), "");
+  EXPECT_NE(CredentialKey(a), "");
+  EXPECT_EQ(CredentialKey(a), CredentialKey(a));
+  EXPECT_NE(CredentialKey(a), CredentialKey(b));
+  EXPECT_NE(CredentialKey(a), CredentialKey(t));
+  EXPECT_EQ(CredentialKey(a).rfind("sha256:", 0), 0u);  // a digest, not the secret
+}
+
 }  // namespace kcr::images

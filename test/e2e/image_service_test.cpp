@@ -193,6 +193,10 @@ TEST_F(ImageServiceTest, RegistryAuth) {
   s = Pull("127.0.0.1:5001/kcr-test/private", &r, &good);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_EQ(Crictl({"rmi", "127.0.0.1:5001/kcr-test/private"}).exit_code, 0);
+  // What one pull's credentials obtained is not another pull's.
+  s = Pull("127.0.0.1:5001/kcr-test/private", &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  EXPECT_TRUE(List().empty());
   v1::AuthConfig b64;
   b64.set_auth("a2NyOmtjci10ZXN0");  // base64("kcr:kcr-test")
   s = Pull("127.0.0.1:5001/kcr-test/private", &r, &b64);

@@ -38,6 +38,7 @@ class RuntimeServiceTest : public KcrdFixture {
                                {"ipam", {{"type", "host-local"}, {"ranges", {{{{"subnet", "10.77.0.0/16"}}}}},
                                          {"routes", {{{"dst", "0.0.0.0/0"}}}}}}},
                               {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}},
+                              {{"type", "bandwidth"}, {"capabilities", {{"bandwidth", true}}}},
                               {{"type", "loopback"}}}}};
     ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/net.d/10-e2e.conflist", conf.dump()).ok());
     Start("[cni]\nconf_dir = \"" + dir_ + "/net.d\"\n");
@@ -172,6 +173,89 @@ TEST_F(RuntimeServiceTest, HostPortAndPodToPodTraffic) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_NE(r.out.find("kcr test web server"), std::string::npos) << r.out;
+}
+
+// Rates (bytes/s) of the host's token-bucket qdiscs: the bandwidth plugin's
+// shaping of pod traffic.
+std::multiset<uint64_t> TbfRates() {
+  std::multiset<uint64_t> rates;
+  auto q = json::parse(e2e::Run({"/sbin/tc", "-j", "qdisc", "show"}).out, nullptr, false);
+  if (q.is_array())
+    for (const auto& e : q)
+      if (e.value("kind", "") == "tbf" && e.contains("options")) rates.insert(e["options"].value("rate", uint64_t{0}));
+  return rates;
+}
+
+TEST_F(RuntimeServiceTest, BandwidthAnnotationsShapeThePodsTraffic) {
+  auto before = TbfRates();
+  auto pc = PodConfig("shaped");
+  (*pc.mutable_annotations())["kubernetes.io/ingress-bandwidth"] = "1M";
+  (*pc.mutable_annotations())["kubernetes.io/egress-bandwidth"] = "2M";
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto during = TbfRates();
+  EXPECT_EQ(during.count(125000) - before.count(125000), 1u) << "no 1 Mbit/s ingress limit";
+  EXPECT_EQ(during.count(250000) - before.count(250000), 1u) << "no 2 Mbit/s egress limit";
+  // A value kubelet would never send is refused before anything exists.
+  auto bad = PodConfig("badly-shaped");
+  (*bad.mutable_annotations())["kubernetes.io/egress-bandwidth"] = "fast";
+  auto r = RunPod(bad);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("kubernetes.io/egress-bandwidth"), absl::string_view::npos) << r.status();
+  v1::RemovePodSandboxRequest rm;
+  rm.set_pod_sandbox_id(*pod);
+  v1::RemovePodSandboxResponse rmresp;
+  ASSERT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), rm, &rmresp).ok());
+  EXPECT_EQ(TbfRates(), before);  // the plugin's shaping went with the pod
+  v1::ListPodSandboxRequest lreq;
+  v1::ListPodSandboxResponse lresp;
+  ASSERT_TRUE(Runtime().ListPodSandbox(Ctx().get(), lreq, &lresp).ok());
+  EXPECT_EQ(lresp.items_size(), 0);
+}
+
+// What kubelet reads of an exit: reasons OOMKilled, Completed and Error with
+// their codes, and an ExecSync that outlives its timeout.
+TEST_F(RuntimeServiceTest, ExitReasonsAndExecSyncTimeout) {
+  auto pc = PodConfig("exits");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto hog = CtrConfig("hog", "busybox", {"dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"});
+  hog.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(16 << 20);
+  auto oom = RunCtr(*pod, pc, hog);
+  ASSERT_TRUE(oom.ok()) << oom.status();
+  auto ok = RunCtr(*pod, pc, CtrConfig("ok", "busybox", {"true"}));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  auto fail = RunCtr(*pod, pc, CtrConfig("fail", "busybox", {"sh", "-c", "exit 3"}));
+  ASSERT_TRUE(fail.ok()) << fail.status();
+  auto sleeper = RunCtr(*pod, pc, CtrConfig("sleeper", "busybox", {"sleep", "1000"}));
+  ASSERT_TRUE(sleeper.ok()) << sleeper.status();
+  auto exited = [&](const std::string& id) {
+    for (int i = 0; i < 100; i++) {
+      auto st = CtrStatus(id);
+      if (st.state() == v1::CONTAINER_EXITED) return st;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return CtrStatus(id);
+  };
+  auto st = exited(*oom);
+  EXPECT_EQ(st.reason(), "OOMKilled");
+  EXPECT_EQ(st.exit_code(), 137);
+  st = exited(*ok);
+  EXPECT_EQ(st.reason(), "Completed");
+  EXPECT_EQ(st.exit_code(), 0);
+  st = exited(*fail);
+  EXPECT_EQ(st.reason(), "Error");
+  EXPECT_EQ(st.exit_code(), 3);
+  v1::ExecSyncRequest req;
+  req.set_container_id(*sleeper);
+  for (const char* a : {"sleep", "30"}) req.add_cmd(a);
+  req.set_timeout(1);
+  v1::ExecSyncResponse resp;
+  auto t0 = std::chrono::steady_clock::now();
+  grpc::Status es = Runtime().ExecSync(Ctx().get(), req, &resp);
+  EXPECT_EQ(es.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << es.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  EXPECT_EQ(Exec(*sleeper, {"true"}).exit_code(), 0);  // the container is unharmed
 }
 
 TEST_F(RuntimeServiceTest, BadRequestsNameTheProblemAndChangeNothing) {
