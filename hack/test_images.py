@@ -43,6 +43,9 @@ def main():
     big = [Layer().file(f"big/{i}", rnd.randbytes(20 << 20)) for i in range(3)]
     image(OPEN, "kcr-test/big", ["latest"], [bb] + big)
     image(AUTH, "kcr-test/private", ["latest"], [bb, Layer().file("private", "secret\n")])
+    # A hostile image: its second layer hardlinks to a file outside the rootfs.
+    image(OPEN, "kcr-test/hostile", ["latest"],
+          [bb, Layer().file("harmless", "fine\n").hardlink("evil", "../../../../../etc/shadow")])
     # A pause image for containerd (the benchmark peer) and critest: kcr
     # needs none. busybox sleep as PID 1; SIGKILL ends it.
     for tag in ("3.6", "3.9", "3.10"):

@@ -181,6 +181,36 @@ class Store final : public ImageStore {
                                              " has unsupported media type \"" + l.media_type + "\"");
     if (m.config.size > static_cast<int64_t>(kMaxConfigBytes))
       return absl::FailedPreconditionError("image config " + m.config.digest + " is larger than 8 MiB");
+
+    // What this pull brings is held from here on: a concurrent RemoveImage
+    // or failed pull must not free a blob or layer it found present and is
+    // about to reference. If this pull fails, what it brought that no image
+    // references and no other pull holds is freed again, so a failed pull
+    // leaves the store as it was.
+    struct Hold {
+      Store* s;
+      std::vector<std::string> blobs, chains;
+      bool committed = false;
+      Hold(Store* st, std::vector<std::string> b) : s(st), blobs(std::move(b)) {
+        std::lock_guard<std::mutex> l(s->gc_mu_);
+        for (const auto& x : blobs) s->pulling_.insert(x);
+      }
+      void AddChains(std::vector<std::string> c) {
+        std::lock_guard<std::mutex> l(s->gc_mu_);
+        chains = std::move(c);
+        for (const auto& x : chains) s->pulling_.insert(x);
+      }
+      ~Hold() {
+        std::lock_guard<std::mutex> l(s->gc_mu_);
+        for (const auto& x : blobs) s->pulling_.erase(s->pulling_.find(x));
+        for (const auto& x : chains) s->pulling_.erase(s->pulling_.find(x));
+        if (!committed) s->FreeUnused(blobs, chains);
+      }
+    };
+    std::vector<std::string> held_blobs{m.config.digest};
+    for (const auto& l : m.layers) held_blobs.push_back(l.digest);
+    Hold hold(this, std::move(held_blobs));
+
     KCR_RETURN_IF_ERROR(Fetch(ref, m.config, auth));
     KCR_ASSIGN_OR_RETURN(std::string config_json, content_.Read(m.config.digest, kMaxConfigBytes));
     KCR_ASSIGN_OR_RETURN(ImageConfig cfg, ParseConfig(config_json));
@@ -188,20 +218,7 @@ class Store final : public ImageStore {
       return absl::FailedPreconditionError(ref.String() + ": config lists " + std::to_string(cfg.diff_ids.size()) +
                                            " diff_ids for " + std::to_string(m.layers.size()) + " layers");
     std::vector<std::string> chains = ChainIds(cfg.diff_ids);
-    // Chains of a pull in progress are in use: a concurrent RemoveImage must
-    // not free a layer this pull found present and is about to reference.
-    struct Hold {
-      Store* s;
-      std::vector<std::string> chains;
-      Hold(Store* st, std::vector<std::string> c) : s(st), chains(std::move(c)) {
-        std::lock_guard<std::mutex> l(s->gc_mu_);
-        for (const auto& x : chains) s->pulling_.insert(x);
-      }
-      ~Hold() {
-        std::lock_guard<std::mutex> l(s->gc_mu_);
-        for (const auto& x : chains) s->pulling_.erase(s->pulling_.find(x));
-      }
-    } hold(this, chains);
+    hold.AddChains(chains);
 
     // Download every layer not already unpacked, in parallel.
     std::vector<size_t> need;
@@ -245,6 +262,7 @@ class Store final : public ImageStore {
       std::lock_guard<std::mutex> l(gc_mu_);
       // Images already present keep their row; only references move.
       KCR_RETURN_IF_ERROR(meta_.Put(row, ref.tag.empty() ? "" : ref.TagRef(), ref.Name() + "@" + top_digest));
+      hold.committed = true;
     }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
     spdlog::info("pulled {} ({}, {} layers, {} new) in {} ms", ref.String(), img.id, m.layers.size(), need.size(), ms);
@@ -265,11 +283,12 @@ class Store final : public ImageStore {
     return w->Commit();
   }
 
-  // Frees blobs and layers of a removed image that no other image uses.
+  // Frees blobs and layers (of a removed image, or a failed pull) that no
+  // image uses and no pull in progress holds. Called with gc_mu_ held.
   void FreeUnused(const std::vector<std::string>& blobs, const std::vector<std::string>& chains) {
     std::set<std::string> used_blobs = meta_.UsedBlobs();
     for (const auto& b : blobs)
-      if (!used_blobs.count(b))
+      if (!used_blobs.count(b) && !pulling_.count(b) && content_.Has(b))
         if (Status st = content_.Delete(b); !st.ok()) spdlog::warn("free blob {}: {}", b, st.message());
     std::set<std::string> used_chains = meta_.UsedChains();
     for (auto it = chains.rbegin(); it != chains.rend(); ++it) {
@@ -316,7 +335,7 @@ class Store final : public ImageStore {
   std::mutex mu_;
   std::map<std::string, std::shared_future<StatusOr<Image>>> inflight_;
   std::mutex gc_mu_;  // guards metadata changes against frees, and pulling_
-  std::multiset<std::string> pulling_;
+  std::multiset<std::string> pulling_;  // blob digests and chain IDs that pulls in progress hold
 };
 
 }  // namespace

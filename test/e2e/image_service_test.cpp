@@ -177,6 +177,25 @@ TEST_F(ImageServiceTest, BadRequestsChangeNothing) {
   EXPECT_TRUE(Images().RemoveImage(Ctx().get(), rm, &rmr).ok());
 }
 
+// A layer that escapes its rootfs fails the pull naming the layer, and the
+// pull takes back what it brought: blobs, layers and images are as before.
+TEST_F(ImageServiceTest, HostileImageFailsAndLeavesTheStoreAsItWas) {
+  v1::PullImageResponse r;
+  ASSERT_TRUE(Pull("busybox", &r).ok());
+  int blobs = CountEntries(Blobs()), snapshots = CountEntries(root_ + "/snapshots");
+  for (int attempt = 0; attempt < 2; attempt++) {
+    grpc::Status s = Pull("kcr-test/hostile", &r);
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.error_message().find("layer sha256:"), std::string::npos) << s.error_message();
+    EXPECT_EQ(CountEntries(Blobs()), blobs);
+    EXPECT_EQ(CountEntries(root_ + "/snapshots"), snapshots);
+    EXPECT_EQ(CountEntries(root_ + "/snapshots-tmp"), 0);
+    EXPECT_EQ(CountEntries(root_ + "/content/ingest"), 0);
+    EXPECT_EQ(List().size(), 1u);
+  }
+  EXPECT_TRUE(Status("busybox").has_image());  // the shared layer it held stays
+}
+
 TEST_F(ImageServiceTest, RegistryAuth) {
   v1::PullImageResponse r;
   grpc::Status s = Pull("127.0.0.1:5001/kcr-test/private", &r);
