@@ -258,6 +258,129 @@ TEST_F(RuntimeServiceTest, ExitReasonsAndExecSyncTimeout) {
   EXPECT_EQ(Exec(*sleeper, {"true"}).exit_code(), 0);  // the container is unharmed
 }
 
+// What kubelet's PLEG, stats, resize and log rotation ask of a running node:
+// list filters, stats lists, resource updates, log reopening, stop signals,
+// hostPath symlinks.
+TEST_F(RuntimeServiceTest, FiltersStatsUpdatesLogsAndStopSignals) {
+  auto pa = PodConfig("fa");
+  (*pa.mutable_labels())["app"] = "a";
+  auto pb = PodConfig("fb");
+  (*pb.mutable_labels())["app"] = "b";
+  auto a = RunPod(pa), b = RunPod(pb);
+  ASSERT_TRUE(a.ok() && b.ok());
+  // A hostPath that is a symlink is resolved on the host.
+  ASSERT_TRUE(fs::MkdirAll(dir_ + "/real").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/real/file", "through the link\n").ok());
+  ASSERT_EQ(::symlink((dir_ + "/real").c_str(), (dir_ + "/link").c_str()), 0);
+  auto tick = CtrConfig("tick", "busybox", {"sh", "-c", "while true; do echo tick; sleep 0.1; done"});
+  (*tick.mutable_labels())["role"] = "ticker";
+  auto* m = tick.add_mounts();
+  m->set_container_path("/mnt");
+  m->set_host_path(dir_ + "/link");
+  auto ta = RunCtr(*a, pa, tick);
+  ASSERT_TRUE(ta.ok()) << ta.status();
+  auto usr1 = CtrConfig("usr1", "busybox", {"sh", "-c", "trap 'exit 7' USR1; while true; do sleep 0.1; done"});
+  usr1.set_stop_signal(v1::SIGNAL_SIGUSR1);
+  auto ub = RunCtr(*b, pb, usr1);
+  ASSERT_TRUE(ub.ok()) << ub.status();
+  EXPECT_EQ(Exec(*ta, {"cat", "/mnt/file"}).stdout(), "through the link\n");
+
+  v1::ListPodSandboxRequest lp;
+  (*lp.mutable_filter()->mutable_label_selector())["app"] = "b";
+  v1::ListPodSandboxResponse lpr;
+  ASSERT_TRUE(Runtime().ListPodSandbox(Ctx().get(), lp, &lpr).ok());
+  ASSERT_EQ(lpr.items_size(), 1);
+  EXPECT_EQ(lpr.items(0).id(), *b);
+  lp.Clear();
+  lp.mutable_filter()->set_id(*a);
+  lp.mutable_filter()->mutable_state()->set_state(v1::SANDBOX_READY);
+  ASSERT_TRUE(Runtime().ListPodSandbox(Ctx().get(), lp, &lpr).ok());
+  ASSERT_EQ(lpr.items_size(), 1);
+  EXPECT_EQ(lpr.items(0).id(), *a);
+  v1::ListContainersRequest lc;
+  (*lc.mutable_filter()->mutable_label_selector())["role"] = "ticker";
+  v1::ListContainersResponse lcr;
+  ASSERT_TRUE(Runtime().ListContainers(Ctx().get(), lc, &lcr).ok());
+  ASSERT_EQ(lcr.containers_size(), 1);
+  EXPECT_EQ(lcr.containers(0).id(), *ta);
+  lc.Clear();
+  lc.mutable_filter()->set_pod_sandbox_id(*b);
+  lc.mutable_filter()->mutable_state()->set_state(v1::CONTAINER_RUNNING);
+  ASSERT_TRUE(Runtime().ListContainers(Ctx().get(), lc, &lcr).ok());
+  ASSERT_EQ(lcr.containers_size(), 1);
+  EXPECT_EQ(lcr.containers(0).id(), *ub);
+
+  // Stats lists, filtered by pod; CPU rate from two samples.
+  v1::ListContainerStatsRequest ls;
+  ls.mutable_filter()->set_pod_sandbox_id(*a);
+  v1::ListContainerStatsResponse lsr;
+  ASSERT_TRUE(Runtime().ListContainerStats(Ctx().get(), ls, &lsr).ok());
+  ASSERT_EQ(lsr.stats_size(), 1);
+  EXPECT_EQ(lsr.stats(0).attributes().id(), *ta);
+  EXPECT_GT(lsr.stats(0).memory().working_set_bytes().value(), 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(Runtime().ListContainerStats(Ctx().get(), ls, &lsr).ok());
+  EXPECT_GT(lsr.stats(0).cpu().usage_nano_cores().value(), 0u);
+  v1::ListPodSandboxStatsRequest lps;
+  v1::ListPodSandboxStatsResponse lpsr;
+  ASSERT_TRUE(Runtime().ListPodSandboxStats(Ctx().get(), lps, &lpsr).ok());
+  std::set<std::string> pods;
+  for (const auto& s : lpsr.stats()) pods.insert(s.attributes().id());
+  EXPECT_EQ(pods, (std::set<std::string>{*a, *b}));
+
+  // In-place resize: the cgroup and ContainerStatus both carry the new limit.
+  v1::UpdateContainerResourcesRequest up;
+  up.set_container_id(*ta);
+  up.mutable_linux()->set_memory_limit_in_bytes(48 << 20);
+  v1::UpdateContainerResourcesResponse upr;
+  ASSERT_TRUE(Runtime().UpdateContainerResources(Ctx().get(), up, &upr).ok());
+  EXPECT_EQ(CtrStatus(*ta).resources().linux().memory_limit_in_bytes(), 48 << 20);
+  v1::ContainerStatsRequest cs;
+  cs.set_container_id(*ta);
+  v1::ContainerStatsResponse csr;
+  ASSERT_TRUE(Runtime().ContainerStats(Ctx().get(), cs, &csr).ok());
+  auto limit = fs::ReadFile(MemoryCgroupDir(cgroup_parent_ + "/" + *a + "/" + *ta) + "/" + MemoryLimitFile());
+  ASSERT_TRUE(limit.ok()) << limit.status();
+  EXPECT_EQ(std::stoll(*limit), 48 << 20);
+
+  // Log rotation: kubelet renames the file, then asks for a new one.
+  std::string log = CtrStatus(*ta).log_path();
+  ASSERT_EQ(::rename(log.c_str(), (log + ".1").c_str()), 0);
+  v1::ReopenContainerLogRequest ro;
+  ro.set_container_id(*ta);
+  v1::ReopenContainerLogResponse ror;
+  ASSERT_TRUE(Runtime().ReopenContainerLog(Ctx().get(), ro, &ror).ok());
+  std::string fresh;
+  for (int i = 0; i < 50 && fresh.find(" stdout F tick") == std::string::npos; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    fresh = fs::ReadFile(log).value_or("");
+  }
+  EXPECT_NE(fresh.find(" stdout F tick"), std::string::npos) << fresh;
+  EXPECT_NE(fs::ReadFile(log + ".1").value_or("").find(" stdout F tick"), std::string::npos);
+
+  // The stop signal from the config reaches the process, before any SIGKILL.
+  v1::StopContainerRequest stop;
+  stop.set_container_id(*ub);
+  stop.set_timeout(30);
+  v1::StopContainerResponse stopr;
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Runtime().StopContainer(Ctx().get(), stop, &stopr).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  EXPECT_EQ(CtrStatus(*ub).exit_code(), 7);
+
+  // An unknown runtime handler is refused by name, and nothing is made.
+  v1::RunPodSandboxRequest rh;
+  *rh.mutable_config() = PodConfig("handler");
+  rh.set_runtime_handler("gvisor");
+  v1::RunPodSandboxResponse rhr;
+  grpc::Status hs = Runtime().RunPodSandbox(Ctx().get(), rh, &rhr);
+  EXPECT_EQ(hs.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(hs.error_message().find("gvisor"), std::string::npos) << hs.error_message();
+  lp.Clear();
+  ASSERT_TRUE(Runtime().ListPodSandbox(Ctx().get(), lp, &lpr).ok());
+  EXPECT_EQ(lpr.items_size(), 2);
+}
+
 TEST_F(RuntimeServiceTest, BadRequestsNameTheProblemAndChangeNothing) {
   auto pc = PodConfig("p");
   auto pod = RunPod(pc);
