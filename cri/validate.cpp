@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "runtime/oci/spec.h"
 #include "runtime/pod/pod_files.h"
 
 namespace kcr::cri {
@@ -11,8 +12,6 @@ using ::runtime::v1::NamespaceMode;
 namespace {
 
 Status Invalid(const std::string& msg) { return absl::InvalidArgumentError(msg); }
-
-bool StartsWith(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
 
 }  // namespace
 
@@ -32,10 +31,8 @@ Status ValidateSysctls(const google::protobuf::Map<std::string, std::string>& sy
       if (c == '/') c = '.';
     if (key.empty() || value.find('\n') != std::string::npos)
       return Invalid("sysctl \"" + raw_key + "\" is malformed");
-    bool ipc = key == "kernel.sem" || StartsWith(key, "kernel.shm") || StartsWith(key, "kernel.msg") ||
-               StartsWith(key, "fs.mqueue.");
-    bool uts = key == "kernel.hostname" || key == "kernel.domainname";
-    bool net = StartsWith(key, "net.");
+    std::string ns = runtime::oci::SysctlNamespace(key);
+    bool ipc = ns == "ipc", uts = ns == "uts", net = ns == "network";
     if (!ipc && !uts && !net)
       return Invalid("sysctl \"" + raw_key + "\" is not namespaced and cannot be set for a pod");
     if (ipc && host_ipc) return Invalid("sysctl \"" + raw_key + "\" needs the pod's IPC namespace (host IPC asked)");

@@ -91,6 +91,70 @@ TEST_F(ContainerTest, NamespacesIsolate) {
   EXPECT_STRNE(host, "kcr-test-host");
 }
 
+// Each namespace the spec lists is the container's own; one it leaves out
+// is the host's.
+TEST_F(ContainerTest, OwnAndHostNamespaces) {
+  const std::vector<std::string> kinds = {"ipc", "uts", "net", "pid", "mnt"};
+  std::string script;
+  for (const auto& k : kinds) script += "readlink /proc/self/ns/" + k + "; ";
+  auto host_ns = [&](const std::string& k) {
+    char buf[64] = {};
+    ssize_t n = ::readlink(("/proc/self/ns/" + k).c_str(), buf, sizeof buf - 1);
+    return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0) + "\n";
+  };
+  auto own = RunSpec(Spec({"sh", "-c", script}));
+  ASSERT_TRUE(own.ok()) << own.status();
+  for (const auto& k : kinds) EXPECT_EQ(own->out.find(host_ns(k)), std::string::npos) << k << " is the host's";
+  auto s = Spec({"sh", "-c", script});
+  s.linux.namespaces = {{"pid", ""}, {"mount", ""}};  // host IPC, UTS and network
+  auto host = RunSpec(s);
+  ASSERT_TRUE(host.ok()) << host.status();
+  for (const auto& k : {"ipc", "uts", "net"}) EXPECT_NE(host->out.find(host_ns(k)), std::string::npos) << k;
+  EXPECT_EQ(host->out.find(host_ns("pid")), std::string::npos);
+}
+
+// rlimits, oom_score_adj and namespaced sysctls reach the process; a sysctl
+// that would change the host, or one without its namespace, is refused.
+TEST_F(ContainerTest, RlimitsOomScoreAdjAndSysctls) {
+  auto s = Spec({"sh", "-c",
+                 "grep 'Max open files' /proc/self/limits | tr -s ' ' | cut -d' ' -f4,5; cat /proc/self/oom_score_adj; "
+                 "cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/ip_forward"});
+  s.process.rlimits = {{"RLIMIT_NOFILE", 2048, 1024}};
+  s.process.oom_score_adj = 500;
+  s.linux.sysctl = {{"kernel.shm_rmid_forced", "1"}, {"net/ipv4/ip_forward", "1"}};
+  std::string host_forward = fs::ReadFile("/proc/sys/net/ipv4/ip_forward").value_or("?");
+  auto r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "1024 2048\n500\n1\n1\n");
+  EXPECT_EQ(fs::ReadFile("/proc/sys/net/ipv4/ip_forward").value_or("?"), host_forward);
+  // (the host's own value: even a regression here would change nothing)
+  std::string panic = fs::ReadFile("/proc/sys/kernel/panic").value_or("0\n");
+  s.linux.sysctl = {{"kernel.panic", panic.substr(0, panic.find('\n'))}};
+  auto bad = RunSpec(s);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("kernel.panic"), absl::string_view::npos) << bad.status();
+  s.linux.sysctl = {{"net.ipv4.ip_forward", "1"}};
+  s.linux.namespaces = {{"pid", ""}, {"mount", ""}};  // the host's network namespace
+  bad = RunSpec(s);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("network namespace"), absl::string_view::npos) << bad.status();
+}
+
+// Masked paths are the spec's: the defaults hide /proc/timer_list, an
+// empty list shows it, an added path hides that file.
+TEST_F(ContainerTest, MaskedPathsFollowTheSpec) {
+  const char* script = "wc -c < /proc/timer_list; wc -c < /etc/passwd";
+  auto def = RunSpec(Spec({"sh", "-c", script}));
+  ASSERT_TRUE(def.ok()) << def.status();
+  EXPECT_EQ(def->out.substr(0, 2), "0\n") << def->out;
+  auto s = Spec({"sh", "-c", script});
+  s.linux.masked_paths = {"/etc/passwd"};
+  auto custom = RunSpec(s);
+  ASSERT_TRUE(custom.ok()) << custom.status();
+  EXPECT_NE(custom->out.substr(0, 2), "0\n") << custom->out;  // timer_list shows
+  EXPECT_TRUE(custom->out.ends_with("\n0\n")) << custom->out;  // passwd hidden
+}
+
 TEST_F(ContainerTest, KilledBySignalIs128PlusSignal) {
   CreateOptions o;
   auto c = Container::Create(Spec({"sleep", "60"}), o);

@@ -302,6 +302,18 @@ Status Bad(const std::string& field, const std::string& why) {
 }
 }  // namespace
 
+std::string SysctlNamespace(const std::string& raw) {
+  std::string key = raw;
+  for (char& c : key)
+    if (c == '/') c = '.';
+  if (key == "kernel.sem" || key.starts_with("kernel.shm") || key.starts_with("kernel.msg") ||
+      key.starts_with("fs.mqueue."))
+    return "ipc";
+  if (key == "kernel.hostname" || key == "kernel.domainname") return "uts";
+  if (key.starts_with("net.")) return "network";
+  return "";
+}
+
 Status ValidateSpec(const Spec& s, const std::string& bundle) {
   if (s.root_path.empty()) return Bad("root.path", "is empty");
   if (s.process.args.empty()) return Bad("process.args", "is empty");
@@ -322,6 +334,15 @@ Status ValidateSpec(const Spec& s, const std::string& bundle) {
   for (const auto& r : s.process.rlimits) {
     if (!kRlimits.count(r.type)) return Bad("process.rlimits[].type", "\"" + r.type + "\" is unknown");
     if (r.soft > r.hard) return Bad("process.rlimits[" + r.type + "]", "soft limit above hard limit");
+  }
+  // Only namespaced sysctls, and only in a namespace of the container's
+  // own (a listed one: new, or the pod's): anything else is the host's.
+  for (const auto& [k, v] : s.linux.sysctl) {
+    std::string ns = SysctlNamespace(k);
+    if (ns.empty()) return Bad("linux.sysctl", "\"" + k + "\" is not namespaced: it would change the host");
+    if (!seen.count(ns)) return Bad("linux.sysctl", "\"" + k + "\" needs the container's own " + ns + " namespace");
+    if (k.find("..") != std::string::npos || v.find('\n') != std::string::npos)
+      return Bad("linux.sysctl", "\"" + k + "\" is malformed");
   }
   for (const auto& env : s.process.env)
     if (env.find('=') == std::string::npos || env[0] == '=')

@@ -140,6 +140,11 @@ std::string SerializeSpec(const Spec& s);
 // `bundle` resolves a relative root path.
 Status ValidateSpec(const Spec& s, const std::string& bundle = "");
 
+// The namespace a sysctl belongs to ("kernel.shm_rmid_forced" or
+// "kernel/shm_rmid_forced"): "ipc", "uts" or "network"; "" for one that is
+// not namespaced (it would change the host).
+std::string SysctlNamespace(const std::string& key);
+
 // The defaults every container gets (OCI/Docker conventions): /proc, /dev
 // tmpfs, /dev/pts, /dev/shm, /dev/mqueue, /sys read-only; masked and
 // read-only /proc paths; the standard capability set.
