@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <tuple>
 
@@ -777,6 +778,7 @@ TEST_F(RuntimeServiceTest, KcrdCrashLosesNothing) {
   ASSERT_TRUE(longrun.ok());
   auto quick = RunCtr(*pod, pc, CtrConfig("quick", "busybox", {"sh", "-c", "sleep 1; echo bye; exit 3"}));
   ASSERT_TRUE(quick.ok());
+  std::string pid_before = Exec(*longrun, {"cat", "/proc/1/stat"}).stdout();
   Kill9();
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // "quick" exits while kcrd is down
   Start();
@@ -790,6 +792,19 @@ TEST_F(RuntimeServiceTest, KcrdCrashLosesNothing) {
   ASSERT_TRUE(log.ok());
   EXPECT_NE(log->find("stdout F bye"), std::string::npos) << *log;
   EXPECT_EQ(Exec(*longrun, {"true"}).exit_code(), 0);  // the restarted kcrd reaches the monitor
+  // Nothing was started twice: the same process (same start time), one "before".
+  std::string pid_after = Exec(*longrun, {"cat", "/proc/1/stat"}).stdout();
+  EXPECT_EQ(pid_after.substr(0, pid_after.find(' ')), pid_before.substr(0, pid_before.find(' ')));
+  auto starttime = [](const std::string& stat) {  // field 22, after the ")" of the command
+    std::istringstream in(stat.substr(stat.rfind(')') + 2));
+    std::string f;
+    for (int i = 3; i <= 22 && in >> f; i++) {}
+    return f;
+  };
+  EXPECT_EQ(starttime(pid_after), starttime(pid_before));
+  auto llog = fs::ReadFile(l.log_path());
+  ASSERT_TRUE(llog.ok());
+  EXPECT_EQ(std::count(llog->begin(), llog->end(), '\n'), 1) << *llog;
   v1::ListPodSandboxResponse pods;
   ASSERT_TRUE(Runtime().ListPodSandbox(Ctx().get(), {}, &pods).ok());
   ASSERT_EQ(pods.items_size(), 1);
