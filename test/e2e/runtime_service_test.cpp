@@ -382,6 +382,44 @@ TEST_F(RuntimeServiceTest, FiltersStatsUpdatesLogsAndStopSignals) {
   EXPECT_EQ(lpr.items_size(), 2);
 }
 
+// hostNetwork, hostPID and hostIPC pods share the node's namespaces (and
+// its hostname); an ordinary pod has its own.
+TEST_F(RuntimeServiceTest, HostNamespacePods) {
+  auto host_ns = [](const std::string& k) {
+    char buf[64] = {};
+    ssize_t n = ::readlink(("/proc/self/ns/" + k).c_str(), buf, sizeof buf - 1);
+    return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  };
+  const std::string script = "for k in net pid ipc uts; do readlink /proc/self/ns/$k; done; hostname";
+  char hn[256] = {};
+  ::gethostname(hn, sizeof hn - 1);
+  auto hp = PodConfig("hostns");
+  auto* nso = hp.mutable_linux()->mutable_security_context()->mutable_namespace_options();
+  nso->set_network(v1::NODE);
+  nso->set_pid(v1::NODE);
+  nso->set_ipc(v1::NODE);
+  auto host = RunPod(hp);
+  ASSERT_TRUE(host.ok()) << host.status();
+  auto hc_cfg = CtrConfig("c", "busybox", {"sleep", "1000"});
+  auto* csc = hc_cfg.mutable_linux()->mutable_security_context()->mutable_namespace_options();
+  csc->set_network(v1::NODE);
+  csc->set_pid(v1::NODE);
+  csc->set_ipc(v1::NODE);
+  auto hc = RunCtr(*host, hp, hc_cfg);
+  ASSERT_TRUE(hc.ok()) << hc.status();
+  std::string out = Exec(*hc, {"sh", "-c", script}).stdout();
+  for (const char* k : {"net", "pid", "ipc", "uts"}) EXPECT_NE(out.find(host_ns(k)), std::string::npos) << k << out;
+  EXPECT_TRUE(out.ends_with(std::string(hn) + "\n")) << out;
+  auto own = PodConfig("ownns");
+  auto pod = RunPod(own);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto oc = RunCtr(*pod, own, CtrConfig("c", "busybox", {"sleep", "1000"}));
+  ASSERT_TRUE(oc.ok()) << oc.status();
+  out = Exec(*oc, {"sh", "-c", script}).stdout();
+  for (const char* k : {"net", "pid", "ipc", "uts"}) EXPECT_EQ(out.find(host_ns(k)), std::string::npos) << k << out;
+  EXPECT_TRUE(out.ends_with("ownns\n")) << out;
+}
+
 TEST_F(RuntimeServiceTest, BadRequestsNameTheProblemAndChangeNothing) {
   auto pc = PodConfig("p");
   auto pod = RunPod(pc);
