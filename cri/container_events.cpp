@@ -11,7 +11,8 @@ namespace kcr::cri {
 
 namespace v1 = ::runtime::v1;
 
-void RuntimeService::Publish(const std::string& container_id, v1::ContainerEventType type) {
+void RuntimeService::Publish(const std::string& container_id, v1::ContainerEventType type,
+                             const std::string& pod_id) {
   v1::ContainerEventResponse ev;
   ev.set_container_id(container_id);
   ev.set_container_event_type(type);
@@ -23,15 +24,15 @@ void RuntimeService::Publish(const std::string& container_id, v1::ContainerEvent
     v1::ContainerStatusResponse cresp;
     if (ContainerStatus(&ctx, &creq, &cresp).ok()) *ev.add_containers_statuses() = cresp.status();
   }
-  if (auto c = d_.store.GetContainer(container_id); c.ok() || type == v1::CONTAINER_DELETED_EVENT) {
-    std::string pod = c.ok() ? c->sandbox_id : "";
-    if (!pod.empty()) {
-      grpc::ServerContext ctx;
-      v1::PodSandboxStatusRequest preq;
-      preq.set_pod_sandbox_id(pod);
-      v1::PodSandboxStatusResponse presp;
-      if (PodSandboxStatus(&ctx, &preq, &presp).ok()) *ev.mutable_pod_sandbox_status() = presp.status();
-    }
+  std::string pod = pod_id;
+  if (pod.empty())
+    if (auto c = d_.store.GetContainer(container_id); c.ok()) pod = c->sandbox_id;
+  if (!pod.empty()) {
+    grpc::ServerContext ctx;
+    v1::PodSandboxStatusRequest preq;
+    preq.set_pod_sandbox_id(pod);
+    v1::PodSandboxStatusResponse presp;
+    if (PodSandboxStatus(&ctx, &preq, &presp).ok()) *ev.mutable_pod_sandbox_status() = presp.status();
   }
   std::lock_guard<std::mutex> l(events_mu_);
   for (auto& q : subscribers_) {

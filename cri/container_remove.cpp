@@ -36,7 +36,7 @@ absl::Status RuntimeService::RemoveContainerLocked(const kcr::runtime::Container
     if (!m.image().image().empty()) KCR_RETURN_IF_ERROR(d_.snapshots.Remove(ImageVolumeKey(c.id, vol++)));
   KCR_RETURN_IF_ERROR(fs::RemoveAll(d_.paths.ContainerDir(c.id)));
   KCR_RETURN_IF_ERROR(d_.store.RemoveContainer(c.id));
-  Publish(c.id, ::runtime::v1::CONTAINER_DELETED_EVENT);
+  Publish(c.id, ::runtime::v1::CONTAINER_DELETED_EVENT, c.sandbox_id);
   return absl::OkStatus();
 }
 

@@ -82,7 +82,9 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
     std::condition_variable cv;
     std::deque<::runtime::v1::ContainerEventResponse> events;
   };
-  void Publish(const std::string& container_id, ::runtime::v1::ContainerEventType type);
+  // `pod_id`: the container's pod, for a DELETED event (its record is gone).
+  void Publish(const std::string& container_id, ::runtime::v1::ContainerEventType type,
+               const std::string& pod_id = "");
   // One thread per ready pod turns its monitor's exit events into STOPPED
   // events (and up-to-date records) even when nobody asks.
   void WatchPod(const std::string& pod_id);

@@ -908,12 +908,14 @@ TEST_F(RuntimeServiceTest, ContainerEventsStream) {
   v1::GetEventsRequest req;
   auto reader = Runtime().GetContainerEvents(&ctx, req);
   std::vector<std::pair<std::string, v1::ContainerEventType>> seen;
+  std::vector<v1::ContainerEventResponse> events;
   std::mutex mu;
   std::thread t([&] {
     v1::ContainerEventResponse ev;
     while (reader->Read(&ev)) {
       std::lock_guard<std::mutex> l(mu);
       seen.emplace_back(ev.container_id(), ev.container_event_type());
+      events.push_back(ev);
     }
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // subscribed
@@ -946,6 +948,21 @@ TEST_F(RuntimeServiceTest, ContainerEventsStream) {
     if (id == *ctr) order.push_back(type);
   EXPECT_EQ(order, (std::vector<v1::ContainerEventType>{v1::CONTAINER_CREATED_EVENT, v1::CONTAINER_STARTED_EVENT,
                                                          v1::CONTAINER_STOPPED_EVENT, v1::CONTAINER_DELETED_EVENT}));
+  // Evented PLEG reads the pod and its containers from the event itself.
+  for (const auto& ev : events) {
+    if (ev.container_id() != *ctr) continue;
+    EXPECT_EQ(ev.pod_sandbox_status().id(), *pod);
+    EXPECT_GT(ev.created_at(), 0);
+    if (ev.container_event_type() != v1::CONTAINER_STOPPED_EVENT) continue;
+    bool found = false;
+    for (const auto& cs : ev.containers_statuses())
+      if (cs.id() == *ctr) {
+        found = true;
+        EXPECT_EQ(cs.state(), v1::CONTAINER_EXITED);
+        EXPECT_EQ(cs.reason(), "Completed");
+      }
+    EXPECT_TRUE(found) << "STOPPED event without the container's status";
+  }
 }
 
 TEST_F(RuntimeServiceTest, TwentyPodsAtOnce) {
