@@ -20,6 +20,10 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MTIME = 1700000000
 
 
@@ -166,8 +170,9 @@ class Registry:
         return sha256(body)
 
 
-def image(registry, repo, tags, layers, config=None, arch="amd64", push_tags=True):
-    """Pushes an image; returns (manifest digest, manifest size)."""
+def image(registry, repo, tags, layers, config=None, arch="amd64", push_tags=True, docker=False):
+    """Pushes an image (OCI, or Docker schema 2 with gzip layers when
+    `docker`); returns (manifest digest, manifest size)."""
     built = [l.build() if isinstance(l, Layer) else l for l in layers]
     cfg = {
         "created": "2023-11-14T22:13:20Z",
@@ -179,31 +184,38 @@ def image(registry, repo, tags, layers, config=None, arch="amd64", push_tags=Tru
     cfg["config"].update(config or {})
     cfg["config"] = {k: v for k, v in cfg["config"].items() if v is not None}
     cfg_bytes = json.dumps(cfg, sort_keys=True).encode()
+    if docker and any(b["media"] != LAYER_TAR + "+gzip" for b in built):
+        raise ValueError("Docker schema 2 images here have gzip layers only")
+    media = DOCKER_MANIFEST if docker else OCI_MANIFEST
     manifest = {
         "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": registry.push_blob(repo, cfg_bytes), "size": len(cfg_bytes)},
-        "layers": [{"mediaType": b["media"], "digest": registry.push_blob(repo, b["blob"]), "size": len(b["blob"])}
+        "mediaType": media,
+        "config": {"mediaType": DOCKER_CONFIG if docker else OCI_CONFIG,
+                   "digest": registry.push_blob(repo, cfg_bytes), "size": len(cfg_bytes)},
+        "layers": [{"mediaType": DOCKER_LAYER_GZIP if docker else b["media"],
+                    "digest": registry.push_blob(repo, b["blob"]), "size": len(b["blob"])}
                    for b in built],
     }
     body = json.dumps(manifest, sort_keys=True).encode()
     digest = sha256(body)
     refs = tags if push_tags else [digest]
     for t in refs or [digest]:
-        registry.push_manifest(repo, t, body, OCI_MANIFEST)
+        registry.push_manifest(repo, t, body, media)
     return digest, len(body)
 
 
-def index(registry, repo, tags, entries):
-    """Pushes an OCI index of (manifest digest, size, arch, variant) entries."""
+def index(registry, repo, tags, entries, docker=False):
+    """Pushes an OCI index (or a Docker manifest list when `docker`) of
+    (manifest digest, size, arch, variant) entries."""
+    media = DOCKER_LIST if docker else OCI_INDEX
     idx = {
         "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [dict({"mediaType": OCI_MANIFEST, "digest": d, "size": s,
+        "mediaType": media,
+        "manifests": [dict({"mediaType": DOCKER_MANIFEST if docker else OCI_MANIFEST, "digest": d, "size": s,
                             "platform": dict({"os": "linux", "architecture": a}, **({"variant": v} if v else {}))})
                        for d, s, a, v in entries],
     }
     body = json.dumps(idx, sort_keys=True).encode()
     for t in tags:
-        registry.push_manifest(repo, t, body, OCI_INDEX)
+        registry.push_manifest(repo, t, body, media)
     return sha256(body)

@@ -39,6 +39,13 @@ def main():
     arm = image(OPEN, "kcr-test/multiarch", [], [bb, Layer().file("arch", "arm64\n")], arch="arm64",
                 push_tags=False)
     index(OPEN, "kcr-test/multiarch", ["latest"], [(arm[0], arm[1], "arm64", "v8"), (amd[0], amd[1], "amd64", "")])
+    # Docker schema 2: a manifest list over two Docker manifests.
+    damd = image(OPEN, "kcr-test/docker", [], [bb, Layer().file("arch", "amd64\n")], arch="amd64",
+                 push_tags=False, docker=True)
+    darm = image(OPEN, "kcr-test/docker", [], [bb, Layer().file("arch", "arm64\n")], arch="arm64",
+                 push_tags=False, docker=True)
+    index(OPEN, "kcr-test/docker", ["latest"], [(darm[0], darm[1], "arm64", "v8"), (damd[0], damd[1], "amd64", "")],
+          docker=True)
     rnd = random.Random(42)
     big = [Layer().file(f"big/{i}", rnd.randbytes(20 << 20)) for i in range(3)]
     image(OPEN, "kcr-test/big", ["latest"], [bb] + big)

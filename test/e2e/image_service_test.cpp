@@ -113,6 +113,43 @@ TEST_F(ImageServiceTest, MultiArchIndexPicksAmd64) {
   EXPECT_EQ(info["imageSpec"]["architecture"], "amd64");
 }
 
+// Docker schema 2 (manifest list, manifests, config and gzip layers in
+// Docker's media types), as Docker Hub serves most images.
+TEST_F(ImageServiceTest, DockerManifestListPicksAmd64) {
+  v1::PullImageResponse r;
+  grpc::Status s = Pull("kcr-test/docker", &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto st = Status("kcr-test/docker", true);
+  ASSERT_TRUE(st.has_image());
+  json info = json::parse(st.info().at("info"));
+  EXPECT_EQ(info["imageSpec"]["architecture"], "amd64");
+  EXPECT_GT(st.image().size(), 0u);
+}
+
+// ListImages' filter, the pinned pause image, RemoveImage by repo digest.
+TEST_F(ImageServiceTest, FilterPinnedAndRemoveByDigest) {
+  v1::PullImageResponse r;
+  ASSERT_TRUE(Pull("busybox", &r).ok());
+  ASSERT_TRUE(Pull("kcr-test/tags:1", &r).ok());
+  ASSERT_TRUE(Pull("registry.k8s.io/pause:3.10", &r).ok());
+  v1::ListImagesRequest lreq;
+  lreq.mutable_filter()->mutable_image()->set_image("kcr-test/tags:1");
+  v1::ListImagesResponse lresp;
+  ASSERT_TRUE(Images().ListImages(Ctx().get(), lreq, &lresp).ok());
+  ASSERT_EQ(lresp.images_size(), 1);
+  EXPECT_EQ(lresp.images(0).repo_tags(0), "docker.io/kcr-test/tags:1");
+  EXPECT_TRUE(Status("registry.k8s.io/pause:3.10").image().pinned());  // kubelet never collects it
+  EXPECT_FALSE(Status("busybox").image().pinned());
+  auto bb = Status("busybox").image();
+  ASSERT_GT(bb.repo_digests_size(), 0);
+  v1::RemoveImageRequest rm;
+  rm.mutable_image()->set_image(bb.repo_digests(0));  // docker.io/library/busybox@sha256:...
+  v1::RemoveImageResponse rmr;
+  ASSERT_TRUE(Images().RemoveImage(Ctx().get(), rm, &rmr).ok());
+  EXPECT_FALSE(Status("busybox").has_image());
+  EXPECT_EQ(List().size(), 2u);
+}
+
 TEST_F(ImageServiceTest, MultiLayerZstdAndWhiteouts) {
   v1::PullImageResponse r;
   grpc::Status s = Pull("kcr-test/multilayer", &r);
