@@ -1,11 +1,17 @@
 // ImageService end to end: kcrd + crictl + the local registry.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "test/e2e/kcrd_fixture.h"
+
+extern char** environ;
 
 namespace kcr::e2e {
 namespace {
@@ -259,6 +265,83 @@ TEST_F(ImageServiceTest, RegistryAuth) {
   EXPECT_TRUE(s.ok()) << s.error_message();
   CmdResult c = Crictl({"pull", "--creds", "kcr:kcr-test", "127.0.0.1:5001/kcr-test/private"});
   EXPECT_EQ(c.exit_code, 0) << c.out;
+}
+
+// A registry as public ones behave (hack/token_registry.py in front of the
+// local one): bearer-token challenges, blobs redirected to storage, a 503
+// before each blob, and a private path.
+class TokenRegistryTest : public ImageServiceTest {
+ protected:
+  void SetUp() override {
+    std::string script = std::string(KCR_SOURCE_DIR) + "/hack/token_registry.py";
+    std::vector<char*> args{const_cast<char*>("/usr/bin/python3"), script.data(), const_cast<char*>("5003"),
+                            const_cast<char*>("http://127.0.0.1:5000"), nullptr};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    ASSERT_EQ(posix_spawn(&server_, args[0], &fa, nullptr, args.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    for (int i = 0; i < 100 && !Stats().is_object(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(Stats().is_object()) << "token registry did not start";
+    ImageServiceTest::SetUp();
+  }
+  void TearDown() override {
+    ImageServiceTest::TearDown();
+    if (server_ > 0) {
+      ::kill(server_, SIGTERM);
+      ::waitpid(server_, nullptr, 0);
+    }
+  }
+  json Stats() {
+    CmdResult r = e2e::Run({"/usr/bin/curl", "-sf", "http://127.0.0.1:5003/stats"});
+    return r.exit_code == 0 ? json::parse(r.out, nullptr, false) : json();
+  }
+  void Rmi(const std::string& image) {
+    v1::RemoveImageRequest rm;
+    rm.mutable_image()->set_image(image);
+    v1::RemoveImageResponse rmr;
+    ASSERT_TRUE(Images().RemoveImage(Ctx().get(), rm, &rmr).ok());
+  }
+  pid_t server_ = -1;
+};
+
+TEST_F(TokenRegistryTest, BearerTokensRedirectsRetriesAndTokenKinds) {
+  v1::PullImageResponse r;
+  grpc::Status s = Pull("127.0.0.1:5003/kcr-test/multilayer", &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  json st = Stats();
+  EXPECT_GE(st["challenges"].get<int>(), 1);
+  EXPECT_GE(st["tokens"].value("tok-anonymous", 0), 1);  // anonymous bearer flow
+  EXPECT_GE(st["unavailable"].get<int>(), 4);             // config + 3 layers, each retried
+  EXPECT_GE(st["redirects"].get<int>(), 4);               // and fetched from "storage"
+  EXPECT_EQ(List().size(), 1u);
+
+  const std::string priv = "127.0.0.1:5003/private/kcr-test/tags:1";
+  s = Pull(priv, &r);  // an anonymous token does not open a private repository
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  v1::AuthConfig basic;
+  basic.set_username("kcr");
+  basic.set_password("kcr-test");
+  s = Pull(priv, &r, &basic);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GE(Stats()["tokens"].value("tok-user", 0), 1);
+  Rmi(priv);
+  v1::AuthConfig identity;  // an OAuth2 refresh token
+  identity.set_identity_token("kcr-refresh");
+  s = Pull(priv, &r, &identity);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GE(Stats()["tokens"].value("tok-oauth", 0), 1);
+  Rmi(priv);
+  v1::AuthConfig registry_token;  // sent as it is
+  registry_token.set_registry_token("kcr-registry-token");
+  s = Pull(priv, &r, &registry_token);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::AuthConfig wrong;
+  wrong.set_identity_token("not-the-refresh-token");
+  Rmi(priv);
+  s = Pull(priv, &r, &wrong);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(List().size(), 1u);
 }
 
 TEST_F(ImageServiceTest, ConcurrentPullsShareOneDownload) {
