@@ -16,7 +16,7 @@ pkgs=(
   apparmor
   # test and benchmark peers
   docker-registry apache2-utils busybox-static containernetworking-plugins
-  iproute2 nftables iptables curl jq sqlite3 zstd
+  iproute2 nftables iptables curl jq sqlite3 zstd openssl
   containerd runc crun
 )
 missing=()

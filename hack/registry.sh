@@ -2,27 +2,57 @@
 # Local OCI registries for kcr's tests (Debian's docker-registry):
 #   127.0.0.1:5000  anonymous
 #   127.0.0.1:5001  htpasswd basic auth, user kcr / password kcr-test
+#   127.0.0.1:5443  TLS with a test CA, client certificates required; the
+#                   anonymous registry's images ($run/tls: ca.pem,
+#                   client.pem, client-key.pem)
 # Usage: hack/registry.sh start|stop|status
 set -euo pipefail
 base=${KCR_REGISTRY_DIR:-/var/lib/kcr-test-registry}
 run=/run/kcr-test-registry
 mkdir -p "$run"
 
-config() {  # name port auth
-  local name=$1 port=$2 auth=$3
-  mkdir -p "$base/$name"
+tls_certs() {  # a CA, a server certificate for 127.0.0.1, a client certificate
+  local d=$run/tls
+  [[ -f $d/client.pem ]] && return 0
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=kcr-test CA" \
+    -keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$d/server-key.pem" -out "$d/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$d/server.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial -days 3650 \
+    -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kcr-test client" -keyout "$d/client-key.pem" \
+    -out "$d/client.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >"$d/client.ext"
+  openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial -days 3650 \
+    -extfile "$d/client.ext" -out "$d/client.pem" 2>/dev/null
+}
+
+config() {  # name port auth [storage of another instance]
+  local name=$1 port=$2 auth=$3 storage=${4:-$1}
+  mkdir -p "$base/$storage"
   cat >"$run/$name.yml" <<EOC
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $base/$name
+    rootdirectory: $base/$storage
   delete:
     enabled: true
 http:
   addr: 127.0.0.1:$port
 EOC
+  if [[ $auth == tls ]]; then
+    tls_certs
+    cat >>"$run/$name.yml" <<EOC
+  tls:
+    certificate: $run/tls/server.pem
+    key: $run/tls/server-key.pem
+    clientcas:
+      - $run/tls/ca.pem
+EOC
+  fi
   if [[ $auth == yes ]]; then
     htpasswd -Bbn kcr kcr-test >"$run/htpasswd"
     cat >>"$run/$name.yml" <<EOC
@@ -43,7 +73,7 @@ start_one() {  # name port auth
   setsid /usr/bin/docker-registry serve "$run/$name.yml" >"$run/$name.log" 2>&1 </dev/null &
   echo $! >"$run/$name.pid"
   for _ in $(seq 1 100); do
-    if curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; then return 0; fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
     sleep 0.1
   done
   echo "registry $name did not start on 127.0.0.1:$port; log:" >&2
@@ -73,8 +103,9 @@ case "${1:-}" in
     fi
     start_one open 5000 no
     start_one auth 5001 yes
+    start_one tls 5443 tls open
     ;;
-  stop) stop_one open; stop_one auth ;;
-  status) for n in open auth; do running $n && echo "$n: running" || echo "$n: stopped"; done ;;
+  stop) stop_one open; stop_one auth; stop_one tls ;;
+  status) for n in open auth tls; do running $n && echo "$n: running" || echo "$n: stopped"; done ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -160,12 +160,20 @@ std::vector<std::string> RegistryClient::Endpoints(const std::string& domain) co
     out.push_back(server.find("://") == std::string::npos ? "https://" + server : server);
   } else if (!origin_listed) {
     if (domain == "docker.io") out.push_back("https://registry-1.docker.io");
-    // Loopback registries speak plain HTTP, as docker and containerd assume.
-    else if (domain.rfind("localhost", 0) == 0 || domain.rfind("127.", 0) == 0 || domain.rfind("[::1]", 0) == 0)
+    // Loopback registries speak plain HTTP, as docker and containerd
+    // assume, unless TLS is configured for them.
+    else if ((domain.rfind("localhost", 0) == 0 || domain.rfind("127.", 0) == 0 || domain.rfind("[::1]", 0) == 0) &&
+             !HasTlsConfig(domain))
       out.push_back("http://" + domain);
     else out.push_back("https://" + domain);
   }
   return out;
+}
+
+bool RegistryClient::HasTlsConfig(const std::string& domain) const {
+  auto it = opt_.hosts.find(domain);
+  return it != opt_.hosts.end() && (it->second.insecure_skip_verify || !it->second.ca_file.empty() ||
+                                    !it->second.cert_file.empty());
 }
 
 const RegistryHostConfig* RegistryClient::HostConfig(const std::string& url) const {

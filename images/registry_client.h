@@ -69,6 +69,7 @@ class RegistryClient {
   StatusOr<std::string> Token(const std::string& endpoint, const std::string& challenge, const std::string& scope,
                               const AuthConfig& auth);
   const RegistryHostConfig* HostConfig(const std::string& url) const;
+  bool HasTlsConfig(const std::string& domain) const;  // CA, client certificate or skip-verify set
 
   RegistryOptions opt_;
   std::mutex mu_;

@@ -344,6 +344,37 @@ TEST_F(TokenRegistryTest, BearerTokensRedirectsRetriesAndTokenKinds) {
   EXPECT_EQ(List().size(), 1u);
 }
 
+// CA and client certificates per registry host (hack/registry.sh's TLS
+// instance on 127.0.0.1:5443 verifies client certificates).
+class TlsRegistryTest : public ImageServiceTest {
+ protected:
+  void SetUp() override { KcrdFixture::SetUp(); }
+  std::string Tls(bool ca, bool client_cert) {
+    const std::string d = "/run/kcr-test-registry/tls/";
+    std::string t = "[images]\nmax_retries = 0\n[registry.tls.\"127.0.0.1:5443\"]\n";
+    if (ca) t += "ca_file = \"" + d + "ca.pem\"\n";
+    if (client_cert) t += "cert_file = \"" + d + "client.pem\"\nkey_file = \"" + d + "client-key.pem\"\n";
+    return t;
+  }
+};
+
+TEST_F(TlsRegistryTest, CaAndClientCertificatePerHost) {
+  Start(Tls(true, true));
+  v1::PullImageResponse r;
+  grpc::Status s = Pull("127.0.0.1:5443/library/busybox", &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  Stop();
+  Start(Tls(true, false));  // the registry refuses a client without a certificate
+  s = Pull("127.0.0.1:5443/kcr-test/tags:1", &r);
+  EXPECT_FALSE(s.ok());
+  Stop();
+  Start(Tls(false, true));  // and kcr refuses a server its CAs do not vouch for
+  s = Pull("127.0.0.1:5443/kcr-test/tags:1", &r);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.error_message().find("127.0.0.1:5443"), std::string::npos) << s.error_message();
+  EXPECT_EQ(List().size(), 1u);
+}
+
 TEST_F(ImageServiceTest, ConcurrentPullsShareOneDownload) {
   std::vector<std::thread> threads;
   std::vector<grpc::Status> results(4);
