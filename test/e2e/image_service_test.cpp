@@ -65,6 +65,17 @@ TEST_F(ImageServiceTest, CrictlPullImagesInspectRemove) {
   r = Crictl({"imagefsinfo"});
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("usedBytes"), std::string::npos);
+  // Bytes and inodes of the store: the busybox layer alone is hundreds of
+  // files and a megabyte.
+  v1::ImageFsInfoRequest fsreq;
+  v1::ImageFsInfoResponse fsresp;
+  ASSERT_TRUE(Images().ImageFsInfo(Ctx().get(), fsreq, &fsresp).ok());
+  ASSERT_GT(fsresp.image_filesystems_size(), 0);
+  const auto& ifs = fsresp.image_filesystems(0);
+  EXPECT_GT(ifs.used_bytes().value(), 1000000u);
+  EXPECT_GT(ifs.inodes_used().value(), 100u);
+  // The mount point of the filesystem that holds the store.
+  EXPECT_EQ(root_.rfind(ifs.fs_id().mountpoint(), 0), 0u) << ifs.fs_id().mountpoint();
   r = Crictl({"rmi", "busybox"});
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_TRUE(List().empty());
