@@ -15,7 +15,8 @@ docker-registry cannot show:
 - blob storage elsewhere: a blob GET is redirected (307) to /storage/...;
 - transient failures: the first GET of each blob answers 503.
 
-GET /stats gives counters (JSON) for the tests to check what happened.
+GET /stats gives counters (JSON) for the tests to check what happened,
+among them the downloads of each blob digest.
 
   token_registry.py PORT UPSTREAM   # e.g. 5003 http://127.0.0.1:5000
 """
@@ -32,7 +33,7 @@ USER, PASSWORD, REFRESH, REGISTRY_TOKEN = "kcr", "kcr-test", "kcr-refresh", "kcr
 TOKENS = {"tok-anonymous": False, "tok-user": True, "tok-oauth": True, REGISTRY_TOKEN: True}  # -> may read private
 
 lock = threading.Lock()
-stats = {"challenges": 0, "tokens": {}, "unavailable": 0, "redirects": 0}
+stats = {"challenges": 0, "tokens": {}, "unavailable": 0, "redirects": 0, "blob_downloads": {}}
 failed_once = set()
 
 
@@ -86,6 +87,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.token_reply("tok-user")
             return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}')
         if url.path.startswith("/storage/"):
+            count("blob_downloads", url.path.rsplit("/", 1)[-1])  # per digest
             return self.proxy("/v2/" + url.path[len("/storage/"):])
         if not url.path.startswith("/v2/"):
             return self.reply(404)

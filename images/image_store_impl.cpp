@@ -270,7 +270,35 @@ class Store final : public ImageStore {
   }
 
   // Downloads one blob into the content store unless it is there already.
+  // Concurrent pulls that need the same blob (images sharing a layer)
+  // download it once: the others wait for that download's result.
   Status Fetch(const Reference& ref, const Descriptor& d, const AuthConfig& auth) {
+    if (content_.Has(d.digest)) return absl::OkStatus();
+    std::promise<Status> promise;
+    std::shared_future<Status> fut;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto it = fetching_.find(d.digest); it != fetching_.end()) {
+        fut = it->second;
+      } else {
+        fetching_[d.digest] = promise.get_future().share();
+      }
+    }
+    if (fut.valid()) {
+      Status st = fut.get();
+      // The other pull's credentials or endpoint may not be this one's: on
+      // its failure, this pull tries for itself.
+      if (st.ok() && content_.Has(d.digest)) return st;
+      return Download(ref, d, auth);
+    }
+    Status st = Download(ref, d, auth);
+    promise.set_value(st);
+    std::lock_guard<std::mutex> l(mu_);
+    fetching_.erase(d.digest);
+    return st;
+  }
+
+  Status Download(const Reference& ref, const Descriptor& d, const AuthConfig& auth) {
     if (content_.Has(d.digest)) return absl::OkStatus();
     std::unique_ptr<ContentStore::Writer> w;
     auto restart = [&]() -> Status {
@@ -334,6 +362,7 @@ class Store final : public ImageStore {
   std::set<std::string> pinned_;
   std::mutex mu_;
   std::map<std::string, std::shared_future<StatusOr<Image>>> inflight_;
+  std::map<std::string, std::shared_future<Status>> fetching_;  // blob digest -> its download
   std::mutex gc_mu_;  // guards metadata changes against frees, and pulling_
   std::multiset<std::string> pulling_;  // blob digests and chain IDs that pulls in progress hold
 };

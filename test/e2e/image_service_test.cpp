@@ -369,6 +369,24 @@ class TlsRegistryTest : public ImageServiceTest {
   }
 };
 
+// Pulls of different images that share a layer download it once.
+TEST_F(TokenRegistryTest, ConcurrentPullsDownloadASharedLayerOnce) {
+  std::vector<grpc::Status> results(2);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; i++)
+    threads.emplace_back([&, i] {
+      v1::PullImageResponse r;
+      results[i] = Pull("127.0.0.1:5003/kcr-test/distinct-" + std::to_string(i + 1), &r);
+    });
+  for (auto& t : threads) t.join();
+  for (const auto& s : results) ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(List().size(), 2u);
+  json downloads = Stats()["blob_downloads"];
+  ASSERT_TRUE(downloads.is_object());
+  EXPECT_EQ(downloads.size(), 5u);  // 2 configs, 2 own layers, 1 shared busybox layer
+  for (const auto& [digest, n] : downloads.items()) EXPECT_EQ(n.get<int>(), 1) << digest;
+}
+
 TEST_F(TlsRegistryTest, CaAndClientCertificatePerHost) {
   Start(Tls(true, true));
   v1::PullImageResponse r;
