@@ -330,26 +330,21 @@ TEST_F(TokenRegistryTest, BearerTokensRedirectsRetriesAndTokenKinds) {
   const std::string priv = "127.0.0.1:5003/private/kcr-test/tags:1";
   s = Pull(priv, &r);  // an anonymous token does not open a private repository
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
-  v1::AuthConfig basic;
+  // Each kind of credential the CRI carries, and the token it earns.
+  v1::AuthConfig basic, identity, registry_token;
   basic.set_username("kcr");
   basic.set_password("kcr-test");
-  s = Pull(priv, &r, &basic);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_GE(Stats()["tokens"].value("tok-user", 0), 1);
-  Rmi(priv);
-  v1::AuthConfig identity;  // an OAuth2 refresh token
-  identity.set_identity_token("kcr-refresh");
-  s = Pull(priv, &r, &identity);
-  ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_GE(Stats()["tokens"].value("tok-oauth", 0), 1);
-  Rmi(priv);
-  v1::AuthConfig registry_token;  // sent as it is
-  registry_token.set_registry_token("kcr-registry-token");
-  s = Pull(priv, &r, &registry_token);
-  ASSERT_TRUE(s.ok()) << s.error_message();
+  identity.set_identity_token("kcr-refresh");  // an OAuth2 refresh token
+  registry_token.set_registry_token("kcr-registry-token");  // sent as it is
+  for (const auto& [auth, token] : std::vector<std::pair<v1::AuthConfig, std::string>>{
+           {basic, "tok-user"}, {identity, "tok-oauth"}, {registry_token, ""}}) {
+    s = Pull(priv, &r, &auth);
+    ASSERT_TRUE(s.ok()) << token << ": " << s.error_message();
+    if (!token.empty()) EXPECT_GE(Stats()["tokens"].value(token, 0), 1) << token;
+    Rmi(priv);
+  }
   v1::AuthConfig wrong;
   wrong.set_identity_token("not-the-refresh-token");
-  Rmi(priv);
   s = Pull(priv, &r, &wrong);
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(List().size(), 1u);
