@@ -59,6 +59,48 @@ TEST_F(FakeCgroupfs, V1WithoutHugetlbSkipsHugepageLimits) {
   EXPECT_EQ((*m)->Update("pod", d).code(), absl::StatusCode::kFailedPrecondition);  // no devices controller
 }
 
+// CPU and memory as kubelet sends them: shares, quota/period, cpuset,
+// memory and pids, in each layout's files (v2: shares become a weight as
+// runc and crun convert them).
+TEST_F(FakeCgroupfs, CpuMemoryAndPidsFilesPerLayout) {
+  for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "pids"}) Touch(std::string(c) + "/cgroup.procs");
+  oci::Resources r;
+  r.cpu_shares = 1024;
+  r.cpu_quota = 50000;
+  r.cpu_period = 100000;
+  r.cpuset_cpus = "0-1";
+  r.cpuset_mems = "0";
+  r.memory_limit = 128 << 20;
+  r.pids_limit = 64;
+  auto v1 = NewCgroupfsManager(root_);
+  ASSERT_TRUE(v1.ok());
+  ASSERT_TRUE((*v1)->Create("pod/c", r).ok());
+  EXPECT_EQ(Read("cpu/pod/c/cpu.shares"), "1024");
+  EXPECT_EQ(Read("cpu/pod/c/cpu.cfs_quota_us"), "50000");
+  EXPECT_EQ(Read("cpu/pod/c/cpu.cfs_period_us"), "100000");
+  EXPECT_EQ(Read("cpuset/pod/c/cpuset.cpus"), "0-1");
+  EXPECT_EQ(Read("cpuset/pod/c/cpuset.mems"), "0");
+  EXPECT_EQ(Read("memory/pod/c/memory.limit_in_bytes"), "134217728");
+  EXPECT_EQ(Read("pids/pod/c/pids.max"), "64");
+  ASSERT_TRUE(fs::RemoveAll(root_).ok());
+  ASSERT_TRUE(fs::MkdirAll(root_).ok());
+  Touch("cgroup.controllers");
+  auto v2 = NewCgroupfsManager(root_);
+  ASSERT_TRUE(v2.ok());
+  ASSERT_TRUE((*v2)->Create("pod/c", r).ok());
+  EXPECT_EQ(Read("pod/c/cpu.weight"), "39");  // 1 + (1024-2)*9999/262142
+  EXPECT_EQ(Read("pod/c/cpu.max"), "50000 100000");
+  EXPECT_EQ(Read("pod/c/cpuset.cpus"), "0-1");
+  EXPECT_EQ(Read("pod/c/memory.max"), "134217728");
+  EXPECT_EQ(Read("pod/c/pids.max"), "64");
+  // An unlimited quota is "max" on v2.
+  oci::Resources unlimited;
+  unlimited.cpu_quota = -1;
+  unlimited.cpu_period = 100000;
+  ASSERT_TRUE((*v2)->Update("pod/c", unlimited).ok());
+  EXPECT_EQ(Read("pod/c/cpu.max"), "max 100000");
+}
+
 TEST_F(FakeCgroupfs, V2WritesHugepagesAndUnifiedFiles) {
   Touch("cgroup.controllers");
   Touch("pod/cgroup.subtree_control");

@@ -105,12 +105,15 @@ TEST_F(ContainerTest, OwnAndHostNamespaces) {
   auto own = RunSpec(Spec({"sh", "-c", script}));
   ASSERT_TRUE(own.ok()) << own.status();
   for (const auto& k : kinds) EXPECT_EQ(own->out.find(host_ns(k)), std::string::npos) << k << " is the host's";
-  auto s = Spec({"sh", "-c", script});
+  // With the host's network namespace /sys shows the host's devices, and
+  // nothing under it is writable.
+  auto s = Spec({"sh", "-c", script + "awk '$2 ~ \"^/sys\" && $4 ~ \"^rw\" {print \"writable\", $2}' /proc/self/mounts"});
   s.linux.namespaces = {{"pid", ""}, {"mount", ""}};  // host IPC, UTS and network
   auto host = RunSpec(s);
   ASSERT_TRUE(host.ok()) << host.status();
   for (const auto& k : {"ipc", "uts", "net"}) EXPECT_NE(host->out.find(host_ns(k)), std::string::npos) << k;
   EXPECT_EQ(host->out.find(host_ns("pid")), std::string::npos);
+  EXPECT_EQ(host->out.find("writable"), std::string::npos) << host->out;
 }
 
 // rlimits, oom_score_adj and namespaced sysctls reach the process; a sysctl

@@ -141,17 +141,31 @@ Status DoMount(int root, const oci::Mount& m) {
         return ErrnoError("remount " + m.destination + " with its options");
     }
   } else {
-    if (::mount(m.source.c_str(), tpath.c_str(), m.type.c_str(), f.flags,
+    // A filesystem's superblock may be shared (sysfs per network namespace,
+    // proc per PID namespace, mqueue per IPC namespace: every container of a
+    // pod mounts the same one), and MS_RDONLY on a new mount makes the
+    // superblock read-only for all of them. Read-only is therefore set on
+    // this mount alone, by a bind remount, and a privileged container of the
+    // same pod still gets a writable /sys.
+    bool ro = f.flags & MS_RDONLY;
+    unsigned long per_mount = f.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    if (::mount(m.source.c_str(), tpath.c_str(), m.type.c_str(), f.flags & ~static_cast<unsigned long>(MS_RDONLY),
                 f.data.empty() ? nullptr : f.data.c_str()) != 0) {
       // sysfs in a container without its own network namespace is refused:
-      // bind the host's read-only instead, as runc does.
+      // bind the host's instead, as runc does (read-only all the way down
+      // when asked: the host's /sys has submounts).
       if (m.type == "sysfs" && (errno == EPERM || errno == EBUSY)) {
         if (::mount("/sys", tpath.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) return ErrnoError("bind /sys");
-        UniqueFd again(OpenInRoot(root, m.destination, O_PATH));
-        ::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr);
+        if (ro) f.rro = true;
       } else {
         return ErrnoError("mount " + m.type + " on " + m.destination);
       }
+    }
+    if (ro) {
+      UniqueFd again(OpenInRoot(root, m.destination, O_PATH));
+      if (::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | per_mount,
+                  nullptr) != 0)
+        return ErrnoError("make " + m.destination + " read-only");
     }
   }
   if (f.rro) {

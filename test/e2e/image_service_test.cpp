@@ -413,6 +413,37 @@ TEST_F(ImageServiceTest, ConcurrentPullsShareOneDownload) {
   EXPECT_EQ(CountEntries(root_ + "/snapshots"), 4);
 }
 
+// A crash while a layer is being unpacked (not downloaded) leaves no layer
+// half made: the next start-up removes the scratch directory, and the pull
+// succeeds.
+TEST_F(ImageServiceTest, KillDuringUnpackLeavesNoPartialLayer) {
+  v1::PullImageResponse small;
+  ASSERT_TRUE(Pull("busybox", &small).ok());
+  int layers = CountEntries(root_ + "/snapshots");
+  std::thread puller([&] {
+    v1::PullImageResponse r;
+    Pull("kcr-test/big", &r);  // interrupted by the crash below
+  });
+  bool unpacking = false;
+  for (int i = 0; i < 20000 && !unpacking; i++) {
+    unpacking = CountEntries(root_ + "/snapshots-tmp") > 0;
+    if (!unpacking) std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  Kill9();
+  puller.join();
+  ASSERT_TRUE(unpacking) << "never saw a layer being unpacked";
+  Start();
+  EXPECT_EQ(CountEntries(root_ + "/snapshots-tmp"), 0);
+  auto imgs = List();
+  ASSERT_EQ(imgs.size(), 1u);
+  EXPECT_EQ(imgs[0].id(), small.image_ref());
+  EXPECT_EQ(CountEntries(root_ + "/snapshots"), layers);  // start-up GC: no layer without an image
+  v1::PullImageResponse big;
+  grpc::Status s = Pull("kcr-test/big", &big);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(CountEntries(root_ + "/snapshots"), layers + 3);
+}
+
 TEST_F(ImageServiceTest, KillDuringPullLeavesNoPartialImage) {
   v1::PullImageResponse small;
   ASSERT_TRUE(Pull("busybox", &small).ok());

@@ -506,6 +506,19 @@ TEST_F(RuntimeServiceTest, DevicesPrivilegeAndSeccompThroughCri) {
   ASSERT_TRUE(pv.ok()) << pv.status();
   r = Exec(*pv, {"sh", "-c", "test -e /dev/kmsg && head -c0 /dev/kmsg && echo host-devices"});
   EXPECT_EQ(r.stdout(), "host-devices\n") << r.stderr();
+  // ... every capability kcrd holds (as this test, its parent, does), and a
+  // writable /sys; an ordinary container has neither.
+  std::string caps;
+  std::istringstream status(fs::ReadFile("/proc/self/status").value_or(""));
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("CapEff:")) caps = line.substr(line.find_first_not_of(" \t", 7));
+  const std::string probe = "grep CapEff /proc/self/status; grep ' /sys sysfs ' /proc/self/mounts | cut -d' ' -f4 | cut -c1-2";
+  r = Exec(*pv, {"sh", "-c", probe});
+  EXPECT_NE(r.stdout().find(caps + "\n"), std::string::npos) << r.stdout() << " want " << caps;
+  EXPECT_TRUE(r.stdout().ends_with("rw\n")) << r.stdout() << Exec(*pv, {"sh", "-c", "grep -E 'sysfs|cgroup' /proc/self/mountinfo"}).stdout();
+  r = Exec(*dev, {"sh", "-c", probe});
+  EXPECT_EQ(r.stdout().find(caps + "\n"), std::string::npos) << r.stdout();
+  EXPECT_TRUE(r.stdout().ends_with("ro\n")) << r.stdout();
   // A Localhost AppArmor profile cannot be honoured on a host without
   // AppArmor (this project's hosts): refused, naming it.
   auto aa = CtrConfig("aa", "busybox", {"true"});
