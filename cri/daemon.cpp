@@ -75,6 +75,7 @@ class SignalWaiter {
           int sig = 0;
           sigwait(&set, &sig);
           spdlog::info("received signal {}, shutting down", sig);
+          sd_notify(0, "STOPPING=1");
           // In-flight unary RPCs get a second to finish; streams are cancelled.
           server.Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
         }) {}
@@ -146,6 +147,9 @@ Status RunDaemon(const Config& config) {
   spdlog::info("kcrd {} (CRI {}) serving on {}, root {}, state {}, cgroup driver {}", kVersion, kCriApiVersion,
                sock, paths.root(), paths.state(), driver);
 
+  // Under systemd (Type=notify, hack/kcrd.service) the unit is started once
+  // the socket answers; elsewhere NOTIFY_SOCKET is unset and this does nothing.
+  sd_notify(0, ("READY=1\nSTATUS=serving CRI on " + sock).c_str());
   SignalWaiter waiter(*server);
   server->Wait();
   ::unlink(sock.c_str());

@@ -116,16 +116,7 @@ void KcrdFixture::TearDown() {
 }
 
 void KcrdFixture::Start(const std::string& extra_arg) {
-  if (!extra_arg.empty()) extra_toml_ = extra_arg;
-  const std::string& extra = extra_toml_;
-  cgroup_parent_ = "kcr-e2e-" + std::to_string(getpid()) + ".slice";
-  std::string toml = "root = \"" + root_ + "\"\nstate = \"" + state_ + "\"\nlog_level = \"debug\"\n" +
-                     "[cgroup]\nparent = \"" + cgroup_parent_ + "\"\n" + extra +
-                     // The local registry replaces the origins: tests never reach out.
-                     "\n[registry.mirrors.\"docker.io\"]\nserver = \"http://127.0.0.1:5000\"\n"
-                     "[registry.mirrors.\"registry.k8s.io\"]\nserver = \"http://127.0.0.1:5000\"\n"
-                     "[registry.mirrors.\"gcr.io\"]\nserver = \"http://127.0.0.1:5000\"\n";
-  ASSERT_TRUE(fs::WriteFileAtomic(config_, toml).ok());
+  WriteConfig(extra_arg);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -138,12 +129,29 @@ void KcrdFixture::Start(const std::string& extra_arg) {
   args.push_back(nullptr);
   ASSERT_EQ(posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ), 0);
   posix_spawn_file_actions_destroy(&fa);
+  Connect();
+}
+
+void KcrdFixture::WriteConfig(const std::string& extra_arg) {
+  if (!extra_arg.empty()) extra_toml_ = extra_arg;
+  const std::string& extra = extra_toml_;
+  cgroup_parent_ = "kcr-e2e-" + std::to_string(getpid()) + ".slice";
+  std::string toml = "root = \"" + root_ + "\"\nstate = \"" + state_ + "\"\nlog_level = \"debug\"\n" +
+                     "[cgroup]\nparent = \"" + cgroup_parent_ + "\"\n" + extra +
+                     // The local registry replaces the origins: tests never reach out.
+                     "\n[registry.mirrors.\"docker.io\"]\nserver = \"http://127.0.0.1:5000\"\n"
+                     "[registry.mirrors.\"registry.k8s.io\"]\nserver = \"http://127.0.0.1:5000\"\n"
+                     "[registry.mirrors.\"gcr.io\"]\nserver = \"http://127.0.0.1:5000\"\n";
+  ASSERT_TRUE(fs::WriteFileAtomic(config_, toml).ok());
+}
+
+void KcrdFixture::Connect() {
   channel_ = grpc::CreateChannel("unix:" + sock_, grpc::InsecureChannelCredentials());
   images_ = ::runtime::v1::ImageService::NewStub(channel_);
   runtime_ = ::runtime::v1::RuntimeService::NewStub(channel_);
   for (int i = 0; i < 200; i++) {
     int st;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+    if (pid_ > 0 && waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;
       FAIL() << "kcrd exited during start-up: " << fs::ReadFile(log_).value_or("");
     }

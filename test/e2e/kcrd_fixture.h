@@ -32,6 +32,10 @@ class KcrdFixture : public ::testing::Test {
   // Starts kcrd and waits until it answers Version. Extra TOML is appended
   // to the generated config; a restart (no argument) keeps the last one.
   void Start(const std::string& extra_toml = "");
+  // Start's parts: the config file (extra TOML as for Start), and the
+  // gRPC connection to a kcrd some other way started (waits for Version).
+  void WriteConfig(const std::string& extra_toml = "");
+  void Connect();
   std::string extra_toml_;
   // SIGTERM, then SIGKILL after 10 s. Returns the exit status.
   int Stop();

@@ -79,6 +79,14 @@ class SystemdDriverTest : public KcrdFixture {
     return "";
   }
 
+  // systemctl inside the systemd host.
+  CmdResult Systemctl(std::vector<std::string> args) {
+    std::vector<std::string> argv{"/usr/bin/nsenter", "-t", std::to_string(sd_pid_), "-m", "-p", "--",
+                                  "/bin/systemctl"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return e2e::Run(argv);
+  }
+
   std::string host_dir_, cgroup_root_;
   pid_t sd_pid_ = -1;
 };
@@ -191,6 +199,45 @@ TEST_F(SystemdDriverTest, KcrdCrashLeavesScopeMonitorAndContainerRunning) {
   v1::RemovePodSandboxResponse rmresp;
   ASSERT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), rm, &rmresp).ok());
   EXPECT_EQ(Show("kcr-" + *pod + ".scope")["LoadState"], "not-found");
+}
+
+// The shipped unit (hack/kcrd.service): Type=notify start, and with
+// KillMode=process a restart keeps the pods' monitors and containers, here
+// under the cgroupfs driver, where the monitors stay in kcrd's own cgroup.
+TEST_F(SystemdDriverTest, ShippedUnitRestartKeepsPods) {
+  Stop();  // the fixture's kcrd; systemd runs the next ones
+  WriteConfig("driver = \"cgroupfs\"\n");
+  auto unit = fs::ReadFile(KCR_SOURCE_DIR "/hack/kcrd.service");
+  ASSERT_TRUE(unit.ok()) << unit.status();
+  size_t exec = unit->find("\nExecStart=");
+  ASSERT_NE(exec, std::string::npos);
+  unit->replace(exec + 1, unit->find('\n', exec + 1) - exec - 1,
+                std::string("ExecStart=") + KCR_KCRD_BIN + " --config " + config_);
+  ASSERT_TRUE(fs::WriteFileAtomic(host_dir_ + "/units/kcrd-test.service", *unit).ok());
+  ASSERT_EQ(Systemctl({"daemon-reload"}).exit_code, 0);
+  CmdResult r = Systemctl({"start", "kcrd-test.service"});  // returns once kcrd said READY=1
+  ASSERT_EQ(r.exit_code, 0) << r.out << Systemctl({"status", "kcrd-test.service"}).out;
+  Connect();
+  v1::PodSandboxConfig pc = PodConfig("svc");
+  pc.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(v1::NODE);
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto ctr = RunCtr(*pod, pc, CtrConfig("sleeper", "busybox", {"sleep", "300"}));
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  // The container's init and its start time (clock ticks since boot).
+  const std::vector<std::string> started = {"sh", "-c", "cut -d' ' -f22 /proc/1/stat"};
+  std::string before = Exec(*ctr, started).stdout();
+  ASSERT_FALSE(before.empty());
+  r = Systemctl({"restart", "kcrd-test.service"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  Connect();
+  EXPECT_EQ(CtrStatus(*ctr).state(), v1::CONTAINER_RUNNING);
+  EXPECT_EQ(Exec(*ctr, started).stdout(), before);  // the same process, never restarted
+  v1::RemovePodSandboxRequest rm;
+  rm.set_pod_sandbox_id(*pod);
+  v1::RemovePodSandboxResponse rmresp;
+  EXPECT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), rm, &rmresp).ok());
+  EXPECT_EQ(Systemctl({"stop", "kcrd-test.service"}).exit_code, 0);
 }
 
 TEST_F(SystemdDriverTest, CgroupfsStyleParentIsRefusedAndNothingIsLeft) {

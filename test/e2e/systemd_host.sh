@@ -8,7 +8,7 @@
 # Debian's own /lib/systemd/systemd runs as PID 1 of new PID, mount, UTS and
 # cgroup namespaces, rooted at a cgroup of its own (kcr-sd-<n>) in every
 # hierarchy, with a private /sys/fs/cgroup, /proc and /run, and a unit path
-# holding one empty target, so it starts no service of this host. It is a
+# holding empty targets only, so it starts no service of this host. It is a
 # real service manager: transient units, slices, delegation. Everything it
 # makes lives in its namespaces or under its cgroups; stop removes both.
 set -euo pipefail
@@ -25,6 +25,8 @@ start)
   echo "$name" > "$dir/cgroup"
   mkdir -p "$dir/units"
   printf '[Unit]\nDescription=kcr systemd-driver test host\n' > "$dir/units/kcr-test.target"
+  # Empty stand-ins for the targets a service's default dependencies name.
+  for t in sysinit basic shutdown; do printf '[Unit]\nDescription=%s (empty)\n' "$t" > "$dir/units/$t.target"; done
   v2_root=
   while read -r type target; do
     mkdir -p "$target/$name"
