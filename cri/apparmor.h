@@ -28,13 +28,17 @@ class AppArmorLoader {
  public:
   // `policy_file`: where the policy text is written (Paths::AppArmorPolicy).
   AppArmorLoader(std::string parser, std::string policy_file)
-      : parser_(std::move(parser)), policy_file_(std::move(policy_file)) {}
+      : enabled_(AppArmorEnabled()), parser_(std::move(parser)), policy_file_(std::move(policy_file)) {}
+  // AppArmorEnabled(), read once: the kernel's setting cannot change while
+  // it runs.
+  bool enabled() const { return enabled_; }
   // OK once kcr's default profile is in the kernel (loaded, or replaced,
   // with `apparmor_parser -Kr` on the first call); FailedPrecondition naming
   // the parser's complaint otherwise. Thread-safe.
   Status EnsureDefault();
 
  private:
+  const bool enabled_;
   std::mutex mu_;
   bool loaded_ = false;
   std::string parser_, policy_file_;

@@ -42,7 +42,13 @@ StatusOr<PodBandwidth> PodBandwidthFromAnnotations(const std::map<std::string, s
   PodBandwidth b;
   constexpr int64_t kMin = 1000, kMax = 1000000000000000;  // 1 kbit/s .. 1 Pbit/s
   constexpr int64_t kBurst = 4294967295;                    // 2^32-1 bits
-  for (const char* name : {kIngressBandwidthAnnotation, kEgressBandwidthAnnotation}) {
+  struct Limit {
+    const char* name;
+    int64_t *rate, *burst;
+  };
+  for (const Limit& l : {Limit{kIngressBandwidthAnnotation, &b.ingress_rate, &b.ingress_burst},
+                         Limit{kEgressBandwidthAnnotation, &b.egress_rate, &b.egress_burst}}) {
+    const char* name = l.name;
     auto it = annotations.find(name);
     if (it == annotations.end()) continue;
     auto v = ParseQuantity(it->second);
@@ -50,13 +56,8 @@ StatusOr<PodBandwidth> PodBandwidthFromAnnotations(const std::map<std::string, s
     if (*v < kMin || *v > kMax)
       return absl::InvalidArgumentError(std::string("annotation ") + name + ": " + it->second +
                                         " bit/s is outside 1k..1P");
-    if (std::string(name) == kIngressBandwidthAnnotation) {
-      b.ingress_rate = *v;
-      b.ingress_burst = kBurst;
-    } else {
-      b.egress_rate = *v;
-      b.egress_burst = kBurst;
-    }
+    *l.rate = *v;
+    *l.burst = kBurst;
   }
   return b;
 }

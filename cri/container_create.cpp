@@ -126,7 +126,7 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
     if (absl::Status st = fs::MkdirAll(r.log_path.substr(0, slash), 0755); !st.ok()) return ToGrpc(Annotate(st, "log directory"));
   }
   ContainerSpecInput in{c, pod, *s, *image, r.id, rootfs, d_.paths.PodDir(s->id), ContainerCgroup(d_.cgroups, *s, r.id), {},
-                        AppArmorEnabled()};
+                        apparmor_.enabled()};
   int vol = 0;
   for (const auto& m : c.mounts()) {
     if (m.image().image().empty()) continue;

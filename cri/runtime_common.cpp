@@ -41,8 +41,10 @@ StatusOr<std::string> PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const 
   if (parent.find("..") != std::string::npos)
     return absl::InvalidArgumentError("linux.cgroup_parent \"" + c.linux().cgroup_parent() + "\" may not hold \"..\"");
   bool slice_name = parent.find('/') == std::string::npos && parent.ends_with(".slice");
+  // The slice whose systemd path is the pod's cgroup, if it is one.
+  std::string slice;
   if (systemd) {
-    std::string slice = parent;
+    slice = parent;
     if (parent.empty()) {
       std::string base = trim(default_parent);
       if (base.ends_with(".slice")) base.resize(base.size() - 6);
@@ -55,14 +57,13 @@ StatusOr<std::string> PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const 
                                         "\" must be a slice name such as kubepods-burstable-pod<uid>.slice "
                                         "(kcr's cgroup driver is systemd)");
     }
-    auto path = kcr::runtime::SlicePath(slice);
-    if (!path.ok()) return Annotate(path.status(), "linux.cgroup_parent");
-    return *path;
+  } else if (slice_name && parent != "-.slice") {
+    // A slice name from a kubelet using the systemd driver is where systemd
+    // would put it: kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice.
+    slice = parent;
   }
-  // A slice name from a kubelet using the systemd driver is where systemd
-  // would put it: kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice.
-  if (slice_name && parent != "-.slice") {
-    auto path = kcr::runtime::SlicePath(parent);
+  if (!slice.empty()) {
+    auto path = kcr::runtime::SlicePath(slice);
     if (!path.ok()) return Annotate(path.status(), "linux.cgroup_parent");
     return *path;
   }

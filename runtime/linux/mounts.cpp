@@ -104,6 +104,17 @@ StatusOr<UniqueFd> MountTarget(int root, const std::string& dest, bool file) {
 
 std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
+// Gives the mount now on `dest` the per-mount flags among `flags`
+// (read-only, nosuid, nodev, noexec) with a bind remount; none, nothing.
+Status RemountWithFlags(int root, const std::string& dest, unsigned long flags) {
+  unsigned long per_mount = flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  if (!per_mount) return absl::OkStatus();
+  UniqueFd again(OpenInRoot(root, dest, O_PATH));
+  if (::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | per_mount, nullptr) != 0)
+    return ErrnoError("remount " + dest + " with its options");
+  return absl::OkStatus();
+}
+
 Status DoMount(int root, const oci::Mount& m) {
   Flags f = ParseOptions(m.options);
   if (m.type == "cgroup" || m.type == "cgroup2") {
@@ -134,12 +145,7 @@ Status DoMount(int root, const oci::Mount& m) {
     if (::mount(m.source.c_str(), tpath.c_str(), nullptr, fl, nullptr) != 0)
       return ErrnoError("bind mount " + m.source + " on " + m.destination);
     // Flags other than MS_BIND need a remount of the new bind mount.
-    unsigned long extra = f.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
-    if (extra) {
-      UniqueFd again(OpenInRoot(root, m.destination, O_PATH));
-      if (::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | extra, nullptr) != 0)
-        return ErrnoError("remount " + m.destination + " with its options");
-    }
+    KCR_RETURN_IF_ERROR(RemountWithFlags(root, m.destination, f.flags));
   } else {
     // A filesystem's superblock may be shared (sysfs per network namespace,
     // proc per PID namespace, mqueue per IPC namespace: every container of a
@@ -148,7 +154,6 @@ Status DoMount(int root, const oci::Mount& m) {
     // this mount alone, by a bind remount, and a privileged container of the
     // same pod still gets a writable /sys.
     bool ro = f.flags & MS_RDONLY;
-    unsigned long per_mount = f.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
     if (::mount(m.source.c_str(), tpath.c_str(), m.type.c_str(), f.flags & ~static_cast<unsigned long>(MS_RDONLY),
                 f.data.empty() ? nullptr : f.data.c_str()) != 0) {
       // sysfs in a container without its own network namespace is refused:
@@ -161,12 +166,7 @@ Status DoMount(int root, const oci::Mount& m) {
         return ErrnoError("mount " + m.type + " on " + m.destination);
       }
     }
-    if (ro) {
-      UniqueFd again(OpenInRoot(root, m.destination, O_PATH));
-      if (::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | per_mount,
-                  nullptr) != 0)
-        return ErrnoError("make " + m.destination + " read-only");
-    }
+    if (ro) KCR_RETURN_IF_ERROR(RemountWithFlags(root, m.destination, f.flags));
   }
   if (f.rro) {
     // Read-only all the way down (submounts included): mount_setattr(2).
@@ -187,10 +187,7 @@ Status DoMount(int root, const oci::Mount& m) {
     if (!sub) return ErrnoError("sub path " + f.subpath + " of " + m.destination);
     if (::mount(FdPath(sub.get()).c_str(), FdPath(top.get()).c_str(), nullptr, MS_BIND, nullptr) != 0)
       return ErrnoError("mount sub path " + f.subpath + " on " + m.destination);
-    unsigned long extra = f.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
-    UniqueFd again(OpenInRoot(root, m.destination, O_PATH));
-    if (extra && ::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | extra, nullptr) != 0)
-      return ErrnoError("remount " + m.destination + " with its options");
+    KCR_RETURN_IF_ERROR(RemountWithFlags(root, m.destination, f.flags));
   }
   if (f.propagation) {
     UniqueFd again(OpenInRoot(root, m.destination, O_PATH));

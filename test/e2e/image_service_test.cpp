@@ -340,7 +340,9 @@ TEST_F(TokenRegistryTest, BearerTokensRedirectsRetriesAndTokenKinds) {
            {basic, "tok-user"}, {identity, "tok-oauth"}, {registry_token, ""}}) {
     s = Pull(priv, &r, &auth);
     ASSERT_TRUE(s.ok()) << token << ": " << s.error_message();
-    if (!token.empty()) EXPECT_GE(Stats()["tokens"].value(token, 0), 1) << token;
+    if (!token.empty()) {
+      EXPECT_GE(Stats()["tokens"].value(token, 0), 1) << token;
+    }
     Rmi(priv);
   }
   v1::AuthConfig wrong;

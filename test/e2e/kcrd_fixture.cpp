@@ -86,10 +86,7 @@ void KcrdFixture::RemoveAllPods() {
     ::runtime::v1::ListPodSandboxResponse lresp;
     if (Runtime().ListPodSandbox(Ctx().get(), lreq, &lresp).ok())
       for (const auto& p : lresp.items()) {
-        ::runtime::v1::RemovePodSandboxRequest rreq;
-        rreq.set_pod_sandbox_id(p.id());
-        ::runtime::v1::RemovePodSandboxResponse rresp;
-        grpc::Status st = Runtime().RemovePodSandbox(Ctx().get(), rreq, &rresp);
+        grpc::Status st = RemovePod(p.id());
         EXPECT_TRUE(st.ok()) << "cleanup of pod " << p.id() << ": " << st.error_message();
       }
   }
@@ -274,6 +271,13 @@ StatusOr<std::string> KcrdFixture::RunCtr(const std::string& pod, const ::runtim
   ::runtime::v1::ContainerStatusResponse resp;
   EXPECT_TRUE(Runtime().ContainerStatus(Ctx().get(), req, &resp).ok());
   return resp.status();
+}
+
+grpc::Status KcrdFixture::RemovePod(const std::string& id) {
+  ::runtime::v1::RemovePodSandboxRequest req;
+  req.set_pod_sandbox_id(id);
+  ::runtime::v1::RemovePodSandboxResponse resp;
+  return Runtime().RemovePodSandbox(Ctx().get(), req, &resp);
 }
 
 std::unique_ptr<grpc::ClientContext> KcrdFixture::Ctx(int timeout_s) {

@@ -58,6 +58,7 @@ class KcrdFixture : public ::testing::Test {
                                const ::runtime::v1::ContainerConfig& c, bool start = true);
   ::runtime::v1::ExecSyncResponse Exec(const std::string& ctr, std::vector<std::string> cmd, int timeout = 10);
   ::runtime::v1::ContainerStatus CtrStatus(const std::string& id);
+  grpc::Status RemovePod(const std::string& id);
 
   ::runtime::v1::ImageService::Stub& Images() { return *images_; }
   ::runtime::v1::RuntimeService::Stub& Runtime() { return *runtime_; }

@@ -132,10 +132,7 @@ TEST_F(RuntimeServiceTest, CrictlPodAndContainerLifecycle) {
   ASSERT_EQ(Crictl({"stopp", pod_id}).exit_code, 0);  // idempotent
   ASSERT_EQ(Crictl({"rmp", pod_id}).exit_code, 0);
   // Idempotent, as kubelet expects (crictl would first look the pod up).
-  v1::RemovePodSandboxRequest again;
-  again.set_pod_sandbox_id(pod_id);
-  v1::RemovePodSandboxResponse again_resp;
-  EXPECT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), again, &again_resp).ok());
+  EXPECT_TRUE(RemovePod(pod_id).ok());
   v1::StopPodSandboxRequest stop_again;
   stop_again.set_pod_sandbox_id(pod_id);
   v1::StopPodSandboxResponse stop_resp;
@@ -203,10 +200,7 @@ TEST_F(RuntimeServiceTest, BandwidthAnnotationsShapeThePodsTraffic) {
   auto r = RunPod(bad);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("kubernetes.io/egress-bandwidth"), absl::string_view::npos) << r.status();
-  v1::RemovePodSandboxRequest rm;
-  rm.set_pod_sandbox_id(*pod);
-  v1::RemovePodSandboxResponse rmresp;
-  ASSERT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), rm, &rmresp).ok());
+  ASSERT_TRUE(RemovePod(*pod).ok());
   EXPECT_EQ(TbfRates(), before);  // the plugin's shaping went with the pod
   v1::ListPodSandboxRequest lreq;
   v1::ListPodSandboxResponse lresp;
@@ -896,10 +890,7 @@ TEST_F(RuntimeServiceTest, SimulatedRebootReportsExitedAndCleansUp) {
   v1::StopPodSandboxResponse stop_resp;
   grpc::Status s = Runtime().StopPodSandbox(Ctx().get(), stop, &stop_resp);
   EXPECT_TRUE(s.ok()) << s.error_message();
-  v1::RemovePodSandboxRequest rm;
-  rm.set_pod_sandbox_id(*pod);
-  v1::RemovePodSandboxResponse rm_resp;
-  s = Runtime().RemovePodSandbox(Ctx().get(), rm, &rm_resp);
+  s = RemovePod(*pod);
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_FALSE(CgroupExists(*pod));
   ExpectNoLeftovers();
@@ -993,12 +984,7 @@ TEST_F(RuntimeServiceTest, TwentyPodsAtOnce) {
   threads.clear();
   std::vector<grpc::Status> removed(20);
   for (int i = 0; i < 20; i++)
-    threads.emplace_back([&, i] {
-      v1::RemovePodSandboxRequest req;
-      req.set_pod_sandbox_id(*ids[i]);
-      v1::RemovePodSandboxResponse resp;
-      removed[i] = Runtime().RemovePodSandbox(Ctx().get(), req, &resp);
-    });
+    threads.emplace_back([&, i] { removed[i] = RemovePod(*ids[i]); });
   for (auto& t : threads) t.join();
   for (auto& st : removed) EXPECT_TRUE(st.ok()) << st.error_message();
   ExpectNoLeftovers();

@@ -150,10 +150,7 @@ TEST_F(SystemdDriverTest, PodMonitorRunsInADelegatedScopeInKubeletsSlice) {
   EXPECT_GT(presp.stats().linux().memory().working_set_bytes().value(), 0u);
 
   // Removal stops the scope; no cgroup of kcr's stays in the pod's slice.
-  v1::RemovePodSandboxRequest rm;
-  rm.set_pod_sandbox_id(*pod);
-  v1::RemovePodSandboxResponse rmresp;
-  ASSERT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), rm, &rmresp).ok());
+  ASSERT_TRUE(RemovePod(*pod).ok());
   EXPECT_EQ(Show(scope)["LoadState"], "not-found");
   struct stat st;
   for (const char* ctrl : {"memory", "cpu", "cpuacct", "pids", "cpuset", "devices", ""})
@@ -173,10 +170,7 @@ TEST_F(SystemdDriverTest, PodsWithoutParentGetASliceOfTheirOwn) {
   EXPECT_EQ(unit["Slice"], slice);
   EXPECT_EQ(unit["ActiveState"], "active");
   EXPECT_EQ(Show(slice)["ActiveState"], "active");
-  v1::RemovePodSandboxRequest rm;
-  rm.set_pod_sandbox_id(*pod);
-  v1::RemovePodSandboxResponse rmresp;
-  ASSERT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), rm, &rmresp).ok());
+  ASSERT_TRUE(RemovePod(*pod).ok());
   EXPECT_NE(Show(slice)["ActiveState"], "active");  // kcr's own slice goes with its pod
   EXPECT_EQ(Show("kcr-" + *pod + ".scope")["LoadState"], "not-found");
 }
@@ -194,10 +188,7 @@ TEST_F(SystemdDriverTest, KcrdCrashLeavesScopeMonitorAndContainerRunning) {
   Start();
   EXPECT_EQ(CtrStatus(*ctr).state(), v1::CONTAINER_RUNNING);
   EXPECT_EQ(Exec(*ctr, {"echo", "still here"}).stdout(), "still here\n");
-  v1::RemovePodSandboxRequest rm;
-  rm.set_pod_sandbox_id(*pod);
-  v1::RemovePodSandboxResponse rmresp;
-  ASSERT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), rm, &rmresp).ok());
+  ASSERT_TRUE(RemovePod(*pod).ok());
   EXPECT_EQ(Show("kcr-" + *pod + ".scope")["LoadState"], "not-found");
 }
 
@@ -233,10 +224,7 @@ TEST_F(SystemdDriverTest, ShippedUnitRestartKeepsPods) {
   Connect();
   EXPECT_EQ(CtrStatus(*ctr).state(), v1::CONTAINER_RUNNING);
   EXPECT_EQ(Exec(*ctr, started).stdout(), before);  // the same process, never restarted
-  v1::RemovePodSandboxRequest rm;
-  rm.set_pod_sandbox_id(*pod);
-  v1::RemovePodSandboxResponse rmresp;
-  EXPECT_TRUE(Runtime().RemovePodSandbox(Ctx().get(), rm, &rmresp).ok());
+  EXPECT_TRUE(RemovePod(*pod).ok());
   EXPECT_EQ(Systemctl({"stop", "kcrd-test.service"}).exit_code, 0);
 }
 
