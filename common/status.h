@@ -27,6 +27,7 @@ inline Status ErrnoError(std::string_view what, int err = errno) {
     case EEXIST: return absl::AlreadyExistsError(msg);
     case EACCES: case EPERM: return absl::PermissionDeniedError(msg);
     case EINVAL: return absl::InvalidArgumentError(msg);
+    case EAGAIN: return absl::UnavailableError(msg);  // try again later
     case ENOSPC: case EDQUOT: case EMFILE: case ENFILE:
       return absl::ResourceExhaustedError(msg);
     default: return absl::InternalError(msg);

@@ -44,7 +44,7 @@ Status ConnectUnix(int fd, const std::string& path) {
   return absl::OkStatus();
 }
 
-Status SendWithFds(int sock, std::string_view data, const std::vector<int>& fds) {
+StatusOr<size_t> SendSomeWithFds(int sock, std::string_view data, const std::vector<int>& fds, int flags) {
   if (data.empty()) return absl::InvalidArgumentError("descriptors need at least one byte of data");
   if (fds.size() > 8) return absl::InvalidArgumentError("at most 8 descriptors per message");
   alignas(cmsghdr) char ctl[CMSG_SPACE(8 * sizeof(int))] = {};
@@ -62,15 +62,18 @@ Status SendWithFds(int sock, std::string_view data, const std::vector<int>& fds)
     std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
   }
   ssize_t w;
-  do w = ::sendmsg(sock, &m, MSG_NOSIGNAL);
+  do w = ::sendmsg(sock, &m, MSG_NOSIGNAL | flags);
   while (w < 0 && errno == EINTR);
-  if (w <= 0) return ErrnoError("sendmsg");
+  if (w < 0) return ErrnoError("sendmsg");
+  return static_cast<size_t>(w);
+}
+
+Status SendWithFds(int sock, std::string_view data, const std::vector<int>& fds) {
+  KCR_ASSIGN_OR_RETURN(size_t off, SendSomeWithFds(sock, data, fds, 0));
   // The descriptors went with the first byte; the rest is plain data.
-  for (size_t off = static_cast<size_t>(w); off < data.size();) {
-    ssize_t n = ::send(sock, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ErrnoError("send");
-    off += static_cast<size_t>(n);
+  while (off < data.size()) {
+    KCR_ASSIGN_OR_RETURN(size_t n, SendSomeWithFds(sock, data.substr(off), {}, 0));
+    off += n;
   }
   return absl::OkStatus();
 }

@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "common/unix_socket.h"
@@ -72,36 +75,104 @@ Status MonitorClient::Spawn(const std::string& binary, const MonitorOptions& o) 
   return absl::OkStatus();
 }
 
-StatusOr<std::unique_ptr<MonitorClient>> MonitorClient::Connect(const std::string& socket) {
+StatusOr<std::unique_ptr<MonitorClient>> MonitorClient::Connect(const std::string& socket,
+                                                                std::chrono::milliseconds timeout) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (Status st = ConnectUnix(fd.get(), socket); !st.ok())
     return absl::UnavailableError("no pod monitor: " + std::string(st.message()));
   std::unique_ptr<MonitorClient> c(new MonitorClient(std::move(fd)));
-  KCR_ASSIGN_OR_RETURN(c->hello_, c->Call({{"op", "hello"}, {"version", kProtocolVersion}}));
+  CallOptions o;
+  o.timeout = timeout;
+  KCR_ASSIGN_OR_RETURN(c->hello_, c->Call({{"op", "hello"}, {"version", kProtocolVersion}}, o));
   return c;
 }
 
-StatusOr<json> MonitorClient::Call(json req) { return Call(std::move(req), nullptr); }
+namespace {
+using Clock = std::chrono::steady_clock;
 
-StatusOr<json> MonitorClient::Call(json req, std::vector<UniqueFd>* fds) {
-  std::lock_guard<std::mutex> l(mu_);
+int MillisLeft(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return static_cast<int>(std::clamp<int64_t>(left, 0, 1000));  // wake up at least once a second
+}
+}  // namespace
+
+StatusOr<json> MonitorClient::ReadUntil(Clock::time_point deadline, const CallOptions& o, const std::string& op) {
+  char buf[65536];
+  for (;;) {
+    json msg;
+    KCR_ASSIGN_OR_RETURN(bool have, reader_.Next(&msg));
+    if (have) return msg;
+    if (o.cancelled && o.cancelled()) return absl::CancelledError("monitor " + op + ": the caller went away");
+    if (Clock::now() >= deadline) return absl::DeadlineExceededError("the pod monitor did not answer " + op + " in time");
+    pollfd p{fd_.get(), POLLIN, 0};
+    int n = ::poll(&p, 1, MillisLeft(deadline));
+    if (n < 0 && errno != EINTR) return ErrnoError("poll the pod monitor");
+    if (n <= 0) continue;
+    std::vector<int> fds;
+    auto got = RecvWithFds(fd_.get(), buf, sizeof buf, &fds);
+    for (int f : fds) reader_.AddFd(f);
+    if (!got.ok()) return Annotate(got.status(), "read from monitor");
+    if (*got == 0) return absl::UnavailableError("monitor closed the connection");
+    reader_.Append(buf, *got);
+  }
+}
+
+StatusOr<json> MonitorClient::Call(json req, std::vector<UniqueFd>* fds, const CallOptions& o) {
+  auto deadline = Clock::now() + o.timeout;
+  std::string op = req.value("op", "");
+  std::unique_lock<std::timed_mutex> l(mu_, std::defer_lock);
+  if (!l.try_lock_until(deadline))
+    return absl::DeadlineExceededError("the pod monitor connection stayed busy; " + op + " not sent");
   uint64_t id = next_id_++;
   req["id"] = id;
-  KCR_RETURN_IF_ERROR(WriteFrame(fd_.get(), req));
+  std::string frame = EncodeFrame(req);
+  for (size_t off = 0; off < frame.size();) {
+    ssize_t w = ::send(fd_.get(), frame.data() + off, frame.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w > 0) {
+      off += static_cast<size_t>(w);
+      continue;
+    }
+    if (w < 0 && errno != EAGAIN && errno != EINTR) {
+      Status st = ErrnoError("write to monitor");
+      Close();
+      return st;
+    }
+    pollfd p{fd_.get(), POLLOUT, 0};
+    if (Clock::now() >= deadline || ::poll(&p, 1, MillisLeft(deadline)) < 0) {
+      Close();
+      return absl::DeadlineExceededError("the pod monitor did not take " + op + " in time");
+    }
+  }
+  std::map<std::string, std::string> chunks;  // exec_sync output by stream
   for (;;) {
-    KCR_ASSIGN_OR_RETURN(json resp, ReadFrame(fd_.get(), reader_));
-    if (resp.contains("event")) continue;  // not subscribed here; ignore
-    if (resp.value("id", uint64_t{0}) != id) continue;
-    size_t nfds = resp.contains("fds") && resp["fds"].is_array() ? resp["fds"].size() : 0;
+    auto resp = ReadUntil(deadline, o, op);
+    if (!resp.ok()) {
+      // A late reply would arrive on this connection: it is not reused.
+      Close();
+      return resp.status();
+    }
+    if (resp->contains("event")) continue;  // not subscribed here; ignore
+    if (resp->value("id", uint64_t{0}) != id) continue;
+    if (resp->contains("chunk")) {
+      auto data = Base64Decode(resp->value("data", ""));
+      if (!data.ok()) return Annotate(data.status(), "monitor " + op + " output");
+      chunks[resp->value("chunk", "")] += *data;
+      continue;
+    }
+    size_t nfds = resp->contains("fds") && (*resp)["fds"].is_array() ? (*resp)["fds"].size() : 0;
     KCR_ASSIGN_OR_RETURN(std::vector<UniqueFd> got, reader_.TakeFds(nfds));
-    if (!resp.value("ok", false))
-      return Status(static_cast<absl::StatusCode>(resp.value("code", 13)), resp.value("error", "monitor error"));
+    if (!resp->value("ok", false))
+      return Status(static_cast<absl::StatusCode>(resp->value("code", 13)), resp->value("error", "monitor error"));
+    for (auto& [stream, data] : chunks) (*resp)[stream] = std::move(data);
     if (fds) *fds = std::move(got);
     return resp;
   }
 }
 
-void MonitorClient::Close() { ::shutdown(fd_.get(), SHUT_RDWR); }
+void MonitorClient::Close() {
+  broken_.store(true);
+  ::shutdown(fd_.get(), SHUT_RDWR);
+}
 
 Status MonitorClient::Subscribe() { return Call({{"op", "subscribe"}}).status(); }
 

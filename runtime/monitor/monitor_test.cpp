@@ -1,9 +1,11 @@
 // A real kcr-monitor process holding a pod: containers sharing its
 // namespaces, CRI logs, exec, stop with timeout, durable exit records,
 // surviving its client, shutting down without leftovers.
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include "common/fs.h"
 #include "runtime/cni/netns.h"
 #include "runtime/linux/testing_rootfs.h"
+#include "common/unix_socket.h"
 #include "runtime/monitor/client.h"
 
 namespace kcr::monitor {
@@ -88,6 +91,27 @@ class MonitorTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return log;
+  }
+
+  // Waits for the monitor's own word that `id` exited (its exit event, or
+  // its state when that was already so).
+  Status WaitExited(const std::string& id) {
+    auto events = MonitorClient::Connect(opts_.socket);
+    if (!events.ok()) return events.status();
+    KCR_RETURN_IF_ERROR((*events)->Subscribe());
+    auto st = client_->Call({{"op", "state"}, {"container", id}});
+    if (!st.ok()) return st.status();
+    if ((*st)["containers"][0]["status"] == "exited") return absl::OkStatus();
+    for (;;) {
+      auto ev = (*events)->NextEvent();
+      if (!ev.ok()) return ev.status();
+      if ((*ev)["container"] == id) return absl::OkStatus();
+    }
+  }
+  static MonitorClient::CallOptions Within(int seconds) {
+    MonitorClient::CallOptions o;
+    o.timeout = std::chrono::seconds(seconds);
+    return o;
   }
 
   std::string dir_, rootfs_, cgroup_;
@@ -217,9 +241,11 @@ TEST_F(MonitorTest, AttachSharesTheContainersStreams) {
   std::string log = WaitLog("c1", "bye");
   EXPECT_NE(log.find(" stdout F out:ping"), std::string::npos) << log;
   EXPECT_NE(log.find(" stderr F err:ping"), std::string::npos) << log;
-  // Attaching to a container that is gone says so.
+  // Attaching to a container that is gone says so (once its exit is known:
+  // "bye" in the log comes before the exit is reaped).
+  ASSERT_TRUE(WaitExited("c1").ok());
   r = client_->Call({{"op", "attach"}, {"container", "c1"}});
-  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
 }
 
 TEST_F(MonitorTest, AttachToATerminalContainer) {
@@ -293,6 +319,167 @@ TEST_F(MonitorTest, SurvivesItsClientAndRefusesBadSpecs) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
   r = client_->Call({{"op", "start"}, {"container", "nope"}});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+}
+
+// A command that leaves a process holding its output open (or that never
+// ends) must not hold up its answer, nor any other call on the monitor.
+TEST_F(MonitorTest, ExecSyncAnswersThoughAnEscapedChildKeepsItsOutputOpen) {
+  Run("c1", {"sleep", "100"});
+  auto r = client_->Call({{"op", "exec_sync"}, {"container", "c1"},
+                          {"args", {"sh", "-c", "setsid sleep 600 & echo x"}}, {"timeout_ms", 5000}, {"drain_ms", 200}},
+                         Within(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["stdout"], "x\n");
+  EXPECT_EQ((*r)["exit_code"], 0);
+  EXPECT_FALSE((*r)["timed_out"].get<bool>());
+  r = client_->Call({{"op", "exec_sync"}, {"container", "c1"},
+                     {"args", {"sh", "-c", "setsid sleep 600 & exec sleep 600"}}, {"timeout_ms", 300}},
+                    Within(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE((*r)["timed_out"].get<bool>());
+  auto st = client_->Call({{"op", "state"}, {"container", "c1"}}, Within(5));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ((*st)["containers"][0]["status"], "running");
+}
+
+// Output of any size and any bytes comes back exactly (in chunks: more
+// than a frame holds), or capped and said to be.
+TEST_F(MonitorTest, ExecSyncReturnsAnyOutputExactly) {
+  Run("c1", {"sleep", "100"});
+  const size_t kBig = 20 << 20;
+  auto r = client_->Call({{"op", "exec_sync"}, {"container", "c1"},
+                          {"args", {"sh", "-c", "head -c 20971520 /dev/zero | tr '\\000' '\\377'; printf 'e\\377' >&2"}},
+                          {"max_output", 32 << 20}},
+                         Within(60));
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string out = (*r)["stdout"];
+  EXPECT_EQ(out.size(), kBig);
+  EXPECT_EQ(out.find_first_not_of('\xff'), std::string::npos);
+  EXPECT_EQ((*r)["stderr"].get<std::string>(), "e\xff");
+  EXPECT_FALSE((*r)["stdout_truncated"].get<bool>());
+  r = client_->Call({{"op", "exec_sync"}, {"container", "c1"}, {"args", {"head", "-c", "100000", "/dev/zero"}},
+                     {"max_output", 1000}},
+                    Within(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["stdout"].get<std::string>().size(), 1000u);
+  EXPECT_TRUE((*r)["stdout_truncated"].get<bool>());
+}
+
+// A client that asks for a large answer and never reads it holds up
+// nobody else: replies queue per connection.
+TEST_F(MonitorTest, AClientThatDoesNotReadHoldsUpNobody) {
+  Run("c1", {"sleep", "100"});
+  UniqueFd raw(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(ConnectUnix(raw.get(), opts_.socket).ok());
+  ASSERT_TRUE(WriteFrame(raw.get(), {{"op", "exec_sync"}, {"id", 1}, {"container", "c1"},
+                                     {"args", {"head", "-c", "8388608", "/dev/zero"}}, {"max_output", 16 << 20}})
+                  .ok());
+  for (int i = 0; i < 3; i++) {
+    auto r = client_->Call({{"op", "exec_sync"}, {"container", "c1"}, {"args", {"echo", "hi"}}}, Within(10));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ((*r)["stdout"], "hi\n");
+  }
+}
+
+// Fields of the wrong type are refused; the monitor (holding every
+// container of the pod) lives on.
+TEST_F(MonitorTest, MalformedRequestsAreRefusedNotFatal) {
+  Run("c1", {"sleep", "100"});
+  auto r = client_->Call({{"op", "kill"}, {"container", "c1"}, {"signal", "nine"}}, Within(5));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  r = client_->Call({{"op", "exec_sync"}, {"container", "c1"}, {"args", "not-a-list"}}, Within(5));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  auto st = client_->Call({{"op", "state"}, {"container", "c1"}}, Within(5));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ((*st)["containers"][0]["status"], "running");
+}
+
+std::string StatusField(pid_t pid, const std::string& key) {
+  auto st = fs::ReadFile("/proc/" + std::to_string(pid) + "/status").value_or("");
+  size_t p = st.find("\n" + key + ":");
+  if (p == std::string::npos) return "";
+  p = st.find_first_not_of(" \t", p + key.size() + 2);
+  return st.substr(p, st.find('\n', p) - p);
+}
+
+int CountFds(pid_t pid) {
+  int n = 0;
+  if (DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') n++;
+    closedir(d);
+  }
+  return n;
+}
+
+// Processes whose parent is `pid` (host PIDs).
+std::vector<pid_t> ChildrenOf(pid_t pid) {
+  std::vector<pid_t> out;
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
+      if (p > 0 && std::atoi(StatusField(p, "PPid").c_str()) == pid) out.push_back(p);
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+
+// PID 1 of a shared PID namespace: less privileged than a pause container,
+// naming nothing of the host, and it reaps what is reparented to it.
+TEST_F(MonitorTest, SharedPidReaperIsUnprivilegedAndReapsOrphans) {
+  MonitorOptions o = opts_;
+  o.pod_id += "-shared";
+  o.socket = dir_ + "/shared.sock";
+  o.share_pid = true;
+  ASSERT_TRUE(MonitorClient::Spawn(KCR_MONITOR_BIN, o).ok());
+  auto shared = MonitorClient::Connect(o.socket);
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  pid_t reaper = (*shared)->hello().value("reaper", -1);
+  ASSERT_GT(reaper, 0);
+  EXPECT_EQ(StatusField(reaper, "Uid"), "65534\t65534\t65534\t65534");
+  EXPECT_EQ(StatusField(reaper, "Groups"), "");
+  for (const char* caps : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"})
+    EXPECT_EQ(StatusField(reaper, caps), "0000000000000000") << caps;
+  EXPECT_EQ(StatusField(reaper, "NoNewPrivs"), "1");
+  EXPECT_EQ(StatusField(reaper, "Seccomp"), "2");
+  std::string cmdline = fs::ReadFile("/proc/" + std::to_string(reaper) + "/cmdline").value_or("?");
+  EXPECT_EQ(cmdline.substr(0, cmdline.find('\0')), "kcr-pod-init");
+  EXPECT_EQ(cmdline.find_first_not_of('\0', cmdline.find('\0')), std::string::npos) << cmdline;
+  EXPECT_EQ(CountFds(reaper), 0);
+  // An orphan in the pod's PID namespace is reparented to the reaper.
+  auto spec = runtime::testing::BusyboxSpec(rootfs_, {"sh", "-c", "(sleep 0.2 &); echo ready; exec sleep 100"});
+  spec.linux.namespaces = {{"pid", "pod"}, {"mount", ""}, {"ipc", "pod"}, {"uts", "pod"}, {"network", "pod"}};
+  spec.linux.cgroups_path = cgroup_ + "/c2";
+  auto r = (*shared)->Call({{"op", "create"}, {"container", "c2"}, {"spec", json::parse(runtime::oci::SerializeSpec(spec))},
+                            {"log_path", dir_ + "/c2.log"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE((*shared)->Call({{"op", "start"}, {"container", "c2"}}).ok());
+  WaitLog("c2", "ready");
+  // Children of the reaper that are zombies: none once the orphan has ended.
+  auto zombies = [&] {
+    int n = 0, children = 0;
+    for (pid_t p : ChildrenOf(reaper)) {
+      children++;
+      auto st = fs::ReadFile("/proc/" + std::to_string(p) + "/stat").value_or("");
+      if (st.find(") Z ") != std::string::npos) n++;
+    }
+    return std::make_pair(n, children);
+  };
+  bool reparented = false;
+  for (int i = 0; i < 500; i++) {  // the orphan's whole life: reparented, then gone
+    auto [z, children] = zombies();
+    if (children > 0) reparented = true;
+    if (reparented && children == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(reparented);
+  EXPECT_EQ(zombies().second, 0) << "the reaper left a zombie";
+  pid_t mon = (*shared)->hello().value("pid", -1);
+  EXPECT_TRUE((*shared)->Call({{"op", "shutdown"}}).ok());
+  for (int i = 0; i < 500 && Alive(mon); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(mon));
 }
 
 }  // namespace

@@ -10,8 +10,57 @@
 
 namespace kcr::monitor {
 
+namespace {
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
+std::string Base64Encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    uint32_t v = (uint32_t{static_cast<unsigned char>(in[i])} << 16) |
+                 (uint32_t{static_cast<unsigned char>(in[i + 1])} << 8) | static_cast<unsigned char>(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kB64[(v >> s) & 63]);
+  }
+  if (size_t rest = in.size() - i; rest > 0) {
+    uint32_t v = uint32_t{static_cast<unsigned char>(in[i])} << 16;
+    if (rest == 2) v |= uint32_t{static_cast<unsigned char>(in[i + 1])} << 8;
+    out.push_back(kB64[(v >> 18) & 63]);
+    out.push_back(kB64[(v >> 12) & 63]);
+    out.push_back(rest == 2 ? kB64[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+StatusOr<std::string> Base64Decode(std::string_view in) {
+  if (in.size() % 4 != 0) return absl::InvalidArgumentError("base64 length is not a multiple of 4");
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  for (size_t i = 0; i < in.size(); i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (size_t j = 0; j < 4; j++) {
+      char ch = in[i + j];
+      const char* p = ch ? std::strchr(kB64, ch) : nullptr;
+      if (ch == '=' && i + 4 == in.size() && j >= 2 && (j == 3 || in[i + 3] == '=')) {
+        pad++;
+        v <<= 6;
+        continue;
+      }
+      if (!p || pad) return absl::InvalidArgumentError("invalid base64");
+      v = (v << 6) | static_cast<uint32_t>(p - kB64);
+    }
+    out.push_back(static_cast<char>(v >> 16));
+    if (pad < 2) out.push_back(static_cast<char>(v >> 8));
+    if (pad < 1) out.push_back(static_cast<char>(v));
+  }
+  return out;
+}
+
 std::string EncodeFrame(const nlohmann::json& msg) {
-  std::string body = msg.dump();
+  std::string body = msg.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   uint32_t n = static_cast<uint32_t>(body.size());
   std::string out(4, '\0');
   out[0] = static_cast<char>(n >> 24);

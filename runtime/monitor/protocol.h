@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -15,7 +16,16 @@ namespace kcr::monitor {
 
 inline constexpr int kProtocolVersion = 1;
 inline constexpr uint32_t kMaxFrame = 16 << 20;
+// exec_sync output travels in "chunk" frames of at most this many bytes
+// (base64 in the JSON), ahead of the reply (PROTOCOL.md).
+inline constexpr size_t kExecChunk = 1 << 20;
 
+std::string Base64Encode(std::string_view in);
+// InvalidArgument on a character or length base64 does not allow.
+StatusOr<std::string> Base64Decode(std::string_view in);
+
+// Strings that are not UTF-8 (a file name from an image, a message quoting
+// one) are sent with U+FFFD in place of bad bytes, never refused.
 std::string EncodeFrame(const nlohmann::json& msg);
 
 // Accumulates bytes from a stream and yields complete messages. File

@@ -1,0 +1,166 @@
+#pragma once
+// kcr-monitor's internals, shared by its files (not an interface):
+//   monitor.cpp     event loop, connections and their output queues,
+//                   protocol dispatch, reaping, shutdown
+//   containers.cpp  container lifecycle, stdio and CRI logs, exit records
+//   exec.cpp        exec_sync, interactive exec, attach
+//   pod_reaper.cpp  PID 1 of a shared PID namespace
+// Every wait is bounded and nothing a container controls can block the
+// loop: descriptors a container holds are non-blocking and watched, replies
+// are queued per connection and written as the peer reads them.
+#include <sys/types.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fd.h"
+#include "common/status.h"
+#include "runtime/cgroups/cgroup.h"
+#include "runtime/linux/container.h"
+#include "runtime/monitor/cri_log.h"
+#include "runtime/monitor/monitor.h"
+#include "runtime/monitor/protocol.h"
+#include "runtime/oci/spec.h"
+
+namespace kcr::monitor {
+
+int64_t NowNs();
+
+// A timerfd that fires once after `ms` milliseconds (0: at once).
+UniqueFd OneShotTimer(int64_t ms);
+
+struct Ctr {
+  std::string id;
+  runtime::oci::Spec spec;
+  std::unique_ptr<runtime::Container> c;
+  pid_t pid = -1;
+  std::string status = "created";  // created running exited
+  int exit_code = 0, signal = 0;
+  bool oom = false;
+  int64_t created_ns = 0, started_ns = 0, finished_ns = 0;
+  std::unique_ptr<CriLogWriter> log;
+  UniqueFd out, err;  // read ends (with a terminal: out is the pty master, err is unused)
+  UniqueFd stop_timer;
+  uint64_t oom_before = 0;
+  nlohmann::json user;  // {uid, gid, groups} the init runs as (set before it execs)
+  UniqueFd stdin_w;     // the container's stdin pipe (CRI stdin without a terminal)
+  bool stdin_once = false;
+  struct Attached {
+    UniqueFd out, err;  // non-blocking pipe write ends, one attach session
+  };
+  std::vector<Attached> attached;
+};
+
+// One exec_sync: its output is collected up to max_output per stream and
+// the reply goes out when the command has exited and its pipes are drained,
+// or a drain period after its exit (a process it left behind may hold the
+// pipes open forever), or at once when its timeout killed it.
+struct ExecSync {
+  int conn = -1;
+  nlohmann::json req_id;
+  pid_t pid = -1;  // the exec's first child (it mirrors the command's exit)
+  std::string container;
+  UniqueFd out, err, timer, drain;
+  std::string out_buf, err_buf;
+  bool out_truncated = false, err_truncated = false;
+  size_t max_output = 16 << 20;
+  int64_t drain_ms = 1000;
+  bool timed_out = false;
+  int wait_status = -1;
+};
+
+// Bytes queued for a connection, with descriptors to attach to the first
+// byte (SCM_RIGHTS).
+struct Outgoing {
+  std::string data;
+  size_t off = 0;
+  std::vector<UniqueFd> fds;
+};
+
+struct Conn {
+  FrameReader in;
+  std::deque<Outgoing> out;
+  size_t queued = 0;        // bytes not yet written
+  bool subscribed = false;  // gets "exited" events
+  bool writable_watch = false;
+};
+
+class Monitor {
+ public:
+  explicit Monitor(MonitorOptions o) : opt_(std::move(o)) {}
+
+  Status Init();
+  Status Loop();
+
+ private:
+  enum Kind { kListen, kConn, kSignal, kCtrOut, kCtrErr, kStopTimer, kExecOut, kExecErr, kExecTimer, kExecDrain };
+  struct Tag {
+    Kind kind;
+    std::string ctr;
+    pid_t exec = -1;
+  };
+  // A connection that queues more than this without reading is dropped.
+  static constexpr size_t kMaxQueued = 64 << 20;
+
+  // monitor.cpp: the loop and connections.
+  void Watch(int fd, Tag t);
+  void Unwatch(int fd);
+  void Accept();
+  void OnConn(int fd);
+  // Queues `msg` (and `fds`, dup'ed) for `conn` and writes what the socket
+  // takes now; the rest goes out as the peer reads. A peer that lets more
+  // than kMaxQueued pile up is dropped.
+  void Send(int conn, const nlohmann::json& msg, const std::vector<int>& fds = {});
+  void Flush(int conn);
+  void Reply(int conn, const nlohmann::json& req, const Status& st, nlohmann::json body = nlohmann::json::object());
+  void CloseConn(int fd);
+  void Handle(int conn, const nlohmann::json& req);
+  void OnSignal();
+  void Reaped(pid_t pid, int status);
+  std::string PodNs(const std::string& type) const;
+  void Shutdown();
+
+  // containers.cpp
+  Status Create(const nlohmann::json& req);
+  Status Start(const std::string& id, nlohmann::json* out);
+  Status Kill(const std::string& id, int sig, int timeout_s);
+  Status Remove(const std::string& id);
+  void OnStopTimer(int fd, const std::string& id);
+  void OnCtrOutput(int fd, const Tag& t);
+  void Exited(Ctr& c, int status);
+  nlohmann::json StateOf(const Ctr& c) const;
+
+  // exec.cpp
+  // The spec of a process to run in container `it` (running): its own,
+  // with the request's args and extra env. NotFound, FailedPrecondition or
+  // InvalidArgument naming what is wrong.
+  StatusOr<runtime::oci::Spec> ExecSpec(std::map<std::string, Ctr>::iterator it, const nlohmann::json& req) const;
+  void ExecSyncStart(int conn, const nlohmann::json& req);
+  void ExecInteractive(int conn, const nlohmann::json& req);
+  void Attach(int conn, const nlohmann::json& req);
+  StatusOr<pid_t> ForkExec(const Ctr& c, const runtime::oci::Spec& spec, int in, int out, int err, bool tty);
+  void OnExecOutput(int fd, const Tag& t);
+  void OnExecTimeout(pid_t pid);
+  // The exec's process (or its pipes) ended: answers once both happened,
+  // or arms the drain period when only the process has.
+  void ExecProgress(pid_t pid);
+  void ExecFinish(pid_t pid);
+
+  MonitorOptions opt_;
+  UniqueFd ep_, listen_, sigfd_;
+  std::map<int, Tag> tags_;
+  std::map<int, Conn> conns_;
+  std::map<std::string, Ctr> ctrs_;
+  std::map<pid_t, ExecSync> execs_;
+  std::map<pid_t, int> interactive_;  // exec pid -> the connection told of its exit
+  std::unique_ptr<runtime::CgroupManager> cgroups_;
+  pid_t reaper_ = -1;
+  bool stopping_ = false;
+};
+
+}  // namespace kcr::monitor
