@@ -153,7 +153,8 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
                                {"rootfs", rootfs_mounts},
                                {"log_path", r.log_path},
                                {"stdin", c.stdin()},
-                               {"stdin_once", c.stdin_once()}});
+                               {"stdin_once", c.stdin_once()}},
+                              kCreateOrStart);
   if (!created.ok()) return ToGrpc(Annotate(created.status(), "create container " + r.name), "CreateContainer");
   // The identity the init runs as (ContainerStatus.user), kept with the record.
   if (created->contains("user") && (*created)["user"].is_object()) {

@@ -77,24 +77,34 @@ void RuntimeService::WatchPod(const std::string& pod_id) {
     return;
   }
   std::shared_ptr<kcr::monitor::MonitorClient> shared(std::move(*conn));
+  auto closing = std::make_shared<std::atomic<bool>>(false);
+  // Exits that happened before the subscription (e.g. while kcrd was
+  // down) are in the exit records.
+  for (const auto& c : d_.store.ListContainers(pod_id)) Refresh(c);
   std::lock_guard<std::mutex> l(watchers_mu_);
   Watcher& w = watchers_[pod_id];
   w.conn = shared;
-  w.thread = std::thread([this, shared] {
+  w.closing = closing;
+  w.thread = std::thread([this, shared, closing, pod_id] {
     for (;;) {
       auto ev = shared->NextEvent();
-      if (!ev.ok()) return;  // the monitor shut down, or we closed it
+      if (!ev.ok()) {
+        // The monitor ended: a stop or removal we asked for, or a crash.
+        if (!closing->load()) MonitorLost(pod_id, "its monitor exited unexpectedly (" + std::string(ev.status().message()) + ")");
+        return;
+      }
       std::string id = ev->value("container", "");
       // A container can exit before its StartContainer has recorded the
       // start: wait for that, so STARTED always precedes STOPPED.
-      for (int i = 0; i < 250; i++) {
+      for (int i = 0; i < 250 && !closing->load(); i++) {
         auto c = d_.store.GetContainer(id);
         if (!c.ok() || c->state != kcr::runtime::ContainerState::kCreated) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       std::lock_guard<std::mutex> order(transition_mu_);
-      if (auto c = d_.store.GetContainer(id); c.ok()) {
-        Refresh(*c);
+      if (auto c = d_.store.GetContainer(id); c.ok() && c->state != kcr::runtime::ContainerState::kExited) {
+        // The event itself when its record could not be written.
+        if (Refresh(*c).state != kcr::runtime::ContainerState::kExited) RecordExit(*c, *ev);
         Publish(id, v1::CONTAINER_STOPPED_EVENT);
       }
     }
@@ -110,6 +120,7 @@ void RuntimeService::UnwatchPod(const std::string& pod_id) {
     w = std::move(it->second);
     watchers_.erase(it);
   }
+  if (w.closing) w.closing->store(true);
   if (w.conn) w.conn->Close();
   if (w.thread.joinable()) w.thread.join();
 }

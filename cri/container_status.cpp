@@ -30,38 +30,43 @@ void ApplyExit(ContainerRecord& c, const json& e) {
 
 ContainerRecord RuntimeService::Refresh(ContainerRecord c) {
   if (c.state == ContainerState::kExited) return c;
-  ContainerRecord before = c;
-  bool known = false;
-  if (auto mon = Monitor(c.sandbox_id); mon.ok()) {
-    auto st = (*mon)->Call({{"op", "state"}, {"container", c.id}});
-    if (st.ok() && !(*st)["containers"].empty()) {
-      const json& s = (*st)["containers"][0];
-      std::string status = s.value("status", "");
-      if (status == "exited") ApplyExit(c, s);
-      else if (status == "running") c.state = ContainerState::kRunning;
-      known = true;
-    } else if (!st.ok()) {
-      ForgetMonitor(c.sandbox_id);  // stale connection: reconnect next time
-    }
-  }
-  if (!known) {
-    // The monitor is gone (pod stopped, crash, reboot): its durable record
-    // says how the container ended; without one the container is lost.
-    auto rec = fs::ReadFile(JoinPath(d_.paths.ContainerDir(c.id), "exit.json"));
-    if (rec.ok()) {
-      ApplyExit(c, json::parse(*rec, nullptr, false));
-    } else if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated) {
-      c.state = ContainerState::kExited;
-      c.exit_code = 255;
-      c.finished_ns = NowNs();
-      c.reason = "Unknown";
-      c.message = "the container's pod monitor is gone (host restarted?)";
-    }
-  }
-  if (c.state != before.state || c.exit_code != before.exit_code) {
-    if (absl::Status st = d_.store.UpdateContainer(c); !st.ok()) spdlog::warn("container {}: {}", c.id, st.message());
-  }
+  // The monitor writes this record before it reports an exit, so a status
+  // never lags behind an exit whose event is still on its way.
+  auto rec = fs::ReadFile(JoinPath(d_.paths.ContainerDir(c.id), "exit.json"), 1 << 16);
+  if (!rec.ok()) return c;
+  json e = json::parse(*rec, nullptr, false);
+  return e.is_object() ? RecordExit(std::move(c), e) : c;
+}
+
+ContainerRecord RuntimeService::RecordExit(ContainerRecord c, const json& exit) {
+  ApplyExit(c, exit);
+  if (absl::Status st = d_.store.UpdateContainer(c); !st.ok()) spdlog::warn("container {}: {}", c.id, st.message());
   return c;
+}
+
+void RuntimeService::MonitorLost(const std::string& pod_id, const std::string& why) {
+  if (auto s = d_.store.GetSandbox(pod_id); s.ok() && s->state == kcr::runtime::SandboxState::kReady) {
+    spdlog::error("pod {} ({}/{}): {}; marking it not ready", s->id, s->ns, s->name, why);
+    json extra = json::parse(s->extra.empty() ? "{}" : s->extra, nullptr, false);
+    if (!extra.is_object()) extra = json::object();
+    extra["notReadyReason"] = why;
+    s->extra = extra.dump();
+    s->state = kcr::runtime::SandboxState::kNotReady;
+    if (absl::Status st = d_.store.UpdateSandbox(*s); !st.ok()) spdlog::warn("pod {}: {}", pod_id, st.message());
+  }
+  for (auto c : d_.store.ListContainers(pod_id)) {
+    c = Refresh(c);
+    if (c.state != ContainerState::kRunning && c.state != ContainerState::kCreated) continue;
+    // No exit record: the container cannot have outlived its monitor
+    // (parent-death signal), but how it ended is unknown.
+    c.state = ContainerState::kExited;
+    c.exit_code = 255;
+    c.finished_ns = NowNs();
+    c.reason = "Unknown";
+    c.message = "the container's pod monitor is gone: " + why;
+    if (absl::Status st = d_.store.UpdateContainer(c); !st.ok()) spdlog::warn("container {}: {}", c.id, st.message());
+    Publish(c.id, v1::CONTAINER_STOPPED_EVENT);
+  }
 }
 
 namespace {
@@ -125,10 +130,9 @@ grpc::Status RuntimeService::ContainerStatus(grpc::ServerContext*, const v1::Con
     json info = {{"sandboxID", r.sandbox_id}, {"snapshotKey", r.id}, {"logPath", r.log_path}};
     // The process, as containerd reports it (kcrd's PID namespace).
     if (r.state == kcr::runtime::ContainerState::kRunning)
-      if (auto m = Monitor(r.sandbox_id); m.ok())
-        if (auto s = (*m)->Call({{"op", "state"}, {"container", r.id}}); s.ok())
-          for (const auto& c : s->value("containers", json::array()))
-            if (c.value("container", "") == r.id) info["pid"] = c.value("pid", -1);
+      if (json extra = json::parse(r.extra.empty() ? "{}" : r.extra, nullptr, false);
+          extra.is_object() && extra.contains("pid"))
+        info["pid"] = extra["pid"];
     (*resp->mutable_info())["info"] = info.dump();
   }
   return grpc::Status::OK;

@@ -4,12 +4,19 @@
 #include "api/api.pb.h"
 #include "common/status.h"
 #include "runtime/cgroups/cgroup.h"
+#include "runtime/monitor/client.h"
 #include "runtime/oci/spec.h"
 #include "runtime/pod/store.h"
 
 namespace kcr::cri {
 
 int64_t NowNs();
+
+// Deadlines of the monitor calls that wait on a container's init (it
+// mounts the rootfs and volumes, resolves the user; the runtime bounds
+// that at 60 s) and of a pod's shutdown (kills and reaps every container).
+inline const kcr::monitor::MonitorClient::CallOptions kCreateOrStart{std::chrono::seconds(90), {}};
+inline const kcr::monitor::MonitorClient::CallOptions kShutdown{std::chrono::seconds(30), {}};
 
 ::runtime::v1::PodSandboxConfig SandboxConfigOf(const kcr::runtime::SandboxRecord& s);
 ::runtime::v1::ContainerConfig ContainerConfigOf(const kcr::runtime::ContainerRecord& c);

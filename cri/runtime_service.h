@@ -4,6 +4,7 @@
 // RPCs of later steps answer UNIMPLEMENTED naming the RPC
 // (runtime_unimplemented.cpp) until their file exists.
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <thread>
@@ -67,11 +68,21 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
   std::mutex& LockFor(const std::string& id) { return locks_[std::hash<std::string>{}(id) % locks_.size()]; }
   // The pod's monitor connection, (re)connected on demand. Unavailable when
   // no monitor runs for it (stopped pod, or a reboot).
-  StatusOr<std::shared_ptr<kcr::monitor::MonitorClient>> Monitor(const std::string& pod_id);
+  StatusOr<std::shared_ptr<kcr::monitor::MonitorClient>> Monitor(
+      const std::string& pod_id,
+      std::chrono::milliseconds timeout = kcr::monitor::MonitorClient::kDefaultTimeout);
   void ForgetMonitor(const std::string& pod_id);
-  // Brings a container record up to date with its monitor (or its durable
-  // exit record when the monitor is gone) and stores any change.
+  // Brings a container record up to date with the exit record its monitor
+  // writes before reporting an exit, and stores any change. Never calls the
+  // monitor: List* and *Status answer from kcr's store, kept current by the
+  // pods' event watchers (WatchPod), so no pod can slow them down.
   kcr::runtime::ContainerRecord Refresh(kcr::runtime::ContainerRecord c);
+  // Records an exit (the monitor's exit record or event) and stores it.
+  kcr::runtime::ContainerRecord RecordExit(kcr::runtime::ContainerRecord c, const nlohmann::json& exit);
+  // The pod's monitor died or does not answer: the pod becomes NOTREADY
+  // with `why` (PodSandboxStatus verbose info), its containers EXITED from
+  // their exit records, else with reason Unknown. Takes no pod lock.
+  void MonitorLost(const std::string& pod_id, const std::string& why);
   // Stops every container of a pod, tears down its network and monitor.
   absl::Status StopSandbox(kcr::runtime::SandboxRecord& s);
   absl::Status RemoveContainerLocked(const kcr::runtime::ContainerRecord& c);
@@ -98,6 +109,7 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
   std::vector<std::shared_ptr<EventQueue>> subscribers_;
   struct Watcher {
     std::shared_ptr<kcr::monitor::MonitorClient> conn;
+    std::shared_ptr<std::atomic<bool>> closing;  // set by UnwatchPod: the end is ours, not a lost monitor
     std::thread thread;
   };
   std::mutex watchers_mu_;

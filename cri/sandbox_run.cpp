@@ -152,7 +152,7 @@ grpc::Status RuntimeService::RunPodSandbox(grpc::ServerContext*, const v1::RunPo
   if (absl::Status st = kcr::monitor::MonitorClient::Spawn(d_.monitor_binary, mo); !st.ok())
     return ToGrpc(st, "RunPodSandbox");
   undo.Add([&] {
-    if (auto m = Monitor(s.id); m.ok()) (*m)->Call({{"op", "shutdown"}}).IgnoreError();
+    if (auto m = Monitor(s.id); m.ok()) (*m)->Call({{"op", "shutdown"}}, kShutdown).IgnoreError();
     ForgetMonitor(s.id);
   });
   auto monitor = Monitor(s.id);
@@ -172,12 +172,16 @@ grpc::Status RuntimeService::RunPodSandbox(grpc::ServerContext*, const v1::RunPo
   return grpc::Status::OK;
 }
 
-StatusOr<std::shared_ptr<kcr::monitor::MonitorClient>> RuntimeService::Monitor(const std::string& pod_id) {
+StatusOr<std::shared_ptr<kcr::monitor::MonitorClient>> RuntimeService::Monitor(const std::string& pod_id,
+                                                                               std::chrono::milliseconds timeout) {
   {
     std::lock_guard<std::mutex> l(monitors_mu_);
-    if (auto it = monitors_.find(pod_id); it != monitors_.end()) return it->second;
+    if (auto it = monitors_.find(pod_id); it != monitors_.end()) {
+      if (!it->second->broken()) return it->second;
+      monitors_.erase(it);  // reconnect
+    }
   }
-  KCR_ASSIGN_OR_RETURN(auto c, kcr::monitor::MonitorClient::Connect(d_.paths.MonitorSocket(pod_id)));
+  KCR_ASSIGN_OR_RETURN(auto c, kcr::monitor::MonitorClient::Connect(d_.paths.MonitorSocket(pod_id), timeout));
   std::shared_ptr<kcr::monitor::MonitorClient> shared(std::move(c));
   std::lock_guard<std::mutex> l(monitors_mu_);
   monitors_[pod_id] = shared;

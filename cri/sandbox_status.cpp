@@ -64,7 +64,10 @@ grpc::Status RuntimeService::PodSandboxStatus(grpc::ServerContext*, const v1::Po
   if (req->verbose()) {
     nlohmann::json info = {{"netns", s->netns_path}, {"cgroup", s->cgroup_parent},
                            {"monitor", d_.paths.MonitorSocket(s->id)}, {"podDir", d_.paths.PodDir(s->id)}};
-    if (auto m = Monitor(s->id); m.ok()) info["monitorPid"] = (*m)->hello().value("pid", -1);
+    if (auto m = Monitor(s->id, std::chrono::seconds(1)); m.ok()) info["monitorPid"] = (*m)->hello().value("pid", -1);
+    if (nlohmann::json extra = nlohmann::json::parse(s->extra.empty() ? "{}" : s->extra, nullptr, false);
+        extra.is_object() && extra.contains("notReadyReason"))
+      info["notReadyReason"] = extra["notReadyReason"];
     (*resp->mutable_info())["info"] = info.dump();
   }
   return grpc::Status::OK;
@@ -89,16 +92,17 @@ grpc::Status RuntimeService::StreamPodSandboxes(grpc::ServerContext* ctx, const 
 
 void RuntimeService::Recover() {
   int ready = 0, lost = 0;
-  for (auto s : d_.store.ListSandboxes()) {
+  for (const auto& s : d_.store.ListSandboxes()) {
     if (s.state == kcr::runtime::SandboxState::kReady) {
-      if (Monitor(s.id).ok()) {
+      // A monitor that does not answer promptly costs start-up no more
+      // than this, and its pod is reported rather than waited for.
+      if (auto m = Monitor(s.id, std::chrono::seconds(2)); m.ok()) {
         ready++;
-        WatchPod(s.id);
+        WatchPod(s.id);  // reads the exit records of what ended meanwhile
+        continue;
       } else {
         lost++;
-        spdlog::warn("pod {} ({}/{}): its monitor is gone; marking it not ready", s.id, s.ns, s.name);
-        s.state = kcr::runtime::SandboxState::kNotReady;
-        d_.store.UpdateSandbox(s).IgnoreError();
+        MonitorLost(s.id, "its monitor is gone or does not answer (" + std::string(m.status().message()) + ")");
       }
     }
     for (const auto& c : d_.store.ListContainers(s.id)) Refresh(c);

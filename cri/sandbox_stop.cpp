@@ -16,13 +16,15 @@ namespace v1 = ::runtime::v1;
 kcr::runtime::PodNetwork PodNetworkOf(const kcr::runtime::SandboxRecord& s);
 
 absl::Status RuntimeService::StopSandbox(kcr::runtime::SandboxRecord& s) {
+  // The watcher goes first: the monitor's end is ours, not a lost monitor.
+  // The exits are announced here instead.
+  UnwatchPod(s.id);
   if (auto m = Monitor(s.id); m.ok()) {
     // Shutdown kills and reaps every container, recording each exit first.
-    absl::Status st = (*m)->Call({{"op", "shutdown"}}).status();
+    absl::Status st = (*m)->Call({{"op", "shutdown"}}, kShutdown).status();
     if (!st.ok()) spdlog::warn("pod {}: monitor shutdown: {}", s.id, st.message());
   }
   ForgetMonitor(s.id);
-  UnwatchPod(s.id);
   for (auto& c : d_.store.ListContainers(s.id)) {
     bool was_running = c.state == kcr::runtime::ContainerState::kRunning;
     if (was_running && Refresh(c).state == kcr::runtime::ContainerState::kExited)
