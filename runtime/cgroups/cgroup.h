@@ -47,6 +47,23 @@ class CgroupManager {
   // v1: the memory controller's), for exec's setns into the cgroup.
   virtual std::string Dir(const std::string& path) const = 0;
 
+  // Tracking: moves `pid` (already in `path`) into child cgroup `name` of
+  // `path` in one hierarchy only — v2's, or v1's pids (else the first the
+  // host has) — so that an exec's processes can all be found and killed
+  // even when they leave its process group or session. Limits stay those
+  // of `path` (they are hierarchical); other v1 hierarchies keep the
+  // process in `path` itself. Destroy(path) removes tracking children too.
+  virtual Status AddTracked(const std::string& path, const std::string& name, pid_t pid) {
+    return absl::UnimplementedError("cgroup process tracking");
+  }
+  // Kills every process in tracking child `name` of `path` until none is
+  // left, then removes it; OK if it does not exist. FailedPrecondition
+  // when processes survive (the wait is bounded).
+  virtual Status KillTracked(const std::string& path, const std::string& name) { return absl::OkStatus(); }
+  // Removes tracking child `name` of `path` if it is empty; processes
+  // still inside keep it (Destroy(path) takes it later).
+  virtual void ReleaseTracked(const std::string& path, const std::string& name) {}
+
   // Pod-level placement, called by kcrd in this order: CreatePod before the
   // pod's kcr-monitor starts; AdoptMonitor once it runs (`pids`: the monitor
   // and its helper processes); the pod's container cgroups are children of

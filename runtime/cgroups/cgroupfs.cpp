@@ -232,6 +232,19 @@ class V1 final : public CgroupManager {
 
   std::string Dir(const std::string& path) const override { return JoinPath(JoinPath(root_, "memory"), path); }
 
+  Status AddTracked(const std::string& path, const std::string& name, pid_t pid) override {
+    if (controllers_.empty()) return absl::FailedPreconditionError("no cgroup v1 hierarchy to track processes in");
+    std::string dir = JoinPath(TrackingDir(path), name);
+    KCR_RETURN_IF_ERROR(fs::MkdirAll(dir, 0755));
+    return Write(JoinPath(dir, "cgroup.procs"), std::to_string(pid));
+  }
+  Status KillTracked(const std::string& path, const std::string& name) override {
+    return controllers_.empty() ? absl::OkStatus() : RemoveDir(JoinPath(TrackingDir(path), name));
+  }
+  void ReleaseTracked(const std::string& path, const std::string& name) override {
+    if (!controllers_.empty()) ::rmdir(JoinPath(TrackingDir(path), name).c_str());
+  }
+
  private:
   // A new cpuset cgroup starts with empty cpus/mems: copy them down from
   // the nearest ancestor that has them.
@@ -256,6 +269,10 @@ class V1 final : public CgroupManager {
       cur = next;
     }
     return absl::OkStatus();
+  }
+
+  std::string TrackingDir(const std::string& path) const {
+    return JoinPath(JoinPath(root_, Has("pids") ? "pids" : controllers_.front()), path);
   }
 
   bool Has(const std::string& c) const {
@@ -359,6 +376,20 @@ class V2 final : public CgroupManager {
   }
   Status Destroy(const std::string& path) override { return RemoveDir(Dir(path)); }
   std::string Dir(const std::string& path) const override { return JoinPath(root_, path); }
+
+  // A child of a cgroup that has processes is allowed while its
+  // cgroup.subtree_control is empty, as a container's is.
+  Status AddTracked(const std::string& path, const std::string& name, pid_t pid) override {
+    std::string dir = JoinPath(Dir(path), name);
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoError("mkdir " + dir);
+    return Write(JoinPath(dir, "cgroup.procs"), std::to_string(pid));
+  }
+  Status KillTracked(const std::string& path, const std::string& name) override {
+    return RemoveDir(JoinPath(Dir(path), name));
+  }
+  void ReleaseTracked(const std::string& path, const std::string& name) override {
+    ::rmdir(JoinPath(Dir(path), name).c_str());
+  }
 
  private:
   std::string root_;

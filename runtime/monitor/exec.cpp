@@ -22,6 +22,8 @@ namespace kcr::monitor {
 using nlohmann::json;
 using runtime::oci::Spec;
 
+std::string ExecCgroupName(pid_t exec) { return "kcr-exec-" + std::to_string(exec); }
+
 StatusOr<Spec> Monitor::ExecSpec(std::map<std::string, Ctr>::iterator it, const json& req) const {
   std::string id = req.value("container", "");
   if (it == ctrs_.end()) return absl::NotFoundError("container " + id + " not found");
@@ -115,6 +117,9 @@ void Monitor::OnExecTimeout(pid_t pid) {
   if (it == execs_.end()) return;
   it->second.timed_out = true;
   ::kill(-pid, SIGKILL);
+  if (auto t = tracked_.find(pid); t != tracked_.end())
+    if (Status st = cgroups_->KillTracked(t->second, ExecCgroupName(pid)); !st.ok())
+      spdlog::warn("exec {} in container {}: {}", pid, it->second.container, st.message());
   Unwatch(it->second.timer.get());
   it->second.timer.reset();
   ExecProgress(pid);
@@ -143,7 +148,10 @@ StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int ou
   std::string cgroup = spec.linux.cgroups_path;
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoError("fork exec");
-  if (pid > 0) return pid;
+  if (pid > 0) {
+    if (!cgroup.empty()) tracked_[pid] = cgroup;
+    return pid;
+  }
   // Dies with the monitor (checked after setting it: the monitor may have
   // died already). Not dumpable, as the monitor: nothing in the container
   // can read this process's memory or reach its executable.
@@ -165,6 +173,9 @@ StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int ou
   if (!cgroup.empty()) {
     Status st = cgroups_->Add(cgroup, ::getpid());
     if (!st.ok()) die(std::string(st.message()));
+    // Everything the command starts stays findable, whatever group or
+    // session it moves to (best effort: the process group is the fallback).
+    cgroups_->AddTracked(cgroup, ExecCgroupName(::getpid()), ::getpid()).IgnoreError();
   }
   std::string ns = "/proc/" + std::to_string(target) + "/ns/";
   int fds[6];

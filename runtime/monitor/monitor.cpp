@@ -303,6 +303,10 @@ void Monitor::OnSignal() {
 }
 
 void Monitor::Reaped(pid_t pid, int status) {
+  if (auto t = tracked_.find(pid); t != tracked_.end()) {
+    cgroups_->ReleaseTracked(t->second, ExecCgroupName(pid));  // kept while processes it left run
+    tracked_.erase(t);
+  }
   for (auto& [id, c] : ctrs_)
     if (c.pid == pid && c.status != "exited") {
       Exited(c, status);

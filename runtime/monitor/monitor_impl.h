@@ -34,6 +34,10 @@ int64_t NowNs();
 // A timerfd that fires once after `ms` milliseconds (0: at once).
 UniqueFd OneShotTimer(int64_t ms);
 
+// The tracking child cgroup (CgroupManager::AddTracked) of an exec whose
+// first child is `exec`.
+std::string ExecCgroupName(pid_t exec);
+
 struct Ctr {
   std::string id;
   runtime::oci::Spec spec;
@@ -158,6 +162,7 @@ class Monitor {
   std::map<std::string, Ctr> ctrs_;
   std::map<pid_t, ExecSync> execs_;
   std::map<pid_t, int> interactive_;  // exec pid -> the connection told of its exit
+  std::map<pid_t, std::string> tracked_;  // exec pid -> the cgroup its tracking child is in
   std::unique_ptr<runtime::CgroupManager> cgroups_;
   pid_t reaper_ = -1;
   bool stopping_ = false;

@@ -326,17 +326,24 @@ TEST_F(MonitorTest, SurvivesItsClientAndRefusesBadSpecs) {
 TEST_F(MonitorTest, ExecSyncAnswersThoughAnEscapedChildKeepsItsOutputOpen) {
   Run("c1", {"sleep", "100"});
   auto r = client_->Call({{"op", "exec_sync"}, {"container", "c1"},
-                          {"args", {"sh", "-c", "setsid sleep 600 & echo x"}}, {"timeout_ms", 5000}, {"drain_ms", 200}},
+                          {"args", {"sh", "-c", "setsid sleep 601 & echo x"}}, {"timeout_ms", 5000}, {"drain_ms", 200}},
                          Within(20));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)["stdout"], "x\n");
   EXPECT_EQ((*r)["exit_code"], 0);
   EXPECT_FALSE((*r)["timed_out"].get<bool>());
   r = client_->Call({{"op", "exec_sync"}, {"container", "c1"},
-                     {"args", {"sh", "-c", "setsid sleep 600 & exec sleep 600"}}, {"timeout_ms", 300}},
+                     {"args", {"sh", "-c", "setsid sleep 602 & exec sleep 603"}}, {"timeout_ms", 300}},
                     Within(20));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE((*r)["timed_out"].get<bool>());
+  // The timeout killed everything the command started, in whatever
+  // session; a command that ended by itself keeps what it left running
+  // (as with containerd and runc).
+  r = client_->Call({{"op", "exec_sync"}, {"container", "c1"},
+                     {"args", {"sh", "-c", "ps -o args | grep '^[s]leep 60'"}}}, Within(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["stdout"], "sleep 601\n");
   auto st = client_->Call({{"op", "state"}, {"container", "c1"}}, Within(5));
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ((*st)["containers"][0]["status"], "running");

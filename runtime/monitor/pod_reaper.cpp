@@ -1,17 +1,21 @@
 #include "runtime/monitor/pod_reaper.h"
 
+#include <fcntl.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <grp.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <string>
 
+#include "common/fd.h"
 #include "common/fs.h"
 
 namespace kcr::monitor {
@@ -37,9 +41,12 @@ std::pair<uintptr_t, uintptr_t> ArgArea() {
   return {static_cast<uintptr_t>(v[48]), static_cast<uintptr_t>(v[49])};
 }
 
-[[noreturn]] void ReaperMain(std::pair<uintptr_t, uintptr_t> args) {
+// `confined`: the write end of a pipe; closing it tells the monitor the
+// reaper holds nothing any more.
+[[noreturn]] void ReaperMain(std::pair<uintptr_t, uintptr_t> args, int confined) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  ::close_range(0, ~0U, 0);  // holds nothing of the monitor's
+  if (::dup2(confined, 0) != 0) ::_exit(1);
+  ::close_range(1, ~0U, 0);  // holds nothing of the monitor's
   ::prctl(PR_SET_NAME, "kcr-pod-init", 0, 0, 0);
   // A command line that names nothing of the host (it was kcr-monitor's).
   if (args.first && args.second > args.first) {
@@ -73,7 +80,9 @@ std::pair<uintptr_t, uintptr_t> ArgArea() {
   for (int nr : {SCMP_SYS(pause), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall), SCMP_SYS(exit),
                  SCMP_SYS(exit_group)})
     seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+  seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(close), 1, SCMP_A0(SCMP_CMP_EQ, 0));  // the last descriptor
   if (seccomp_load(ctx) != 0) ::_exit(1);
+  ::close(0);
   for (;;) ::pause();
 }
 
@@ -81,9 +90,24 @@ std::pair<uintptr_t, uintptr_t> ArgArea() {
 
 StatusOr<pid_t> StartPodReaper() {
   auto args = ArgArea();
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return ErrnoError("pipe");
+  UniqueFd confined_r(p[0]), confined_w(p[1]);
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (pid < 0) return ErrnoError("clone pod PID namespace reaper");
-  if (pid == 0) ReaperMain(args);
+  if (pid == 0) ReaperMain(args, confined_w.get());
+  confined_w.reset();
+  // The pod is not ready, and no container joins its PID namespace, until
+  // the reaper has dropped everything (EOF: confined, or dead).
+  pollfd pf{confined_r.get(), POLLIN, 0};
+  char b;
+  bool eof = ::poll(&pf, 1, 5000) == 1 && ::read(confined_r.get(), &b, 1) == 0;
+  int st;
+  if (!eof || ::waitpid(pid, &st, WNOHANG) != 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &st, 0);
+    return absl::InternalError("the pod's PID namespace reaper could not drop its privileges");
+  }
   return pid;
 }
 
