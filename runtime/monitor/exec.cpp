@@ -184,12 +184,18 @@ StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int ou
   for (int i = 0; i < 6; i++) fds[i] = ::open((ns + names[i]).c_str(), O_RDONLY | O_CLOEXEC);
   for (int i = 0; i < 6; i++)
     if (fds[i] < 0 || ::setns(fds[i], types[i]) != 0) die(std::string("join ") + names[i] + " namespace: " + strerror(errno));
+  // While the parent lives, getppid() is its PID or, when the container
+  // has a PID namespace of its own, 0 (the parent is outside it); after its
+  // death it is whichever process adopted this one.
+  pid_t first = ::getpid();
+  auto parent_alive = [first] {
+    pid_t pp = ::getppid();
+    return pp == 0 || pp == first;
+  };
   pid_t inner = ::fork();
   if (inner == 0) {
-    // The parent is outside this PID namespace, so getppid() is 0 while it
-    // lives (and the container's init's PID once it has died).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (::getppid() != 0) ::_exit(126);
+    if (!parent_alive()) ::_exit(126);
     if (tty) {
       ::setsid();
       if (::ioctl(0, TIOCSCTTY, 0) != 0) die(std::string("controlling terminal: ") + strerror(errno));
@@ -199,7 +205,7 @@ StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int ou
     if (Status st = runtime::child::SetupIdentity(spec); !st.ok()) die(std::string(st.message()));
     // The kernel clears the parent-death signal when the identity changes.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (::getppid() != 0) ::_exit(126);
+    if (!parent_alive()) ::_exit(126);
     if (Status st = runtime::child::ApplyAppArmor(spec); !st.ok()) die(std::string(st.message()));
     ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // before seccomp, which may not allow it
     if (Status st = runtime::child::ApplySeccomp(spec); !st.ok()) die(std::string(st.message()));
