@@ -1,6 +1,8 @@
 #include "images/registry_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -48,12 +50,15 @@ std::string Base64Encode(const std::string& in) {
   return out;
 }
 
+}  // namespace
+
 // Parses `Bearer realm="..",service="..",scope=".."` into lower-case keys.
-std::map<std::string, std::string> ParseChallenge(const std::string& h, std::string* scheme) {
-  std::map<std::string, std::string> out;
+AuthChallenge ParseAuthChallenge(const std::string& h) {
+  AuthChallenge c;
+  std::map<std::string, std::string>& out = c.params;
   size_t sp = h.find(' ');
-  *scheme = h.substr(0, sp);
-  for (char& c : *scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  c.scheme = h.substr(0, sp);
+  for (char& ch : c.scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   size_t i = sp == std::string::npos ? h.size() : sp + 1;
   while (i < h.size()) {
     while (i < h.size() && (h[i] == ' ' || h[i] == ',')) i++;
@@ -75,8 +80,10 @@ std::map<std::string, std::string> ParseChallenge(const std::string& h, std::str
     }
     out[key] = val;
   }
-  return out;
+  return c;
 }
+
+namespace {
 
 std::string UrlEncode(const std::string& s) {
   std::string out;
@@ -103,11 +110,7 @@ std::string HostOf(const std::string& url) {
 bool Transient(long code) { return code == 0 || code == 429 || code >= 500; }
 
 Status HttpError(long code, const std::string& what, const std::string& body) {
-  std::string detail;
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("errors") && j["errors"].is_array() && !j["errors"].empty() &&
-      j["errors"][0].is_object())
-    detail = j["errors"][0].value("message", "");
+  std::string detail = RegistryErrorDetail(body);
   std::string msg = what + ": HTTP " + std::to_string(code) + (detail.empty() ? "" : " (" + detail + ")");
   switch (code) {
     case 404: return absl::NotFoundError(msg);
@@ -118,11 +121,87 @@ Status HttpError(long code, const std::string& what, const std::string& body) {
   }
 }
 
+bool PlainHttp(const std::string& url) { return url.rfind("http://", 0) == 0; }
+
 struct CurlGlobal {
   CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
 };
 
 }  // namespace
+
+bool IsLoopbackRegistry(const std::string& domain) {
+  std::string host = domain, port;
+  bool has_port = false;
+  bool loopback = false;
+  if (!host.empty() && host[0] == '[') {
+    size_t close = host.find(']');
+    if (close == std::string::npos) return false;
+    std::string rest = host.substr(close + 1);
+    host = host.substr(1, close - 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') return false;
+      port = rest.substr(1);
+      has_port = true;
+    }
+    in6_addr a{};
+    if (::inet_pton(AF_INET6, host.c_str(), &a) != 1) return false;
+    loopback = IN6_IS_ADDR_LOOPBACK(&a) || (IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127);
+  } else {
+    if (size_t colon = host.rfind(':'); colon != std::string::npos) {
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+      has_port = true;
+    }
+    std::string lower = host;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    in_addr a{};
+    // inet_pton accepts only the dotted-quad form, so "127.evil.net" or
+    // "127.1" are names, not addresses.
+    loopback = lower == "localhost" ||
+               (::inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
+  }
+  if (has_port) {
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+    int p = std::stoi(port);
+    if (p < 1 || p > 65535) return false;
+  }
+  return loopback;
+}
+
+std::string RegistryErrorDetail(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) return "";
+  auto errors = j.find("errors");
+  if (errors == j.end() || !errors->is_array() || errors->empty() || !(*errors)[0].is_object()) return "";
+  auto msg = (*errors)[0].find("message");
+  // Any JSON type may stand here in a hostile answer; only a string is a message.
+  if (msg == (*errors)[0].end() || !msg->is_string()) return "";
+  std::string m = msg->get<std::string>();
+  if (m.size() > 512) m = m.substr(0, 512) + "...";
+  return m;
+}
+
+StatusOr<std::string> ParseTokenResponse(const std::string& body, const std::string& realm) {
+  if (body.size() > kMaxTokenResponseBytes)
+    return absl::UnauthenticatedError("token server " + realm + ": answer larger than " +
+                                      std::to_string(kMaxTokenResponseBytes) + " bytes");
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) return absl::UnauthenticatedError("token server " + realm + " answered no JSON object");
+  std::string tok;
+  for (const char* key : {"token", "access_token"}) {
+    auto it = j.find(key);
+    if (it != j.end() && it->is_string() && !it->get<std::string>().empty()) {
+      tok = it->get<std::string>();
+      break;
+    }
+  }
+  if (tok.empty()) return absl::UnauthenticatedError("token server " + realm + " returned no token");
+  // The token goes into an HTTP header: a CR or LF would inject headers.
+  for (char c : tok)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return absl::UnauthenticatedError("token server " + realm + " returned a token with control characters");
+  return tok;
+}
 
 std::string BasicCredentials(const AuthConfig& a) {
   if (!a.username.empty() || !a.password.empty()) return a.username + ":" + a.password;
@@ -162,8 +241,9 @@ std::vector<std::string> RegistryClient::Endpoints(const std::string& domain) co
     if (domain == "docker.io") out.push_back("https://registry-1.docker.io");
     // Loopback registries speak plain HTTP, as docker and containerd
     // assume, unless TLS is configured for them.
-    else if ((domain.rfind("localhost", 0) == 0 || domain.rfind("127.", 0) == 0 || domain.rfind("[::1]", 0) == 0) &&
-             !HasTlsConfig(domain))
+    // (An operator makes any other host plain HTTP by naming it with
+    // http:// as a mirror endpoint or `server`.)
+    else if (IsLoopbackRegistry(domain) && !HasTlsConfig(domain))
       out.push_back("http://" + domain);
     else out.push_back("https://" + domain);
   }
@@ -189,6 +269,7 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
     const Sink* sink;
     size_t max;
     Status sink_status;
+    bool over = false;  // the answer was longer than allowed and cut off
   };
   Response resp;
   Ctx ctx{&resp, sink, max_body, absl::OkStatus()};
@@ -211,8 +292,12 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
   curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+  // A registry that stalls or trickles must not hold a pull (and every pull
+  // sharing its download) forever: blobs must keep moving, small answers
+  // must be complete within a deadline.
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(opt_.min_bytes_per_s));
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt_.stall_timeout_s));
+  if (!sink) curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(opt_.small_request_timeout_s));
   curl_easy_setopt(c, CURLOPT_USERAGENT, "kcr/0.1");
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -240,7 +325,13 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
       }
       return len;
     }
-    if (x->r->body.size() + len > x->max) return 0;
+    // Error answers only feed a message: keep their start, then stop.
+    size_t cap = x->r->code == 200 ? x->max : std::min(x->max, kMaxErrorBodyBytes);
+    if (x->r->body.size() + len > cap) {
+      x->r->body.append(b, cap - x->r->body.size());
+      x->over = true;
+      return 0;
+    }
     x->r->body.append(b, len);
     return len;
   });
@@ -253,6 +344,7 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
       r->content_type.clear();
       r->docker_digest.clear();
       r->www_authenticate.clear();
+      r->body.clear();  // a redirect's body is not the answer's
       auto sp = line.find(' ');
       r->code = sp == std::string::npos ? 0 : std::strtol(line.c_str() + sp + 1, nullptr, 10);
       return sz * n;
@@ -272,11 +364,19 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
   });
   CURLcode rc = curl_easy_perform(c);
   if (resp.sink_failed) return ctx.sink_status;
+  if (ctx.over) {
+    if (resp.code == 200)
+      return absl::FailedPreconditionError(url + ": answer larger than the limit of " + std::to_string(max_body) +
+                                           " bytes");
+    return resp;  // an error answer, cut short: reported by its status code
+  }
   if (rc != CURLE_OK) {
-    if (rc == CURLE_WRITE_ERROR)
-      return absl::ResourceExhaustedError(url + ": response larger than " + std::to_string(max_body) + " bytes");
     resp.code = 0;
     resp.body = curl_easy_strerror(rc);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      resp.body += sink ? " (less than " + std::to_string(opt_.min_bytes_per_s) + " bytes/s for " +
+                              std::to_string(opt_.stall_timeout_s) + " s)"
+                        : " (no complete answer within " + std::to_string(opt_.small_request_timeout_s) + " s)";
     return resp;
   }
   long code = 0;
@@ -287,8 +387,9 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
 
 StatusOr<std::string> RegistryClient::Token(const std::string& endpoint, const std::string& challenge,
                                             const std::string& scope, const AuthConfig& auth) {
-  std::string scheme;
-  auto params = ParseChallenge(challenge, &scheme);
+  AuthChallenge ch = ParseAuthChallenge(challenge);
+  const std::string& scheme = ch.scheme;
+  auto& params = ch.params;
   std::string creds = BasicCredentials(auth);
   if (scheme == "basic") {
     if (creds.empty()) return absl::UnauthenticatedError(endpoint + " requires credentials (basic auth)");
@@ -300,19 +401,25 @@ StatusOr<std::string> RegistryClient::Token(const std::string& endpoint, const s
   if (realm.empty()) return absl::UnauthenticatedError(endpoint + ": bearer challenge without realm");
   std::string sc = params.count("scope") ? params["scope"] : scope;
   std::string q = "service=" + UrlEncode(params["service"]) + "&scope=" + UrlEncode(sc);
+  // The realm is the registry's to choose: credentials travel over plain
+  // HTTP only where the registry itself is plain HTTP (loopback, or
+  // configured so) on the same host, or to a loopback token server.
+  bool secrets = !creds.empty() || !auth.identity_token.empty();
+  if (secrets && PlainHttp(realm) && !IsLoopbackRegistry(HostOf(realm)) &&
+      !(PlainHttp(endpoint) && HostOf(realm) == HostOf(endpoint)))
+    return absl::FailedPreconditionError(endpoint + ": token realm " + realm +
+                                         " is plain HTTP; credentials are sent there only over HTTPS");
   StatusOr<Response> r;
   if (!auth.identity_token.empty()) {  // OAuth2 refresh token
-    r = Do(realm, "", "", nullptr, 1 << 20,
+    r = Do(realm, "", "", nullptr, kMaxTokenResponseBytes,
            q + "&grant_type=refresh_token&client_id=kcr&refresh_token=" + UrlEncode(auth.identity_token));
   } else {
     r = Do(realm + (realm.find('?') == std::string::npos ? "?" : "&") + q, "",
-           creds.empty() ? "" : "Basic " + Base64Encode(creds), nullptr, 1 << 20, "");
+           creds.empty() ? "" : "Basic " + Base64Encode(creds), nullptr, kMaxTokenResponseBytes, "");
   }
   if (!r.ok()) return r.status();
   if (r->code != 200) return HttpError(r->code == 0 ? 503 : r->code, "token from " + realm, r->body);
-  auto j = nlohmann::json::parse(r->body, nullptr, false);
-  std::string tok = j.is_object() ? j.value("token", j.value("access_token", "")) : "";
-  if (tok.empty()) return absl::UnauthenticatedError("token server " + realm + " returned no token");
+  KCR_ASSIGN_OR_RETURN(std::string tok, ParseTokenResponse(r->body, realm));
   return "Bearer " + tok;
 }
 
@@ -387,7 +494,7 @@ StatusOr<RegistryClient::Manifest> RegistryClient::GetManifest(const Reference& 
 
 Status RegistryClient::GetBlob(const Reference& ref, const std::string& digest, const AuthConfig& auth,
                                const Sink& sink, const std::function<Status()>& restart) {
-  return Get(ref, "/blobs/" + digest, "", auth, &sink, &restart, 1 << 20).status();
+  return Get(ref, "/blobs/" + digest, "", auth, &sink, &restart, kMaxErrorBodyBytes).status();
 }
 
 }  // namespace kcr::images

@@ -28,7 +28,20 @@ struct RegistryOptions {
   std::map<std::string, RegistryHostConfig> hosts;  // by registry host or mirror host
   int max_retries = 3;
   int base_backoff_ms = 200;
+  // A registry decides how fast it answers: every request has a deadline.
+  // Manifests, tokens and error answers are small and must arrive whole
+  // within `small_request_timeout_s`; a blob may take as long as it needs
+  // but must keep moving (at least `min_bytes_per_s` averaged over
+  // `stall_timeout_s`).
+  int small_request_timeout_s = 120;
+  int stall_timeout_s = 60;
+  int min_bytes_per_s = 1024;
 };
+
+// Largest error body kept from a registry (it only feeds the message).
+inline constexpr size_t kMaxErrorBodyBytes = 64 << 10;
+// Largest token server answer.
+inline constexpr size_t kMaxTokenResponseBytes = 1 << 20;
 
 class RegistryClient {
  public:
@@ -76,6 +89,28 @@ class RegistryClient {
   // endpoint + " " + scope + " " + CredentialKey -> "Bearer ..." / "Basic ..."
   std::map<std::string, std::string> tokens_;
 };
+
+// True for registry domains that speak plain HTTP unless TLS is configured
+// for them, as docker and containerd assume: exactly `localhost`, or an IP
+// literal that is loopback (127.0.0.0/8, [::1]), each with an optional port.
+// Names that merely begin so (`localhost.example.com`, `127.evil.net`) are
+// ordinary hosts and use HTTPS.
+bool IsLoopbackRegistry(const std::string& domain);
+
+// What a registry's error body says (the first `errors[].message`), or "".
+std::string RegistryErrorDetail(const std::string& body);
+
+// A WWW-Authenticate challenge: scheme in lower case ("bearer", "basic")
+// and its parameters with lower-case keys.
+struct AuthChallenge {
+  std::string scheme;
+  std::map<std::string, std::string> params;
+};
+AuthChallenge ParseAuthChallenge(const std::string& header);
+
+// The token from a token server's JSON answer (`token`, else
+// `access_token`). Unauthenticated naming `realm` when there is none.
+StatusOr<std::string> ParseTokenResponse(const std::string& body, const std::string& realm);
 
 // "user:password" from AuthConfig (username/password or base64 `auth`).
 // Empty when it has neither.

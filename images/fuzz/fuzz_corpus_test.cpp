@@ -1,9 +1,13 @@
 // Runs the fuzz targets over a corpus of mutated inputs with g++ in every CI
 // run (the libFuzzer build needs clang and is optional).
+#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
+#include <vector>
+
+#include "common/fs.h"
 
 #include "images/digest.h"
 #include "images/unpack/testing_tar.h"
@@ -31,7 +35,35 @@ void Mutate(const std::string& seed, int n) {
   }
 }
 
+// The target's seed files (images/fuzz/corpus/<name>/), the corpus
+// hack/fuzz.sh starts libFuzzer from.
+std::vector<std::string> CorpusFiles() {
+  std::vector<std::string> out;
+#ifdef KCR_FUZZ_CORPUS_DIR
+  if (DIR* d = ::opendir(KCR_FUZZ_CORPUS_DIR)) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      auto data = kcr::fs::ReadFile(std::string(KCR_FUZZ_CORPUS_DIR) + "/" + e->d_name);
+      if (data.ok()) out.push_back(std::move(*data));
+    }
+    ::closedir(d);
+  }
+#endif
+  return out;
+}
+
 }  // namespace
+
+TEST(FuzzCorpus, SeedFilesExistAndPass) {
+#ifdef KCR_FUZZ_CORPUS_DIR
+  std::vector<std::string> files = CorpusFiles();
+  EXPECT_GE(files.size(), 3u) << "seed corpus " << KCR_FUZZ_CORPUS_DIR;
+  for (const auto& f : files) {
+    Feed(f);
+    Mutate(f, 300);
+  }
+#endif
+}
 
 TEST(FuzzCorpus, MutatedInputsNeverCrash) {
   using kcr::images::testing::TarWriter;

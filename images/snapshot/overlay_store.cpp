@@ -1,8 +1,10 @@
 #include <dirent.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <mutex>
-#include <random>
 #include <set>
 
 #include "common/fs.h"
@@ -62,13 +64,15 @@ class OverlayStore final : public LayerStore {
   Status ApplyLayer(const std::string& chain_id, const std::string& parent, const std::string& blob_path,
                     const std::string& media_type, const std::string& diff_id,
                     const std::string& layer_digest) override {
-    // One unpack per chain at a time; concurrent pulls of different images
-    // sharing a layer wait here instead of unpacking it twice.
-    std::lock_guard<std::mutex> apply_lock(apply_mu_);
+    // One unpack per chain ID at a time: concurrent pulls of images sharing
+    // a layer wait here for the one unpacking it instead of unpacking it
+    // twice. Different chains unpack in parallel, so a slow or hostile
+    // layer holds up only the pulls that need that very layer.
+    ApplyingChain applying(*this, chain_id);
     if (HasLayer(chain_id)) return absl::OkStatus();
     if (!parent.empty() && !HasLayer(parent))
       return absl::NotFoundError("parent layer " + parent + " of layer " + layer_digest + " is not stored");
-    std::string tmp = paths_.SnapshotsTmp() + "/" + std::to_string(std::random_device{}());
+    KCR_ASSIGN_OR_RETURN(std::string tmp, MakeUnpackDir());
     struct Cleanup {
       std::string dir;
       bool keep = false;
@@ -193,19 +197,63 @@ class OverlayStore final : public LayerStore {
     HashingSource hashed(Decompress(std::move(file), c));
     TarReader tar(hashed);
     KCR_RETURN_IF_ERROR(ExtractLayer(tar, dir).status());
-    char buf[65536];  // the rest (end-of-archive blocks) belongs to the diff ID too
+    // The rest (end-of-archive blocks, record padding) belongs to the diff
+    // ID too, but only so much of it: gigabytes of zeros after the archive
+    // would otherwise keep this unpack hashing for hours.
+    char buf[65536];
+    int64_t after = 0;
     for (;;) {
       KCR_ASSIGN_OR_RETURN(size_t n, hashed.Read(buf, sizeof buf));
       if (n == 0) break;
+      after += static_cast<int64_t>(n);
+      if (after > kMaxBytesAfterArchive)
+        return absl::FailedPreconditionError("more than " + std::to_string(kMaxBytesAfterArchive >> 20) +
+                                             " MiB of data after the end of the tar archive");
     }
     std::string got = hashed.Digest();
     if (got != diff_id) return absl::DataLossError("uncompressed content is " + got + ", config says " + diff_id);
     return absl::OkStatus();
   }
 
+  // Marks `chain` as being unpacked for its lifetime, after waiting for any
+  // other unpack of the same chain to finish.
+  class ApplyingChain {
+   public:
+    ApplyingChain(OverlayStore& s, std::string chain) : s_(s), chain_(std::move(chain)) {
+      std::unique_lock<std::mutex> l(s_.applying_mu_);
+      s_.applying_cv_.wait(l, [&] { return !s_.applying_.count(chain_); });
+      s_.applying_.insert(chain_);
+    }
+    ~ApplyingChain() {
+      {
+        std::lock_guard<std::mutex> l(s_.applying_mu_);
+        s_.applying_.erase(chain_);
+      }
+      s_.applying_cv_.notify_all();
+    }
+    ApplyingChain(const ApplyingChain&) = delete;
+    ApplyingChain& operator=(const ApplyingChain&) = delete;
+
+   private:
+    OverlayStore& s_;
+    std::string chain_;
+  };
+
+  // A fresh directory under the unpacking area, unique even when several
+  // layers unpack at once.
+  StatusOr<std::string> MakeUnpackDir() {
+    std::string tmpl = paths_.SnapshotsTmp() + "/layer-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) return ErrnoError("create unpack directory in " + paths_.SnapshotsTmp());
+    // mkdtemp makes it 0700; snapshot directories have always been 0755.
+    if (::chmod(tmpl.c_str(), 0755) != 0) return ErrnoError("chmod unpack directory " + tmpl);
+    return tmpl;
+  }
+
   const Paths& paths_;
   Database& db_;
-  std::mutex apply_mu_;
+  std::mutex applying_mu_;
+  std::condition_variable applying_cv_;
+  std::set<std::string> applying_;  // chain IDs being unpacked
 };
 
 }  // namespace

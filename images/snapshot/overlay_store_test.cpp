@@ -3,7 +3,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
 
 #include "common/fs.h"
 #include "images/digest.h"
@@ -127,6 +133,67 @@ TEST_F(OverlayStoreTest, FailedApplyLeavesNothing) {
             absl::StatusCode::kNotFound);
   EXPECT_FALSE(store_->HasLayer(chain));
   EXPECT_EQ(CountDirs(paths_->Snapshots()), 0);
+  EXPECT_EQ(CountDirs(paths_->SnapshotsTmp()), 0);
+}
+
+// A layer whose blob stream stalls (a FIFO nobody writes yet) must not hold
+// up an unrelated layer: before the fix one node-wide lock serialised every
+// unpack, so the second apply waited for the first.
+TEST_F(OverlayStoreTest, AStalledApplyDoesNotBlockAnUnrelatedLayer) {
+  Layer slow = Write(TarWriter().File("slow", "1").Finish(), "slow");
+  Layer fast = Write(TarWriter().File("fast", "2").Finish(), "fast");
+  std::string fifo = dir_ + "/slow.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto slow_apply = std::async(std::launch::async, [&] {
+    return store_->ApplyLayer(slow.diff_id, "", fifo, kGzip, slow.diff_id, slow.digest);
+  });
+  // Opening the write end returns once the apply has opened the read end:
+  // from here on it is inside ApplyLayer, waiting for data.
+  int w = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(w, 0) << std::strerror(errno);
+  auto fast_apply = std::async(std::launch::async, [&] {
+    return store_->ApplyLayer(fast.diff_id, "", fast.blob, kGzip, fast.diff_id, fast.digest);
+  });
+  // The bound only keeps a regression from hanging the test; the assertion
+  // is that the fast layer finished while the slow one still had no data.
+  bool fast_done = fast_apply.wait_for(std::chrono::seconds(120)) == std::future_status::ready;
+  EXPECT_TRUE(fast_done) << "the unrelated apply waited for the stalled one";
+  EXPECT_EQ(slow_apply.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  auto gz = fs::ReadFile(slow.blob);
+  ASSERT_TRUE(gz.ok());
+  ASSERT_EQ(::write(w, gz->data(), gz->size()), static_cast<ssize_t>(gz->size()));
+  ::close(w);
+  Status slow_st = slow_apply.get();
+  EXPECT_TRUE(slow_st.ok()) << slow_st;
+  Status fast_st = fast_apply.get();
+  EXPECT_TRUE(fast_st.ok()) << fast_st;
+  EXPECT_TRUE(store_->HasLayer(slow.diff_id));
+  EXPECT_TRUE(store_->HasLayer(fast.diff_id));
+  // The same chain is still unpacked once when two applies race for it.
+  Layer shared = Write(TarWriter().File("shared", "3").Finish(), "shared");
+  auto a = std::async(std::launch::async, [&] {
+    return store_->ApplyLayer(shared.diff_id, "", shared.blob, kGzip, shared.diff_id, shared.digest);
+  });
+  Status b = store_->ApplyLayer(shared.diff_id, "", shared.blob, kGzip, shared.diff_id, shared.digest);
+  EXPECT_TRUE(b.ok()) << b;
+  EXPECT_TRUE(a.get().ok());
+  EXPECT_EQ(CountDirs(paths_->Snapshots()), 3);
+  EXPECT_EQ(CountDirs(paths_->SnapshotsTmp()), 0);
+}
+
+// What follows the end-of-archive blocks counts toward the diff ID, but a
+// stream that goes on and on after them (a decompression bomb: gigabytes of
+// zeros gzip to megabytes) is refused instead of hashed for hours.
+TEST_F(OverlayStoreTest, DataAfterTheArchiveIsBounded) {
+  std::string tar = TarWriter().File("a", "1").Finish();
+  Layer padded = Write(tar + std::string(8192, '\0'), "padded");  // record padding of a 10 KiB-record writer
+  ASSERT_TRUE(store_->ApplyLayer(padded.diff_id, "", padded.blob, kGzip, padded.diff_id, padded.digest).ok());
+  Layer bomb = Write(tar + std::string(size_t{3} << 20, '\0'), "bomb");
+  Status st = store_->ApplyLayer(bomb.diff_id, "", bomb.blob, kGzip, bomb.diff_id, bomb.digest);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("after the end of the tar archive"), std::string::npos) << st;
+  EXPECT_NE(st.message().find(bomb.digest), std::string::npos) << st;
+  EXPECT_FALSE(store_->HasLayer(bomb.diff_id));
   EXPECT_EQ(CountDirs(paths_->SnapshotsTmp()), 0);
 }
 

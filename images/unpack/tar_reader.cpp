@@ -44,7 +44,7 @@ bool AllZero(const char* b) {
 
 // PAX records: "<len> <key>=<value>\n".
 Status ParsePax(const std::string& data, std::map<std::string, std::string>* out) {
-  size_t pos = 0;
+  size_t pos = 0, records = 0;
   while (pos < data.size()) {
     size_t sp = data.find(' ', pos);
     if (sp == std::string::npos || sp - pos > 8) return Corrupt("bad PAX record length");
@@ -58,6 +58,8 @@ Status ParsePax(const std::string& data, std::map<std::string, std::string>* out
     std::string rec = data.substr(sp + 1, pos + len - 1 - (sp + 1));
     size_t eq = rec.find('=');
     if (eq == std::string::npos) return Corrupt("PAX record without '='");
+    if (++records > kMaxPaxRecords)
+      return Corrupt("PAX header has more than " + std::to_string(kMaxPaxRecords) + " records (the limit)");
     (*out)[rec.substr(0, eq)] = rec.substr(eq + 1);
     pos += len;
   }
@@ -100,6 +102,10 @@ Status TarReader::Skip(int64_t n) {
 Status TarReader::ReadBlob(int64_t size, std::string* out) {
   if (size < 0 || static_cast<size_t>(size) > kMaxPaxBytes)
     return Corrupt("extended header of " + std::to_string(size) + " bytes is over the 1 MiB limit");
+  extended_bytes_ += size;
+  if (extended_bytes_ > kMaxExtendedHeaderBytesPerLayer)
+    return Corrupt("extended headers (PAX, GNU long names) of this layer exceed the " +
+                   std::to_string(kMaxExtendedHeaderBytesPerLayer >> 20) + " MiB limit");
   out->resize(static_cast<size_t>(size));
   KCR_RETURN_IF_ERROR(ReadFull(out->data(), out->size()));
   return Skip((kBlock - size % kBlock) % kBlock);
@@ -116,7 +122,7 @@ StatusOr<size_t> TarReader::Read(char* buf, size_t n) {
 StatusOr<bool> TarReader::Next(TarEntry* e) {
   KCR_RETURN_IF_ERROR(Skip(remaining_ + padding_));
   remaining_ = padding_ = 0;
-  std::map<std::string, std::string> pax = global_pax_;
+  std::map<std::string, std::string> pax;
   std::string long_name, long_link;
   bool have_long_name = false, have_long_link = false;
   for (int headers = 0;; headers++) {
@@ -156,8 +162,16 @@ StatusOr<bool> TarReader::Next(TarEntry* e) {
       if (type == 'x') {
         KCR_RETURN_IF_ERROR(ParsePax(v, &pax));
       } else {
-        KCR_RETURN_IF_ERROR(ParsePax(v, &global_pax_));
-        for (auto& [k, val] : global_pax_) pax[k] = val;
+        // Validated (a malformed one fails the layer, as in Go) but applied
+        // to nothing: Go's archive/tar returns it as an entry of its own,
+        // consuming the extended headers before it, and Docker/containerd
+        // ignore that entry; so the same layer unpacks the same way here.
+        std::map<std::string, std::string> global;
+        KCR_RETURN_IF_ERROR(ParsePax(v, &global));
+        pax.clear();
+        long_name.clear(), long_link.clear();
+        have_long_name = have_long_link = false;
+        headers = -1;  // the next header starts a new entry
       }
       continue;
     }

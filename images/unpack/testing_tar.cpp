@@ -60,7 +60,9 @@ TarWriter& TarWriter::Fifo(const std::string& p) {
   Header(p, '6', 0, 0644, "");
   return *this;
 }
-TarWriter& TarWriter::Pax(const std::map<std::string, std::string>& recs) {
+TarWriter& TarWriter::Pax(const std::map<std::string, std::string>& recs) { return PaxOf('x', recs); }
+TarWriter& TarWriter::GlobalPax(const std::map<std::string, std::string>& recs) { return PaxOf('g', recs); }
+TarWriter& TarWriter::PaxOf(char type, const std::map<std::string, std::string>& recs) {
   std::string body;
   for (const auto& [k, v] : recs) {
     std::string rec = " " + k + "=" + v + "\n";
@@ -68,7 +70,7 @@ TarWriter& TarWriter::Pax(const std::map<std::string, std::string>& recs) {
     while (std::to_string(len).size() + rec.size() != len) len++;
     body += std::to_string(len) + rec;
   }
-  Header("PaxHeader", 'x', static_cast<int64_t>(body.size()), 0644, "");
+  Header("PaxHeader", type, static_cast<int64_t>(body.size()), 0644, "");
   out_ += body;
   Pad();
   return *this;

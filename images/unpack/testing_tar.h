@@ -15,6 +15,8 @@ class TarWriter {
   TarWriter& Fifo(const std::string& path);
   // A PAX header applying to the next entry.
   TarWriter& Pax(const std::map<std::string, std::string>& records);
+  // A global PAX header ('g').
+  TarWriter& GlobalPax(const std::map<std::string, std::string>& records);
   // A raw header with `declared_size` but only `data` following (truncation tests).
   TarWriter& Raw(const std::string& path, char type, int64_t declared_size, const std::string& data);
   // Ends the archive (two zero blocks) and returns it.
@@ -26,6 +28,7 @@ class TarWriter {
   void Header(const std::string& path, char type, int64_t size, int mode, const std::string& link, int uid = 0,
               int gid = 0);
   void Pad();
+  TarWriter& PaxOf(char type, const std::map<std::string, std::string>& records);
   std::string out_;
   size_t last_header_ = 0;
 };
