@@ -177,7 +177,9 @@ TEST_F(ConfinementTest, NoDescriptorOfKcrdOrTheMonitorReachesAContainer) {
   ASSERT_GT(kcrd, 0);
   auto kfds = Fds(kcrd);
   for (const auto& [n, f] : kfds) {
-    if (n > 2) EXPECT_TRUE(f.cloexec) << "kcrd fd " << n << " -> " << f.target << " is inherited by its children";
+    if (n > 2) {
+      EXPECT_TRUE(f.cloexec) << "kcrd fd " << n << " -> " << f.target << " is inherited by its children";
+    }
   }
   auto pc = PodConfig("fds");
   auto pod = RunPod(pc);
