@@ -203,9 +203,13 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
 
   // Mounts: defaults, the pod's files, then the CRI mounts.
   s.mounts = oci::DefaultMounts();
+  // The container's own cgroups, read-only, over /sys (containerd's
+  // default mount; runtime/linux/cgroup_mount.h says what it holds).
+  s.mounts.push_back({"/sys/fs/cgroup", "cgroup", "cgroup", {"nosuid", "noexec", "nodev", "relatime", "ro"}});
   if (sc.privileged())
     for (auto& m : s.mounts)
-      if (m.destination == "/sys") m.options.erase(std::remove(m.options.begin(), m.options.end(), "ro"), m.options.end());
+      if (m.destination == "/sys" || m.destination == "/sys/fs/cgroup")
+        m.options.erase(std::remove(m.options.begin(), m.options.end(), "ro"), m.options.end());
   std::set<std::string> cri_dests;
   for (const auto& m : c.mounts()) cri_dests.insert(m.container_path());
   for (auto [file, dest] : {std::pair{"hostname", "/etc/hostname"}, std::pair{"hosts", "/etc/hosts"},

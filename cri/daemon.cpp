@@ -19,6 +19,7 @@
 #include "images/image_store_impl.h"
 #include "images/snapshot/layer_store.h"
 #include "runtime/cgroups/systemd.h"
+#include "runtime/monitor/sealed_binary.h"
 
 namespace kcr::cri {
 
@@ -95,7 +96,28 @@ std::string MonitorBinary() {
   return self.substr(0, self.rfind('/') + 1) + "kcr-monitor";
 }
 
+// What kcrd spawns monitors from: one sealed memfd copy of kcr-monitor,
+// made once per kcrd (a restarted kcrd makes a new one; running monitors
+// keep theirs), so that /proc/<pid>/exe of a monitor, a container init or
+// an exec child reaches no host binary. `copy` holds the memfd.
+std::string SealedMonitorBinary(UniqueFd* copy) {
+  std::string path = MonitorBinary();
+  StatusOr<UniqueFd> mem = monitor::SealedCopy(path, "kcr-monitor");
+  if (!mem.ok()) {
+    spdlog::warn("pod monitors run from {} itself, not from a sealed copy: {}", path, mem.status().message());
+    return path;
+  }
+  *copy = std::move(*mem);
+  return "/proc/self/fd/" + std::to_string(copy->get());
+}
+
 Status RunDaemon(const Config& config) {
+  // Descriptors kcrd inherited (its launcher's pipes, say) become
+  // close-on-exec: no child of kcrd (monitor, CNI plugin, helper) and so no
+  // container inherits one. kcrd's own are opened close-on-exec.
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  UniqueFd monitor_copy;
+  std::string monitor_binary = SealedMonitorBinary(&monitor_copy);
   Paths paths(config.root, config.state);
   KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.root(), 0700));
   KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.state(), 0711));
@@ -115,7 +137,7 @@ Status RunDaemon(const Config& config) {
   KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.Containers(), 0700));
   RuntimeService runtime_service(RuntimeInfo{driver},
                                  RuntimeDeps{paths, config, *pods, *network, *image_store, *layers, *cgroups,
-                                             MonitorBinary()});
+                                             monitor_binary});
   runtime_service.Recover();
   // CNI GC: plugins free what they hold for pods that no longer exist
   // (e.g. removed while kcrd was down after a crash); stale caches go too.

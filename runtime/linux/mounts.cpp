@@ -12,10 +12,59 @@
 #include "common/fd.h"
 #include "common/fs.h"
 #include "common/paths.h"
-#include "runtime/cgroups/cgroup.h"
+#include "runtime/linux/cgroup_mount.h"
 #include "runtime/linux/child.h"
+#include "runtime/linux/mount_util.h"
 
 namespace kcr::runtime::child {
+
+int OpenInRoot(int root, const std::string& path, int flags) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  std::string rel = path;
+  while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
+  return static_cast<int>(::syscall(SYS_openat2, root, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
+}
+
+StatusOr<UniqueFd> MountTarget(int root, const std::string& dest, bool file) {
+  std::string rel;
+  size_t start = 0;
+  while (start < dest.size()) {
+    size_t end = dest.find('/', start);
+    if (end == std::string::npos) end = dest.size();
+    std::string comp = dest.substr(start, end - start);
+    start = end + 1;
+    if (comp.empty() || comp == ".") continue;
+    bool last = end >= dest.size();
+    UniqueFd cur(OpenInRoot(root, rel + comp, O_PATH));
+    if (!cur) {
+      UniqueFd parent(OpenInRoot(root, rel, O_PATH | O_DIRECTORY));
+      if (!parent) return ErrnoError("mount target " + dest);
+      if (last && file) {
+        UniqueFd f(::openat(parent.get(), comp.c_str(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+        if (!f && errno != EEXIST) return ErrnoError("create mount target " + dest);
+      } else if (::mkdirat(parent.get(), comp.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoError("create mount target " + dest);
+      }
+    }
+    rel += comp + "/";
+  }
+  UniqueFd fd(OpenInRoot(root, dest, O_PATH));
+  if (!fd) return ErrnoError("open mount target " + dest);
+  return fd;
+}
+
+std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+Status RemountWithFlags(int root, const std::string& dest, unsigned long flags) {
+  unsigned long per_mount = flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  if (!per_mount) return absl::OkStatus();
+  UniqueFd again(OpenInRoot(root, dest, O_PATH));
+  if (::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | per_mount, nullptr) != 0)
+    return ErrnoError("remount " + dest + " with its options");
+  return absl::OkStatus();
+}
 
 namespace {
 
@@ -61,76 +110,9 @@ Flags ParseOptions(const std::vector<std::string>& opts) {
   return f;
 }
 
-int OpenInRoot(int root, const std::string& path, int flags) {
-  struct open_how how = {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  std::string rel = path;
-  while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
-  return static_cast<int>(::syscall(SYS_openat2, root, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
-}
-
-// Creates `dest` inside the root (a directory, or a file when the mount
-// source is not a directory) resolving every component inside the root,
-// and returns an O_PATH fd to it: mounting on /proc/self/fd/N cannot be
-// redirected by a symlink swapped in later.
-StatusOr<UniqueFd> MountTarget(int root, const std::string& dest, bool file) {
-  std::string rel;
-  size_t start = 0;
-  while (start < dest.size()) {
-    size_t end = dest.find('/', start);
-    if (end == std::string::npos) end = dest.size();
-    std::string comp = dest.substr(start, end - start);
-    start = end + 1;
-    if (comp.empty() || comp == ".") continue;
-    bool last = end >= dest.size();
-    UniqueFd cur(OpenInRoot(root, rel + comp, O_PATH));
-    if (!cur) {
-      UniqueFd parent(OpenInRoot(root, rel, O_PATH | O_DIRECTORY));
-      if (!parent) return ErrnoError("mount target " + dest);
-      if (last && file) {
-        UniqueFd f(::openat(parent.get(), comp.c_str(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
-        if (!f && errno != EEXIST) return ErrnoError("create mount target " + dest);
-      } else if (::mkdirat(parent.get(), comp.c_str(), 0755) != 0 && errno != EEXIST) {
-        return ErrnoError("create mount target " + dest);
-      }
-    }
-    rel += comp + "/";
-  }
-  UniqueFd fd(OpenInRoot(root, dest, O_PATH));
-  if (!fd) return ErrnoError("open mount target " + dest);
-  return fd;
-}
-
-std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
-
-// Gives the mount now on `dest` the per-mount flags among `flags`
-// (read-only, nosuid, nodev, noexec) with a bind remount; none, nothing.
-Status RemountWithFlags(int root, const std::string& dest, unsigned long flags) {
-  unsigned long per_mount = flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
-  if (!per_mount) return absl::OkStatus();
-  UniqueFd again(OpenInRoot(root, dest, O_PATH));
-  if (::mount(nullptr, FdPath(again.get()).c_str(), nullptr, MS_BIND | MS_REMOUNT | per_mount, nullptr) != 0)
-    return ErrnoError("remount " + dest + " with its options");
-  return absl::OkStatus();
-}
-
-Status DoMount(int root, const oci::Mount& m) {
+Status DoMount(int root, const oci::Mount& m, const oci::Spec& spec) {
   Flags f = ParseOptions(m.options);
-  if (m.type == "cgroup" || m.type == "cgroup2") {
-    // A unified host mounts cgroup2 (scoped by the container's cgroup
-    // namespace). On v1 and hybrid hosts the container sees an empty
-    // read-only tmpfs: the host's per-controller trees are not exposed.
-    KCR_ASSIGN_OR_RETURN(UniqueFd target, MountTarget(root, m.destination, false));
-    std::string tpath = FdPath(target.get());
-    if (DetectCgroupLayout() == CgroupLayout::kV2) {
-      if (::mount("cgroup2", tpath.c_str(), "cgroup2", f.flags, nullptr) != 0)
-        return ErrnoError("mount cgroup2 on " + m.destination);
-    } else if (::mount("cgroup", tpath.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=755") != 0) {
-      return ErrnoError("mount cgroup placeholder on " + m.destination);
-    }
-    return absl::OkStatus();
-  }
+  if (m.type == "cgroup" || m.type == "cgroup2") return MountCgroups(root, m.destination, f.ro, spec);
   bool bind = f.bind || m.type == "bind";
   bool src_is_file = false;
   if (bind) {
@@ -343,7 +325,7 @@ Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
     return ErrnoError("root.path " + root);
   UniqueFd rfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!rfd) return ErrnoError("root.path " + root);
-  for (const auto& m : spec.mounts) KCR_RETURN_IF_ERROR(DoMount(rfd.get(), m));
+  for (const auto& m : spec.mounts) KCR_RETURN_IF_ERROR(DoMount(rfd.get(), m, spec));
   bool dev_is_tmpfs = false;
   for (const auto& m : spec.mounts)
     if (m.destination == "/dev" && m.type == "tmpfs") dev_is_tmpfs = true;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -24,8 +25,13 @@ namespace kcr::monitor {
 using nlohmann::json;
 
 Status MonitorClient::Spawn(const std::string& binary, const MonitorOptions& o) {
-  std::vector<std::string> args{binary, "--detach", "--pod", o.pod_id, "--socket", o.socket,
-                                "--containers-dir", o.containers_dir};
+  // kcrd's sealed copy of the monitor is a descriptor, named through
+  // /proc/self/fd: it stays open in the child until the exec (which closes
+  // it: it is close-on-exec), and argv[0] names the program, not the fd.
+  int exec_fd = -1;
+  if (binary.rfind("/proc/self/fd/", 0) == 0) exec_fd = std::atoi(binary.c_str() + 14);
+  std::vector<std::string> args{exec_fd >= 0 ? "kcr-monitor" : binary, "--detach", "--pod", o.pod_id, "--socket",
+                                o.socket, "--containers-dir", o.containers_dir};
   if (!o.netns.empty()) args.insert(args.end(), {"--netns", o.netns});
   if (!o.hostname.empty()) args.insert(args.end(), {"--hostname", o.hostname});
   if (o.host_ipc) args.push_back("--host-ipc");
@@ -42,6 +48,15 @@ Status MonitorClient::Spawn(const std::string& binary, const MonitorOptions& o) 
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  // An explicit descriptor list: stdio and nothing else, whatever kcrd
+  // holds without close-on-exec (the monitor outlives kcrd, and every
+  // container is forked from it).
+  if (exec_fd >= 3) {
+    for (int fd = 3; fd < exec_fd; fd++) posix_spawn_file_actions_addclose(&fa, fd);
+    posix_spawn_file_actions_addclosefrom_np(&fa, exec_fd + 1);
+  } else {
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, all;

@@ -34,6 +34,8 @@ class MonitorClient {
   // Starts `binary` (kcr-monitor) detached for the pod in `o` with
   // posix_spawn (kcrd is multithreaded) and waits until it is ready. The
   // monitor's own error (e.g. a bad hostname) comes back in the status.
+  // The monitor gets stdio and no other descriptor; a `binary` named
+  // /proc/self/fd/N (kcrd's sealed copy, close-on-exec) is run from fd N.
   static Status Spawn(const std::string& binary, const MonitorOptions& o);
 
   // Connects to a running monitor and negotiates the protocol version

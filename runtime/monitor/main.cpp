@@ -2,6 +2,7 @@
 // --detach: it forks, the child sets the pod up and reports readiness, the
 // parent exits, so the monitor is reparented away from kcrd and survives it.
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -13,6 +14,10 @@
 #include "runtime/monitor/monitor.h"
 
 int main(int argc, char** argv) {
+  // Nothing a launcher left open reaches a container (kcrd spawns monitors
+  // with stdio only; another launcher may not): every container and exec
+  // child is forked from this process.
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   kcr::monitor::MonitorOptions o;
   bool detach = false;
   CLI::App app{"kcr-monitor: kcr's per-pod monitor"};
@@ -54,10 +59,13 @@ int main(int argc, char** argv) {
     ::close(ready[1]);
     ready[1] = -1;
     if (detach) {  // stdio must not keep kcrd's pipes open
-      int devnull = ::open("/dev/null", O_RDWR);
+      // Only the copies on 0..2 may outlive this block: every container
+      // and exec child is forked from this process.
+      int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
       ::dup2(devnull, 0);
       ::dup2(devnull, 1);
       ::dup2(devnull, 2);
+      if (devnull > 2) ::close(devnull);
     }
   });
   if (!st.ok()) {
