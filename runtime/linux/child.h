@@ -1,7 +1,11 @@
 #pragma once
 // Steps the container's init runs between clone() and execve(). Each
 // returns a Status naming the step; the child reports the first failure to
-// the parent over its report pipe. Internal to runtime/linux.
+// the parent over its report pipe. Internal to runtime/linux (and the
+// monitor's exec path, which shares ConfineAndExec).
+#include <functional>
+#include <vector>
+
 #include "common/status.h"
 #include "runtime/linux/container.h"
 
@@ -14,18 +18,70 @@ Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts);
 // Hostname, sysctls, rlimits, oom_score_adj (EPERM tolerated).
 Status SetupProcessEnv(const oci::Spec& spec);
 
-// Resolves the user inside the (already pivoted) root, drops privileges,
-// applies capabilities and no_new_privs, chdir to cwd.
+// Closes every descriptor above stdio but `keep`, and makes those
+// close-on-exec: from then on /proc/self/fd reaches nothing of the
+// runtime's, and nothing of it survives exec.
+Status CloseDescriptorsExcept(std::vector<int> keep);
+
+struct ConfineOptions {
+  // Descriptors above stdio the caller still needs until exec (the init's
+  // report pipe); every other one is closed first. They become
+  // close-on-exec.
+  std::vector<int> keep_fds;
+  // The read end of a pipe whose write end only the parent holds (kept
+  // open too). Once the parent-death signal is set again after the
+  // identity change, a hang-up there means the parent died in between
+  // (the kernel had cleared the signal): ConfineAndExec then fails
+  // instead of running on unsupervised. -1: no check. (getppid() cannot
+  // tell: it is 0 for a parent outside the process's PID namespace.)
+  int parent_pipe = -1;
+  // Called with the name of each step as it begins ("seccomp", "user
+  // identity", "exec", ...), for the caller's progress reports.
+  std::function<void(const char*)> on_step;
+  // Runs after the identity change and before the last steps: the init
+  // reports "ready" and waits for Start here. An error aborts.
+  std::function<Status()> before_exec;
+};
+
+// Turns the calling process into the container's process and execs
+// spec.process, for the container init and an exec'd process alike,
+// in the one order that honours process.noNewPrivileges:
+//   1. non-dumpable (until execve restores it): /proc/<pid>/exe of the
+//      runtime's image is closed to the container (CVE-2019-5736);
+//   2. every descriptor above stdio closed but opts.keep_fds and
+//      opts.parent_pipe, which become close-on-exec (CVE-2024-21626): done
+//      before any filter is loaded, so no profile can refuse it, and every
+//      descriptor opened afterwards is O_CLOEXEC;
+//   3. process.apparmorProfile for the coming exec;
+//   4. without noNewPrivileges, the seccomp filter, while CAP_SYS_ADMIN is
+//      still held (a filter without no_new_privs needs it): setuid
+//      binaries and file capabilities keep working. The profile must then
+//      allow the runtime's remaining calls (setgroups, setres[ug]id,
+//      capset, prctl, openat2, fstat, read, chdir, mkdirat, close_range,
+//      poll, write, execve), as runc's order requires too;
+//   5. user, groups, capabilities, no_new_privs, cwd (user databases and
+//      cwd resolved in the root, never through a magic link, never
+//      blocking);
+//   6. PR_SET_PDEATHSIG(SIGKILL) again (the identity change cleared it),
+//      then the parent check (opts.parent_pipe);
+//   7. opts.before_exec;
+//   8. with noNewPrivileges, the seccomp filter, as late as possible;
+//   9. execve of args[0] (looked up on the spec's PATH without a '/').
+// Returns only on failure, with the step in the message; the caller
+// reports it and _exits. A program that is not there gives NotFound.
+Status ConfineAndExec(const oci::Spec& spec, const ConfineOptions& opts);
+
+// The steps ConfineAndExec runs, for kcr-monitor's exec path until it
+// calls ConfineAndExec (ApplySeccomp there still forces no_new_privs, as
+// it must when called after SetupIdentity has dropped CAP_SYS_ADMIN).
 Status SetupIdentity(const oci::Spec& spec);
-
-// process.apparmorProfile for the coming execve (the kernel switches at
-// exec). FailedPrecondition naming the profile when it cannot be set.
 Status ApplyAppArmor(const oci::Spec& spec);
-
-// Seccomp last: the filter also governs the runtime's own remaining calls.
 Status ApplySeccomp(const oci::Spec& spec);
-
-// execve args[0], looked up on the spec's PATH when it has no '/'.
 Status Exec(const oci::Spec& spec);
+
+// The seccomp filter of spec.linux.seccomp, leaving no_new_privs alone
+// (libseccomp sets it by default): loading it needs CAP_SYS_ADMIN or
+// no_new_privs already set.
+Status LoadSeccomp(const oci::Spec& spec);
 
 }  // namespace kcr::runtime::child

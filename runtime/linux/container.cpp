@@ -4,6 +4,7 @@
 #include "runtime/linux/container.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -44,18 +46,6 @@ bool WriteAll(int fd, const std::string& s) {
   return true;
 }
 
-std::string ReadAll(int fd) {
-  std::string out;
-  char buf[1024];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
 // The child: never returns. Messages to `report` are "E<text>" on failure;
 // 'R' once set up. The parent's byte on `go` releases it after cgroup
 // placement; the byte on `start` lets it exec.
@@ -85,11 +75,15 @@ Status SetupConsole(const oci::Spec& spec, int console) {
 
 [[noreturn]] void ChildMain(const oci::Spec& spec, const CreateOptions& opts, int go, int report, int start,
                             int console) {
+  // Non-dumpable from the first instruction: until exec this is the
+  // runtime's image (ConfineAndExec says it again for its other callers).
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   auto fail = [&](const Status& st) {
     WriteAll(report, "E" + std::string(st.message()));
     ::_exit(127);
   };
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  auto step = [&](const char* name) { WriteAll(report, std::string("P") + name + "\n"); };
   // The parent (a monitor) blocks signals for its signalfd: the container
   // starts with none blocked and default dispositions.
   sigset_t none;
@@ -100,6 +94,7 @@ Status SetupConsole(const oci::Spec& spec, int console) {
   char b;
   if (::read(go, &b, 1) != 1) ::_exit(127);  // the parent died before releasing us
   ::close(go);
+  step("namespaces");
   // A new cgroup namespace is made here, once the parent has placed us in
   // the container's cgroup: its root is that cgroup, not the monitor's.
   for (const auto& n : spec.linux.namespaces)
@@ -114,26 +109,88 @@ Status SetupConsole(const oci::Spec& spec, int console) {
       fail(ErrnoError("linux.namespaces: join " + n.type + " namespace " + n.path));
     ::close(fd);
   }
-  int in = opts.stdin_fd >= 0 ? opts.stdin_fd : ::open("/dev/null", O_RDONLY);
-  int out = opts.stdout_fd >= 0 ? opts.stdout_fd : ::open("/dev/null", O_WRONLY);
-  int err = opts.stderr_fd >= 0 ? opts.stderr_fd : ::open("/dev/null", O_WRONLY);
+  step("stdio");
+  int in = opts.stdin_fd >= 0 ? opts.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int out = opts.stdout_fd >= 0 ? opts.stdout_fd : ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  int err = opts.stderr_fd >= 0 ? opts.stderr_fd : ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (in < 0 || out < 0 || err < 0) fail(ErrnoError("stdio: open /dev/null"));
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) fail(ErrnoError("stdio"));
+  // dup2 onto itself keeps close-on-exec: stdio must survive exec.
+  for (int fd = 0; fd < 3; fd++) ::fcntl(fd, F_SETFD, 0);
+  // Nothing of the parent's is needed any more: from here on /proc/self/fd
+  // inside the container's root reaches only these pipes.
+  std::vector<int> keep = {report, start};
+  if (console >= 0) keep.push_back(console);
+  if (Status st = child::CloseDescriptorsExcept(keep); !st.ok()) fail(st);
   if (::setsid() < 0) fail(ErrnoError("setsid"));
+  step("rootfs");
   if (Status st = child::SetupRootfs(spec, opts); !st.ok()) fail(st);
   if (console >= 0) {
+    step("terminal");
     if (Status st = SetupConsole(spec, console); !st.ok()) fail(st);
     ::close(console);
   }
+  step("process environment");
   if (Status st = child::SetupProcessEnv(spec); !st.ok()) fail(st);
-  if (Status st = child::SetupIdentity(spec); !st.ok()) fail(st);
-  WriteAll(report, "R");
-  if (::read(start, &b, 1) != 1) ::_exit(127);  // deleted before start
-  ::close(start);
-  if (Status st = child::ApplyAppArmor(spec); !st.ok()) fail(st);
-  if (Status st = child::ApplySeccomp(spec); !st.ok()) fail(st);
-  Status st = child::Exec(spec);
-  fail(st);
+  child::ConfineOptions co;
+  co.keep_fds = {report};
+  co.parent_pipe = start;  // the parent holds the write end until Start
+  co.on_step = step;
+  co.before_exec = [&]() -> Status {
+    WriteAll(report, "R");
+    if (::read(start, &b, 1) != 1) ::_exit(127);  // deleted before start, or the parent died
+    ::close(start);
+    return absl::OkStatus();
+  };
+  fail(child::ConfineAndExec(spec, co));
   ::_exit(127);  // not reached: fail() exits
+}
+
+// Reads the init's report pipe until 'R' (set up: returns true) or EOF
+// (returns false: exec'd, or died before saying anything), at most until
+// `deadline`. The init writes "P<step>\n" as it enters each step (kept in
+// `step` to name where it hung), 'R' once waiting for Start, and on
+// failure "E<message>" then exits.
+StatusOr<bool> ReadReport(int fd, std::string& buf, std::string& step,
+                          std::chrono::steady_clock::time_point deadline) {
+  bool failed = false;
+  for (;;) {
+    while (!failed && !buf.empty()) {
+      if (buf[0] == 'R') {
+        buf.erase(0, 1);
+        step = "ready, waiting for start";
+        return true;
+      }
+      if (buf[0] == 'E') {
+        failed = true;  // the message runs to EOF
+        break;
+      }
+      size_t nl = buf.find('\n');
+      if (buf[0] != 'P') return absl::InternalError("container init: garbled report");
+      if (nl == std::string::npos) break;
+      step = buf.substr(1, nl - 1);
+      buf.erase(0, nl + 1);
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return absl::DeadlineExceededError("");
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 3600000)));
+    if (n < 0 && errno != EINTR) return ErrnoError("poll the container init's report pipe");
+    if (n <= 0) continue;
+    char chunk[1024];
+    ssize_t r = ::read(fd, chunk, sizeof chunk);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (r < 0) return ErrnoError("read the container init's report pipe");
+    if (r == 0) {
+      if (failed) return absl::FailedPreconditionError(buf.substr(1));
+      return false;
+    }
+    buf.append(chunk, static_cast<size_t>(r));
+  }
+}
+
+std::string Millis(std::chrono::milliseconds d) {
+  return d.count() % 1000 == 0 ? std::to_string(d.count() / 1000) + "s" : std::to_string(d.count()) + "ms";
 }
 
 }  // namespace
@@ -202,21 +259,30 @@ StatusOr<std::unique_ptr<Container>> Container::Create(const oci::Spec& spec, co
   }
   if (!WriteAll(go_w.get(), "g")) return absl::InternalError("container init died before set-up");
   go_w.reset();
-  char b = 0;
-  ssize_t n;
-  do n = ::read(rep_r.get(), &b, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1 || b != 'R') {
-    std::string msg = n == 1 && b == 'E' ? ReadAll(rep_r.get()) : "container init exited during set-up";
-    return absl::FailedPreconditionError("create container: " + msg);
-  }
+  // From the release on, the wait is bounded: the init runs what the image
+  // controls. On expiry `c` is destroyed on return, which kills and reaps it.
+  c->init_timeout_ = opts.init_timeout;
+  auto deadline = std::chrono::steady_clock::now() + opts.init_timeout;
+  auto ready = ReadReport(rep_r.get(), c->report_buf_, c->step_, deadline);
+  if (!ready.ok() && absl::IsDeadlineExceeded(ready.status()))
+    return absl::DeadlineExceededError("create container: the init did not finish its set-up within " +
+                                       Millis(opts.init_timeout) + " (stuck in step \"" + c->step_ +
+                                       "\"); killed");
+  if (!ready.ok()) return Annotate(ready.status(), "create container");
+  if (!*ready) return absl::FailedPreconditionError("create container: container init exited during set-up (step \"" +
+                                                    c->step_ + "\")");
   if (con_parent) {
+    // Sent before 'R': already queued, never a wait.
+    pollfd p{con_parent.get(), POLLIN, 0};
     char byte;
     std::vector<int> fds;
-    auto got = RecvWithFds(con_parent.get(), &byte, 1, &fds);
+    StatusOr<size_t> got = absl::UnavailableError("nothing queued");
+    if (::poll(&p, 1, 0) == 1) got = RecvWithFds(con_parent.get(), &byte, 1, &fds);
     for (size_t i = 1; i < fds.size(); i++) ::close(fds[i]);
-    if (!got.ok() || *got != 1 || fds.empty())
+    if (!got.ok() || *got != 1 || fds.empty()) {
+      for (int fd : fds) ::close(fd);
       return absl::InternalError("create container: no terminal from the container init");
+    }
     c->console_.reset(fds[0]);
   }
   c->report_r_ = std::move(rep_r);
@@ -228,9 +294,16 @@ Status Container::Start() {
   if (!start_w_) return absl::FailedPreconditionError("container already started");
   if (!WriteAll(start_w_.get(), "s")) return absl::FailedPreconditionError("container init is gone");
   start_w_.reset();
-  std::string msg = ReadAll(report_r_.get());  // EOF at a successful exec (CLOEXEC)
+  // EOF at a successful exec (the pipe is close-on-exec).
+  auto ready = ReadReport(report_r_.get(), report_buf_, step_, std::chrono::steady_clock::now() + init_timeout_);
   report_r_.reset();
-  if (!msg.empty()) return absl::FailedPreconditionError("start container: " + msg.substr(msg[0] == 'E' ? 1 : 0));
+  if (!ready.ok() && absl::IsDeadlineExceeded(ready.status())) {
+    if (!waited_) ::kill(pid_, SIGKILL);  // Wait() or the destructor reaps it
+    return absl::DeadlineExceededError("start container: the init did not exec within " + Millis(init_timeout_) +
+                                       " (stuck in step \"" + step_ + "\"); killed");
+  }
+  if (!ready.ok()) return Annotate(ready.status(), "start container");
+  if (*ready) return absl::InternalError("start container: the init reported ready twice");
   return absl::OkStatus();
 }
 

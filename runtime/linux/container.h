@@ -9,6 +9,7 @@
 // tests): the child runs C++ between clone and exec.
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,17 +32,26 @@ struct CreateOptions {
   // When set, the init is placed in spec.linux.cgroups_path (created with
   // spec.linux.resources) before it runs any of the container's set-up.
   CgroupManager* cgroups = nullptr;
+  // Bound on each wait for the init: its set-up (Create) and its exec
+  // (Start). On expiry the init is killed and the call returns
+  // DeadlineExceeded naming the step the init was in: an image can make
+  // the init block (a FIFO where a file is expected), and the caller (a
+  // single-threaded monitor holding a pod's lock upstream) must not.
+  std::chrono::milliseconds init_timeout{60000};
 };
 
 class Container {
  public:
   // Creates the init process. Errors name the failing step and field
-  // ("pivot_root: ...", "user \"nobody2\" not found in /etc/passwd").
+  // ("pivot_root: ...", "user \"nobody2\" not found in /etc/passwd");
+  // DeadlineExceeded after opts.init_timeout (the init is killed).
   static StatusOr<std::unique_ptr<Container>> Create(const oci::Spec& spec, const CreateOptions& opts);
   ~Container();
 
   pid_t pid() const { return pid_; }
-  // Lets the process exec. Errors when exec failed (e.g. no such binary).
+  // Lets the process exec. Errors when exec failed (e.g. no such binary);
+  // DeadlineExceeded when the init neither execs nor fails within the
+  // create options' init_timeout (it is then killed; Wait() reaps it).
   Status Start();
   // Waits for exit: the wait status (as waitpid). Only the parent may wait.
   StatusOr<int> Wait();
@@ -57,7 +67,10 @@ class Container {
   Container() = default;
   pid_t pid_ = -1;
   UniqueFd start_w_;  // write a byte: exec
-  UniqueFd report_r_; // child's error messages; EOF at exec
+  UniqueFd report_r_; // the init's progress and errors; EOF at exec
+  std::string report_buf_;  // bytes read from report_r_ not yet parsed
+  std::string step_ = "starting";  // the step the init last said it entered
+  std::chrono::milliseconds init_timeout_{60000};
   UniqueFd console_;
   bool waited_ = false;
 };

@@ -5,11 +5,16 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/fs.h"
@@ -35,14 +40,13 @@ class ContainerTest : public ::testing::Test {
     std::string out;
   };
   // Create, start, wait; stdout and stderr captured.
-  StatusOr<Result> RunSpec(const oci::Spec& s, CgroupManager* cg = nullptr) {
+  StatusOr<Result> RunSpec(const oci::Spec& s, CgroupManager* cg = nullptr, CreateOptions o = {}) {
     std::string outf = rootfs_ + "-out";  // beside the rootfs, removed on every path
     struct Unlink {
       std::string p;
       ~Unlink() { ::unlink(p.c_str()); }
     } unlink_out{outf};
     UniqueFd out(::open(outf.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    CreateOptions o;
     o.stdout_fd = o.stderr_fd = out.get();
     o.cgroups = cg;
     KCR_ASSIGN_OR_RETURN(auto c, Container::Create(s, o));
@@ -386,6 +390,238 @@ TEST_F(ContainerTest, BadSpecsNameTheProblem) {
   r = RunSpec(s);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("seccomp"), absl::string_view::npos) << r.status();
+}
+
+// ---- Confinement: nothing of the runtime or the host reaches a container.
+
+// A descriptor the creating process holds without O_CLOEXEC, and the
+// init's own /dev/null for an unset stdin, are gone before the program
+// runs (CVE-2024-21626 class): ls sees its stdio and its own listing fd.
+TEST_F(ContainerTest, NoDescriptorBeyondStdioReachesTheContainer) {
+  UniqueFd leak(::open("/", O_RDONLY | O_DIRECTORY));  // inheritable on purpose
+  ASSERT_TRUE(leak);
+  Result r = Run({"ls", "/proc/self/fd"});
+  EXPECT_EQ(r.out, "0\n1\n2\n3\n");
+}
+
+// A working directory through /proc/self/fd cannot land in a directory of
+// the runtime's (the init's descriptors are closed, magic links are not
+// followed): the container is refused instead of starting in the host's tree.
+TEST_F(ContainerTest, WorkingDirectoryCannotEscapeThroughProcSelfFd) {
+  std::string host_dir = fs::MakeTempDir("kcr-host-dir");
+  ASSERT_TRUE(fs::WriteFileAtomic(host_dir + "/host-marker", "").ok());
+  UniqueFd dir(::open(host_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(dir);
+  auto s = Spec({"ls"});
+  s.process.cwd = "/proc/self/fd/" + std::to_string(dir.get());
+  auto r = RunSpec(s);
+  fs::RemoveAll(host_dir).IgnoreError();
+  ASSERT_FALSE(r.ok()) << "started in: " << r->out;
+  EXPECT_NE(r.status().message().find("process.cwd"), absl::string_view::npos) << r.status();
+  // A symlink inside the root is still followed (resolved in the root).
+  s = Spec({"pwd"});
+  s.process.cwd = "/tmp/../bin/..";
+  auto ok = RunSpec(s);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->out, "/\n");
+}
+
+// The parent-death signal survives the identity change (the kernel clears
+// it when the uids change): a uid-1000 container dies with the process
+// that created it instead of running on unsupervised.
+TEST_F(ContainerTest, NonRootContainerDiesWithItsParent) {
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);  // the orphaned init is reaped here
+  struct Unset {
+    ~Unset() { ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); }
+  } unset;
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd pid_r(p[0]), pid_w(p[1]);
+  pid_t helper = ::fork();
+  ASSERT_GE(helper, 0);
+  if (helper == 0) {  // the container's parent, as a monitor would be
+    auto s = Spec({"sleep", "1000"});
+    s.process.user.uid = s.process.user.gid = 1000;
+    auto c = Container::Create(s, CreateOptions{});
+    if (!c.ok() || !(*c)->Start().ok()) ::_exit(1);
+    pid_t pid = (*c)->pid();
+    if (::write(pid_w.get(), &pid, sizeof pid) != sizeof pid) ::_exit(1);
+    for (;;) ::pause();
+  }
+  pid_w.reset();
+  pid_t init = 0;
+  ASSERT_EQ(::read(pid_r.get(), &init, sizeof init), static_cast<ssize_t>(sizeof init));
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, init, 0)));
+  ASSERT_TRUE(pidfd);
+  ::kill(helper, SIGKILL);
+  int st;
+  ::waitpid(helper, &st, 0);
+  pollfd pfd{pidfd.get(), POLLIN, 0};
+  bool died = ::poll(&pfd, 1, 20000) == 1;  // only bounds a failure
+  if (!died) ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0);
+  ::waitpid(init, &st, 0);
+  EXPECT_TRUE(died) << "the uid-1000 container outlived its parent";
+}
+
+// Until it execs, the init runs the runtime's own image: a process with the
+// same uid and more capabilities but no CAP_SYS_PTRACE cannot open its
+// /proc/<pid>/exe (CVE-2019-5736 class). After exec, the program is
+// dumpable again as usual: a uid-1000 process owns its /proc entry.
+TEST_F(ContainerTest, InitIsNotDumpableUntilExec) {
+  auto c = Container::Create(Spec({"true"}), CreateOptions{});
+  ASSERT_TRUE(c.ok()) << c.status();
+  std::string exe = "/proc/" + std::to_string((*c)->pid()) + "/exe";
+  pid_t probe = ::fork();
+  ASSERT_GE(probe, 0);
+  if (probe == 0) {
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2] = {};
+    if (::syscall(SYS_capget, &hdr, d) != 0) ::_exit(2);
+    d[0].effective &= ~(1u << CAP_SYS_PTRACE);
+    d[0].permitted &= ~(1u << CAP_SYS_PTRACE);
+    if (::syscall(SYS_capset, &hdr, d) != 0) ::_exit(2);
+    int fd = ::open(exe.c_str(), O_RDONLY | O_CLOEXEC);
+    ::_exit(fd >= 0 ? 0 : (errno == EPERM || errno == EACCES) ? 1 : 3);
+  }
+  int st = 0;
+  ::waitpid(probe, &st, 0);
+  EXPECT_EQ(WEXITSTATUS(st), 1) << "0: opened it; 2: capset failed; 3: another error";
+  ASSERT_TRUE((*c)->Start().ok());
+  ASSERT_TRUE((*c)->Wait().ok());
+  auto s = Spec({"stat", "-c", "%u", "/proc/self/status"});
+  s.process.user.uid = s.process.user.gid = 1000;
+  auto r = RunSpec(s);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "1000\n");
+}
+
+// no_new_privs is the spec's even with a seccomp profile (libseccomp would
+// force it on): without it the filter is loaded while the init still holds
+// CAP_SYS_ADMIN, so non-root containers get it too.
+TEST_F(ContainerTest, SeccompLeavesNoNewPrivsToTheSpec) {
+  for (uint32_t uid : {0u, 1000u})
+    for (bool nnp : {false, true}) {
+      SCOPED_TRACE("uid " + std::to_string(uid) + (nnp ? " no_new_privs" : ""));
+      auto s = Spec({"grep", "NoNewPrivs", "/proc/self/status"});
+      s.process.user.uid = s.process.user.gid = uid;
+      s.process.no_new_privileges = nnp;
+      s.linux.seccomp = oci::RuntimeDefaultSeccomp(s.process.capabilities->bounding);
+      auto r = RunSpec(s);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->out, std::string("NoNewPrivs:\t") + (nnp ? "1" : "0") + "\n");
+    }
+}
+
+// A setuid-root program gains euid 0 under a seccomp profile unless
+// no_new_privs is asked for (allowPrivilegeEscalation).
+TEST_F(ContainerTest, SetuidWorksWithSeccompWithoutNoNewPrivs) {
+  std::string root = testing::MakeBusyboxRootfs();
+  ASSERT_FALSE(root.empty());
+  struct Remove {
+    std::string r;
+    ~Remove() { fs::RemoveAll(r).IgnoreError(); }
+  } remove{root};
+  auto euid = testing::AddSetuidEuidProgram(root);
+  ASSERT_FALSE(euid.empty());
+  for (bool nnp : {false, true}) {
+    SCOPED_TRACE(nnp ? "no_new_privs" : "privilege escalation allowed");
+    auto s = testing::BusyboxSpec(root, euid);
+    s.process.user.uid = s.process.user.gid = 1000;
+    s.process.no_new_privileges = nnp;
+    s.linux.seccomp = oci::RuntimeDefaultSeccomp(s.process.capabilities->bounding);
+    auto r = RunSpec(s);
+    ASSERT_TRUE(r.ok()) << r.status();
+    // With no_new_privs the setuid bit is ignored: busybox, still uid
+    // 1000, cannot take the uid its config names.
+    EXPECT_EQ(r->out, nnp ? "id: setresgid: Operation not permitted\n" : "0\n");
+  }
+}
+
+// An image whose /etc/passwd or /etc/group is a FIFO cannot block the
+// init: the user databases must be regular files, opened without
+// blocking; a symlink in the root is followed, a magic link is not.
+TEST_F(ContainerTest, UserDatabasesMustBeRegularFiles) {
+  std::string root = testing::MakeBusyboxRootfs();
+  ASSERT_FALSE(root.empty());
+  struct Remove {
+    std::string r;
+    ~Remove() { fs::RemoveAll(r).IgnoreError(); }
+  } remove{root};
+  CreateOptions o;
+  o.init_timeout = std::chrono::seconds(10);  // only bounds a failure
+  for (const char* db : {"/etc/passwd", "/etc/group"}) {
+    SCOPED_TRACE(db);
+    std::string path = root + db, saved = fs::ReadFile(path).value_or("");
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0);
+    auto s = testing::BusyboxSpec(root, {"id"});
+    s.process.user.username = "www-data";
+    auto r = RunSpec(s, nullptr, o);
+    ::unlink(path.c_str());
+    ASSERT_TRUE(fs::WriteFileAtomic(path, saved).ok());
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find(std::string(db) + " is not a regular file"), absl::string_view::npos)
+        << r.status();
+  }
+  std::string passwd = root + "/etc/passwd";
+  ASSERT_EQ(::rename(passwd.c_str(), (passwd + ".real").c_str()), 0);
+  ASSERT_EQ(::symlink("passwd.real", passwd.c_str()), 0);
+  auto s = testing::BusyboxSpec(root, {"id", "-u"});
+  s.process.user.username = "www-data";
+  auto r = RunSpec(s, nullptr, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->out, "33\n");
+  ASSERT_EQ(::unlink(passwd.c_str()), 0);
+  ASSERT_EQ(::symlink("/proc/self/root/etc/passwd.real", passwd.c_str()), 0);
+  r = RunSpec(s, nullptr, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("/etc/passwd"), absl::string_view::npos) << r.status();
+}
+
+// Stands in for an init that blocks during its set-up: the "cgroup" it is
+// placed in stops it.
+class StoppingCgroups : public CgroupManager {
+ public:
+  std::string Driver() const override { return "cgroupfs"; }
+  Status Create(const std::string&, const oci::Resources&) override { return absl::OkStatus(); }
+  Status Add(const std::string&, pid_t pid) override {
+    stopped = pid;
+    return ::kill(pid, SIGSTOP) == 0 ? absl::OkStatus() : ErrnoError("SIGSTOP");
+  }
+  Status Update(const std::string&, const oci::Resources&) override { return absl::OkStatus(); }
+  StatusOr<CgroupStats> Stats(const std::string&) override { return CgroupStats{}; }
+  Status Destroy(const std::string&) override { return absl::OkStatus(); }
+  std::string Dir(const std::string&) const override { return ""; }
+  pid_t stopped = -1;
+};
+
+// Every wait on the init is bounded: one that never reports is killed, and
+// the error names the phase and the init's last step.
+TEST_F(ContainerTest, WaitsOnTheInitAreBounded) {
+  StoppingCgroups cg;
+  auto s = Spec({"true"});
+  s.linux.cgroups_path = "kcr-test/stopped";
+  CreateOptions o;
+  o.cgroups = &cg;
+  o.init_timeout = std::chrono::milliseconds(200);
+  auto c = Container::Create(s, o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kDeadlineExceeded) << c.status();
+  EXPECT_NE(c.status().message().find("set-up"), absl::string_view::npos) << c.status();
+  ASSERT_GT(cg.stopped, 0);
+  int st;
+  EXPECT_EQ(::waitpid(cg.stopped, &st, WNOHANG), -1);  // killed and reaped already
+  // Stopped between create and start: Start gives up, the init is killed.
+  o.cgroups = nullptr;
+  c = Container::Create(Spec({"true"}), o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(::kill((*c)->pid(), SIGSTOP), 0);
+  Status started = (*c)->Start();
+  EXPECT_EQ(started.code(), absl::StatusCode::kDeadlineExceeded) << started;
+  EXPECT_NE(started.message().find("exec"), absl::string_view::npos) << started;
+  auto w = (*c)->Wait();
+  ASSERT_TRUE(w.ok());
+  EXPECT_TRUE(WIFSIGNALED(*w) && WTERMSIG(*w) == SIGKILL) << *w;
 }
 
 class CgroupContainerTest : public ContainerTest {

@@ -1,11 +1,17 @@
 // The container process's identity and environment: hostname, sysctls,
 // rlimits, oom_score_adj, user and groups, capabilities, no_new_privs, cwd,
-// exec.
+// and the confinement sequence that ends in exec.
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/close_range.h>
+#include <linux/openat2.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -64,17 +70,56 @@ const std::map<std::string, int>& Rlimits() {
   return m;
 }
 
+// Opens `path` inside the (already pivoted) root: absolute symlinks and
+// ".." stay in it, and no magic link is followed (/proc/self/fd/N would
+// reach a descriptor of the runtime's, /proc/1/root another root).
+int OpenInRoot(const std::string& path, uint64_t flags) {
+  UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return -1;
+  struct open_how how = {};
+  how.flags = flags | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  size_t start = path.find_first_not_of('/');
+  std::string rel = start == std::string::npos ? "." : path.substr(start);
+  return static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how));
+}
+
 // name:x:uid:gid:... lines of the container's own /etc/passwd or /etc/group.
+// A missing file is an empty database. The image controls the file: it is
+// opened without blocking (a FIFO would hold the init, and the monitor
+// waiting on it) and must be a regular file of bounded size.
 struct Entry {
   std::string name;
   uint32_t id = 0, gid = 0;
   std::vector<std::string> members;
 };
-std::vector<Entry> ReadDb(const char* path, bool group) {
+constexpr off_t kMaxDbSize = 4 << 20;
+StatusOr<std::vector<Entry>> ReadDb(const std::string& path, bool group) {
   std::vector<Entry> out;
-  auto text = fs::ReadFile(path, 4 << 20);
-  if (!text.ok()) return out;
-  std::istringstream in(*text);
+  UniqueFd fd(OpenInRoot(path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
+  if (!fd) {
+    if (errno == ENOENT) return out;
+    return ErrnoError("open the container's " + path);
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError("stat the container's " + path);
+  // A masked path (the spec's maskedPaths bind /dev/null over it) is empty.
+  if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) return out;
+  if (!S_ISREG(st.st_mode)) return absl::FailedPreconditionError(path + " is not a regular file in the container's image");
+  if (st.st_size > kMaxDbSize)
+    return absl::FailedPreconditionError(path + " is larger than " + std::to_string(kMaxDbSize >> 20) + " MiB");
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("read the container's " + path);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > static_cast<size_t>(kMaxDbSize))  // grew while read
+      return absl::FailedPreconditionError(path + " is larger than " + std::to_string(kMaxDbSize >> 20) + " MiB");
+  }
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     std::vector<std::string> f;
@@ -93,6 +138,42 @@ std::vector<Entry> ReadDb(const char* path, bool group) {
     out.push_back(e);
   }
   return out;
+}
+
+// The working directory, resolved in the root like the user databases (an
+// image's WORKDIR /proc/self/fd/N must not land in a runtime directory);
+// missing components are created, as runc and crun do.
+Status ChangeToCwd(const std::string& cwd) {
+  UniqueFd dir(OpenInRoot(cwd, O_PATH | O_DIRECTORY));
+  if (!dir && errno == ENOENT) {
+    std::string prefix;
+    size_t start = 0;
+    while (start < cwd.size()) {
+      size_t end = cwd.find('/', start);
+      if (end == std::string::npos) end = cwd.size();
+      std::string comp = cwd.substr(start, end - start);
+      start = end + 1;
+      if (comp.empty() || comp == ".") continue;
+      UniqueFd parent(OpenInRoot(prefix, O_PATH | O_DIRECTORY));
+      if (!parent) return ErrnoError("process.cwd " + cwd + ": open " + (prefix.empty() ? "/" : prefix));
+      if (::mkdirat(parent.get(), comp.c_str(), 0755) != 0 && errno != EEXIST)
+        return ErrnoError("process.cwd " + cwd + ": create " + prefix + "/" + comp);
+      prefix += "/" + comp;
+    }
+    dir.reset(OpenInRoot(cwd, O_PATH | O_DIRECTORY));
+  }
+  if (!dir) return ErrnoError("process.cwd " + cwd);
+  if (::fchdir(dir.get()) != 0) return ErrnoError("process.cwd " + cwd);
+  return absl::OkStatus();
+}
+
+// True when the pipe's write end is gone (every holder exited).
+bool HungUp(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  int n;
+  do n = ::poll(&p, 1, 0);
+  while (n < 0 && errno == EINTR);
+  return n == 1 && (p.revents & POLLHUP) && !(p.revents & POLLIN);
 }
 
 }  // namespace
@@ -126,9 +207,10 @@ Status SetupIdentity(const oci::Spec& spec) {
   uint32_t uid = u.uid, gid = u.gid;
   std::vector<gid_t> groups(u.additional_gids.begin(), u.additional_gids.end());
   std::string name;
+  KCR_ASSIGN_OR_RETURN(std::vector<Entry> passwd, ReadDb("/etc/passwd", false));
   if (!u.username.empty()) {  // resolved in the container's own /etc/passwd (we are past pivot_root)
     bool found = false;
-    for (const auto& e : ReadDb("/etc/passwd", false))
+    for (const auto& e : passwd)
       if (e.name == u.username) {
         uid = e.id;
         if (u.gid_from_passwd) gid = e.gid;
@@ -140,17 +222,19 @@ Status SetupIdentity(const oci::Spec& spec) {
       return absl::InvalidArgumentError("process.user.username: user \"" + u.username +
                                         "\" not found in the container's /etc/passwd");
   } else {
-    for (const auto& e : ReadDb("/etc/passwd", false))
+    for (const auto& e : passwd)
       if (e.id == uid) {
         name = e.name;
         if (u.gid_from_passwd) gid = e.gid;
         break;
       }
   }
-  if (!name.empty() && !u.strict_groups)  // supplementary groups the image gives the user, as Docker does
-    for (const auto& g : ReadDb("/etc/group", true))
+  if (!name.empty() && !u.strict_groups) {  // supplementary groups the image gives the user, as Docker does
+    KCR_ASSIGN_OR_RETURN(std::vector<Entry> group, ReadDb("/etc/group", true));
+    for (const auto& g : group)
       for (const auto& m : g.members)
         if (m == name) groups.push_back(g.id);
+  }
   // The primary group is a supplementary one too (as containerd and Docker
   // set it up); no group twice.
   groups.insert(groups.begin(), gid);
@@ -205,12 +289,7 @@ Status SetupIdentity(const oci::Spec& spec) {
   }
   if (spec.process.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return ErrnoError("no_new_privs");
-  if (::chdir(spec.process.cwd.c_str()) != 0) {
-    // A missing working directory is created, as runc and crun do.
-    if (errno != ENOENT || !fs::MkdirAll(spec.process.cwd).ok() || ::chdir(spec.process.cwd.c_str()) != 0)
-      return ErrnoError("process.cwd " + spec.process.cwd);
-  }
-  return absl::OkStatus();
+  return ChangeToCwd(spec.process.cwd);
 }
 
 Status ApplyAppArmor(const oci::Spec& spec) {
@@ -252,6 +331,52 @@ Status Exec(const oci::Spec& spec) {
     if (errno != ENOENT) err = errno;
   }
   return ErrnoError("exec " + args[0] + " (looked up on PATH " + path + ")", err);
+}
+
+Status CloseDescriptorsExcept(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned from = 3;
+  for (int k : keep) {
+    if (k < 3 || static_cast<unsigned>(k) < from) continue;
+    if (static_cast<unsigned>(k) > from && ::syscall(SYS_close_range, from, k - 1, 0) != 0)
+      return ErrnoError("close inherited descriptors");
+    from = static_cast<unsigned>(k) + 1;
+  }
+  if (::syscall(SYS_close_range, from, ~0U, 0) != 0) return ErrnoError("close inherited descriptors");
+  if (::syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) return ErrnoError("mark descriptors close-on-exec");
+  return absl::OkStatus();
+}
+
+Status ConfineAndExec(const oci::Spec& spec, const ConfineOptions& opts) {
+  auto step = [&](const char* name) {
+    if (opts.on_step) opts.on_step(name);
+  };
+  // Until exec this process runs the runtime's image with the container's
+  // uid: non-dumpable, a process in the container cannot open its
+  // /proc/<pid>/exe or ptrace it. execve makes the program dumpable again.
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return ErrnoError("PR_SET_DUMPABLE");
+  std::vector<int> keep = opts.keep_fds;
+  if (opts.parent_pipe >= 0) keep.push_back(opts.parent_pipe);
+  KCR_RETURN_IF_ERROR(CloseDescriptorsExcept(keep));
+  step("apparmor");
+  KCR_RETURN_IF_ERROR(ApplyAppArmor(spec));
+  bool nnp = spec.process.no_new_privileges;
+  if (spec.linux.seccomp && !nnp) {
+    step("seccomp");
+    KCR_RETURN_IF_ERROR(LoadSeccomp(spec));
+  }
+  step("user identity");
+  KCR_RETURN_IF_ERROR(SetupIdentity(spec));
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return ErrnoError("PR_SET_PDEATHSIG");
+  if (opts.parent_pipe >= 0 && HungUp(opts.parent_pipe))
+    return absl::AbortedError("the container's parent exited during its set-up");
+  if (opts.before_exec) KCR_RETURN_IF_ERROR(opts.before_exec());
+  if (spec.linux.seccomp && nnp) {
+    step("seccomp");
+    KCR_RETURN_IF_ERROR(LoadSeccomp(spec));
+  }
+  step("exec");
+  return Exec(spec);
 }
 
 }  // namespace kcr::runtime::child

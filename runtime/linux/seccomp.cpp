@@ -1,4 +1,5 @@
-// Seccomp from the OCI model with libseccomp, loaded right before execve.
+// Seccomp from the OCI model with libseccomp. When it is loaded relative to
+// the identity change depends on no_new_privs: see ConfineAndExec.
 #include <errno.h>
 #include <seccomp.h>
 
@@ -42,9 +43,9 @@ StatusOr<uint32_t> Arch(const std::string& a) {
   return it->second;
 }
 
-}  // namespace
-
-Status ApplySeccomp(const oci::Spec& spec) {
+// Builds and loads the filter. libseccomp sets no_new_privs on load unless
+// its NNP attribute is off; `force_nnp` keeps that default.
+Status Load(const oci::Spec& spec, bool force_nnp) {
   if (!spec.linux.seccomp) return absl::OkStatus();
   const oci::Seccomp& sc = *spec.linux.seccomp;
   KCR_ASSIGN_OR_RETURN(uint32_t def, Action(sc.default_action, sc.default_errno_ret, EPERM));
@@ -85,11 +86,20 @@ Status ApplySeccomp(const oci::Spec& spec) {
       }
     }
   }
-  // no_new_privs is required for an unprivileged filter; root with
-  // CAP_SYS_ADMIN may load without it.
+  // Without no_new_privs the kernel requires CAP_SYS_ADMIN to load.
+  if (!force_nnp) {
+    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+    if (rc != 0) return ErrnoError("linux.seccomp: turn off libseccomp's no_new_privs", -rc);
+  }
   int rc = seccomp_load(ctx);
-  if (rc != 0) return ErrnoError("seccomp_load", -rc);
+  if (rc != 0) return ErrnoError("linux.seccomp: load the filter", -rc);
   return absl::OkStatus();
 }
+
+}  // namespace
+
+Status LoadSeccomp(const oci::Spec& spec) { return Load(spec, false); }
+
+Status ApplySeccomp(const oci::Spec& spec) { return Load(spec, true); }
 
 }  // namespace kcr::runtime::child

@@ -3,6 +3,7 @@
 #include "runtime/cgroups/cgroup.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "common/fs.h"
 
@@ -10,6 +11,9 @@ namespace kcr::runtime::testing {
 
 std::string MakeBusyboxRootfs() {
   std::string root = kcr::fs::MakeTempDir("kcr-rootfs");
+  // An image's root is world-searchable; a temp dir is 0700, which would
+  // leave a non-root container's program unable to resolve any path.
+  ::chmod(root.c_str(), 0755);
   fs::MkdirAll(root + "/bin").IgnoreError();
   // Applets as relative symlinks: `busybox --install -s` would point at the
   // host path of the binary.
@@ -24,6 +28,16 @@ std::string MakeBusyboxRootfs() {
   fs::WriteFileAtomic(root + "/etc/group", "root:x:0:\nwww-data:x:33:\nextra:x:500:www-data\n").IgnoreError();
   for (const char* d : {"proc", "sys", "dev", "tmp"}) fs::MkdirAll(root + "/" + d).IgnoreError();
   return root;
+}
+
+std::vector<std::string> AddSetuidEuidProgram(const std::string& rootfs) {
+  // busybox drops a setuid bit for most applets unless its config says
+  // otherwise ("s": set the owner's uid for this applet).
+  std::string cmd = "mkdir -p " + rootfs + "/suid && cp /bin/busybox " + rootfs + "/suid/busybox && chmod 4755 " +
+                    rootfs + "/suid/busybox";
+  if (system(cmd.c_str()) != 0) return {};
+  if (!fs::WriteFileAtomic(rootfs + "/etc/busybox.conf", "[SUID]\nid = ssx root.root\n", 0644).ok()) return {};
+  return {"/suid/busybox", "id", "-u"};
 }
 
 oci::Spec BusyboxSpec(const std::string& rootfs, std::vector<std::string> args) {

@@ -12,6 +12,13 @@ namespace kcr::runtime::testing {
 // with fs::RemoveAll when done.
 std::string MakeBusyboxRootfs();
 
+// Adds a setuid-root copy of busybox to `rootfs` and an /etc/busybox.conf
+// that lets its `id` keep the effective uid; returns the command printing
+// the effective uid it runs with (0 unless no_new_privs stopped setuid).
+// The config makes the plain busybox's `id` fail for non-root users, so
+// give this a rootfs of its own.
+std::vector<std::string> AddSetuidEuidProgram(const std::string& rootfs);
+
 oci::Spec BusyboxSpec(const std::string& rootfs, std::vector<std::string> args);
 
 // Where cgroup `rel` (relative to the hierarchy root) accounts memory: the
