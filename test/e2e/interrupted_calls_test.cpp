@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -173,14 +174,15 @@ class KilledInRunPodSandboxTest : public KcrdFixture {
               "iptables -t nat -S | grep -- '" + net_ + "' | sed 's/^-A/-D/' | "
               "while read -r rule; do eval iptables -t nat $rule; done"});
   }
-  // Addresses host-local holds for the test's network.
+  // Addresses host-local holds for the test's network (a file named by
+  // each address, beside its lock and last_reserved_ip files).
   int Allocations() {
     int n = 0;
     std::string dir = "/var/lib/cni/networks/" + net_;
     if (DIR* d = ::opendir(dir.c_str())) {
       while (dirent* e = ::readdir(d)) {
         std::string name = e->d_name;
-        n += name.find('.') != std::string::npos && name.rfind("last_reserved_ip", 0) != 0;
+        n += std::isdigit(static_cast<unsigned char>(name[0])) && name.find_first_not_of("0123456789.") == std::string::npos;
       }
       ::closedir(d);
     }
@@ -206,7 +208,7 @@ TEST_F(KilledInRunPodSandboxTest, RemovingThePodTearsDownItsNetwork) {
   run.join();
   std::string pod = fs::ReadFile(entered).value_or("");
   pod = pod.substr(0, pod.find('\n'));
-  EXPECT_EQ(Allocations(), 1);
+  EXPECT_EQ(Allocations(), 1) << e2e::Run({"/bin/sh", "-c", "grep -r . /var/lib/cni/networks/" + net_}).out;
   ::close(::open((bin_ + "/release").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
   Start();
   ::runtime::v1::ListPodSandboxResponse pods;
