@@ -70,8 +70,46 @@ grpc::Status RuntimeService::GetContainerEvents(grpc::ServerContext* ctx, const 
   return result;
 }
 
+namespace {
+// Containers the monitor started whose StartContainer never recorded it
+// (kcrd was killed before the answer, or the call's deadline passed): the
+// monitor's state has them running. They are RUNNING from now on, not
+// CREATED. Exits are in the exit records, which the watcher reads.
+std::vector<std::string> AdoptStarts(kcr::monitor::MonitorClient& m, kcr::runtime::PodStore& store,
+                                     const std::string& pod_id) {
+  std::vector<std::string> adopted;
+  std::vector<kcr::runtime::ContainerRecord> created;
+  for (auto& c : store.ListContainers(pod_id))
+    if (c.state == kcr::runtime::ContainerState::kCreated) created.push_back(std::move(c));
+  if (created.empty()) return adopted;
+  auto st = m.Call({{"op", "state"}});
+  if (!st.ok()) {
+    spdlog::warn("pod {}: containers' state from its monitor: {}", pod_id, st.status().message());
+    return adopted;
+  }
+  if (!(*st)["containers"].is_array()) return adopted;
+  for (auto& c : created)
+    for (const auto& s : (*st)["containers"]) {
+      if (s.value("container", "") != c.id || s.value("status", "") != "running") continue;
+      MarkStarted(c, s);
+      if (absl::Status us = store.UpdateContainer(c); !us.ok()) {
+        spdlog::warn("container {}: {}", c.id, us.message());
+        continue;
+      }
+      spdlog::warn("container {}: started by its monitor, though its start was not recorded", c.id);
+      adopted.push_back(c.id);
+    }
+  return adopted;
+}
+}  // namespace
+
 void RuntimeService::WatchPod(const std::string& pod_id) {
   auto conn = kcr::monitor::MonitorClient::Connect(d_.paths.MonitorSocket(pod_id));
+  if (conn.ok()) {
+    std::vector<std::string> started = AdoptStarts(**conn, d_.store, pod_id);
+    std::lock_guard<std::mutex> order(transition_mu_);
+    for (const auto& id : started) Publish(id, v1::CONTAINER_STARTED_EVENT);
+  }
   if (!conn.ok() || !(*conn)->Subscribe().ok()) {
     spdlog::warn("pod {}: no exit events from its monitor", pod_id);
     return;

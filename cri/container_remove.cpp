@@ -21,8 +21,12 @@ absl::Status RuntimeService::RemoveContainerLocked(const kcr::runtime::Container
     kcr::runtime::ContainerRecord r = Refresh(c);
     if (r.state == kcr::runtime::ContainerState::kRunning) {
       (*mon)->Call({{"op", "kill"}, {"container", c.id}, {"signal", 9}}).IgnoreError();
-      for (int i = 0; i < 250 && Refresh(r).state == kcr::runtime::ContainerState::kRunning; i++)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      // The stored record (an exit the pod's watcher recorded counts too).
+      auto running = [&] {
+        auto cur = d_.store.GetContainer(r.id);
+        return cur.ok() && Refresh(*cur).state == kcr::runtime::ContainerState::kRunning;
+      };
+      for (int i = 0; i < 250 && running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     absl::Status st = (*mon)->Call({{"op", "remove"}, {"container", c.id}}).status();
     if (!st.ok() && st.code() != absl::StatusCode::kNotFound) return Annotate(st, "remove container " + c.id);

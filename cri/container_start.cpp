@@ -17,10 +17,35 @@ grpc::Status RuntimeService::StartContainer(grpc::ServerContext*, const v1::Star
     return ToGrpc(absl::FailedPreconditionError("container " + c->id + " is not in the created state"));
   auto mon = Monitor(c->sandbox_id);
   if (!mon.ok()) return ToGrpc(mon.status(), "StartContainer");
+  int64_t asked_ns = NowNs();
   auto r = (*mon)->Call({{"op", "start"}, {"container", c->id}}, kCreateOrStart);
   if (!r.ok() && (absl::IsDeadlineExceeded(r.status()) || absl::IsUnavailable(r.status()))) {
     ForgetMonitor(c->sandbox_id);  // the monitor's answer is unknown: nothing is recorded
     return ToGrpc(r.status(), "StartContainer");
+  }
+  if (!r.ok() && absl::IsFailedPrecondition(r.status())) {
+    // An earlier StartContainer whose answer was lost (kcrd was killed, or
+    // the call's deadline passed) may have started it: the monitor then
+    // refuses, and its state shows a start from before this call. That
+    // start is recorded as it happened; the container is neither started
+    // twice nor reported as failed to start.
+    auto s = (*mon)->Call({{"op", "state"}, {"container", c->id}});
+    nlohmann::json cs = s.ok() && (*s)["containers"].is_array() && !(*s)["containers"].empty()
+                            ? (*s)["containers"][0]
+                            : nlohmann::json::object();
+    int64_t started_ns = cs.value("started_ns", int64_t{0});
+    if (started_ns > 0 && started_ns < asked_ns) {
+      std::lock_guard<std::mutex> order(transition_mu_);
+      spdlog::warn("StartContainer {}: already started (an earlier start's answer was lost)", c->id);
+      if (cs.value("status", "") == "exited") {
+        RecordExit(*c, cs);  // its exit event announces it
+      } else {
+        MarkStarted(*c, cs);
+        if (absl::Status st = d_.store.UpdateContainer(*c); !st.ok()) return ToGrpc(st, "StartContainer");
+        Publish(c->id, v1::CONTAINER_STARTED_EVENT);
+      }
+      return ToGrpc(absl::FailedPreconditionError("container " + c->id + " was already started"));
+    }
   }
   if (!r.ok()) {
     // The init could not exec (e.g. no such command): the container exits
@@ -34,13 +59,7 @@ grpc::Status RuntimeService::StartContainer(grpc::ServerContext*, const v1::Star
     return ToGrpc(Annotate(r.status(), "start container " + c->id));
   }
   std::lock_guard<std::mutex> order(transition_mu_);
-  c->state = kcr::runtime::ContainerState::kRunning;
-  c->started_ns = r->value("started_ns", NowNs());
-  // The process, for ContainerStatus' verbose info.
-  nlohmann::json extra = nlohmann::json::parse(c->extra.empty() ? "{}" : c->extra, nullptr, false);
-  if (!extra.is_object()) extra = nlohmann::json::object();
-  extra["pid"] = r->value("pid", -1);
-  c->extra = extra.dump();
+  MarkStarted(*c, *r);
   if (absl::Status st = d_.store.UpdateContainer(*c); !st.ok()) return ToGrpc(st, "StartContainer");
   spdlog::info("StartContainer {} pid {}", c->id, r->value("pid", -1));
   Publish(c->id, v1::CONTAINER_STARTED_EVENT);

@@ -65,7 +65,12 @@ grpc::Status RuntimeService::StopContainer(grpc::ServerContext*, const v1::StopC
   lock.unlock();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout + 10);
   while (std::chrono::steady_clock::now() < deadline) {
-    r = Refresh(r);
+    // The record as stored: the exit may come from the exit record, or
+    // from the pod's watcher when the monitor died before the kill (then
+    // there is no exit record, and the container died with its monitor).
+    auto cur = d_.store.GetContainer(r.id);
+    if (!cur.ok()) return grpc::Status::OK;  // removed meanwhile
+    r = Refresh(*cur);
     if (r.state != kcr::runtime::ContainerState::kRunning) {
       spdlog::info("StopContainer {} exit {}", r.id, r.exit_code);
       return grpc::Status::OK;

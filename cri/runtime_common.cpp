@@ -30,6 +30,15 @@ int64_t NowNs() {
   }
 }
 
+void MarkStarted(kcr::runtime::ContainerRecord& c, const nlohmann::json& started) {
+  c.state = kcr::runtime::ContainerState::kRunning;
+  c.started_ns = started.value("started_ns", NowNs());
+  nlohmann::json extra = nlohmann::json::parse(c.extra.empty() ? "{}" : c.extra, nullptr, false);
+  if (!extra.is_object()) extra = nlohmann::json::object();
+  extra["pid"] = started.value("pid", -1);
+  c.extra = extra.dump();
+}
+
 StatusOr<std::string> PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const std::string& pod_id,
                                 const std::string& default_parent, bool systemd) {
   auto trim = [](std::string p) {

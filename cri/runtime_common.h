@@ -23,6 +23,11 @@ inline const kcr::monitor::MonitorClient::CallOptions kShutdown{std::chrono::sec
 
 ::runtime::v1::ContainerState CriState(kcr::runtime::ContainerState s);
 
+// A start the monitor reports ({"pid", "started_ns"}: its start reply or
+// its state of the container) into the record: RUNNING, with the start
+// time and the PID (ContainerStatus' verbose info). The caller stores it.
+void MarkStarted(kcr::runtime::ContainerRecord& c, const nlohmann::json& started);
+
 // The pod's cgroup (a path relative to the hierarchy root): kubelet's
 // cgroup_parent when given, else one under the configured parent.
 // cgroupfs: "/kubepods/burstable/pod<uid>" as given, a slice name as systemd

@@ -1,5 +1,9 @@
 // RemovePodSandbox: stops the pod if needed, removes its containers, its
 // cgroup and directory, then the record. Idempotent.
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "common/fs.h"
 #include "common/log.h"
 #include "cri/grpc_status.h"
@@ -22,6 +26,10 @@ grpc::Status RuntimeService::RemovePodSandbox(grpc::ServerContext*, const v1::Re
     if (absl::Status st = RemoveContainerLocked(c); !st.ok()) return ToGrpc(st, "RemovePodSandbox");
   if (absl::Status st = d_.cgroups.DestroyPod(s->cgroup_parent, s->id); !st.ok()) return ToGrpc(Annotate(st, "pod cgroup"));
   if (absl::Status st = fs::RemoveAll(d_.paths.PodDir(s->id)); !st.ok()) return ToGrpc(st, "RemovePodSandbox");
+  // A monitor removes its socket when it shuts down; one that was killed
+  // could not.
+  if (::unlink(d_.paths.MonitorSocket(s->id).c_str()) != 0 && errno != ENOENT)
+    return ToGrpc(ErrnoError("remove monitor socket of pod " + s->id), "RemovePodSandbox");
   if (absl::Status st = d_.store.RemoveSandbox(s->id); !st.ok()) return ToGrpc(st, "RemovePodSandbox");
   spdlog::info("RemovePodSandbox {}", s->id);
   return grpc::Status::OK;

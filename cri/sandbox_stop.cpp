@@ -3,6 +3,7 @@
 // kubelet expects (CRI: "If there are any running containers in the
 // sandbox, they must be forcibly terminated").
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "cri/grpc_status.h"
@@ -30,10 +31,15 @@ absl::Status RuntimeService::StopSandbox(kcr::runtime::SandboxRecord& s) {
     if (was_running && Refresh(c).state == kcr::runtime::ContainerState::kExited)
       Publish(c.id, ::runtime::v1::CONTAINER_STOPPED_EVENT);
   }
-  if (!s.netns_path.empty()) {
-    if (absl::Status st = d_.network.Teardown(PodNetworkOf(s)); !st.ok())
+  // The pin is where the paths module puts it even when the record never
+  // learnt it: kcrd was killed between pinning the namespace (and CNI ADD)
+  // and recording the pod ready. Whatever exists is torn down.
+  kcr::runtime::SandboxRecord net = s;
+  if (net.netns_path.empty() && ::access(d_.paths.Netns(s.id).c_str(), F_OK) == 0) net.netns_path = d_.paths.Netns(s.id);
+  if (!net.netns_path.empty()) {
+    if (absl::Status st = d_.network.Teardown(PodNetworkOf(net)); !st.ok())
       return Annotate(st, "pod " + s.id + " network teardown");
-    KCR_RETURN_IF_ERROR(kcr::runtime::UnpinNetns(s.netns_path));
+    KCR_RETURN_IF_ERROR(kcr::runtime::UnpinNetns(net.netns_path));
   }
   ::umount2((d_.paths.PodDir(s.id) + "/shm").c_str(), MNT_DETACH);
   s.state = kcr::runtime::SandboxState::kNotReady;

@@ -1,15 +1,19 @@
 #include "test/e2e/kcrd_fixture.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -278,6 +282,58 @@ grpc::Status KcrdFixture::RemovePod(const std::string& id) {
   req.set_pod_sandbox_id(id);
   ::runtime::v1::RemovePodSandboxResponse resp;
   return Runtime().RemovePodSandbox(Ctx().get(), req, &resp);
+}
+
+StatusOr<nlohmann::json> KcrdFixture::MonitorRequest(const std::string& pod_id, nlohmann::json req) {
+  std::string path = state_ + "/monitors/" + pod_id + ".sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError("socket: " + std::string(strerror(errno)));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  timeval tv{30, 0};  // a monitor that does not answer fails the request, not the test run
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return absl::InvalidArgumentError("socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return absl::UnavailableError("connect " + path + ": " + strerror(errno));
+  // Frames: a 4-byte big-endian length, then that much JSON.
+  auto send = [&](const nlohmann::json& j) {
+    std::string body = j.dump();
+    uint32_t len = htonl(static_cast<uint32_t>(body.size()));
+    std::string frame(reinterpret_cast<const char*>(&len), 4);
+    frame += body;
+    return ::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size());
+  };
+  auto read_exactly = [&](char* p, size_t n) {
+    while (n > 0) {
+      ssize_t r = ::read(fd, p, n);
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<size_t>(r);
+    }
+    return true;
+  };
+  int id = 0;
+  for (nlohmann::json r : {nlohmann::json{{"op", "hello"}, {"version", 1}}, req}) {
+    r["id"] = ++id;
+    if (!send(r)) return absl::UnavailableError("send to " + path + ": " + strerror(errno));
+    for (;;) {
+      uint32_t len = 0;
+      if (!read_exactly(reinterpret_cast<char*>(&len), 4)) return absl::UnavailableError("no answer from " + path);
+      std::string body(ntohl(len), '\0');
+      if (!read_exactly(body.data(), body.size())) return absl::UnavailableError("no answer from " + path);
+      nlohmann::json reply = nlohmann::json::parse(body, nullptr, false);
+      if (reply.value("id", 0) != id) continue;  // an output chunk or event
+      if (!reply.value("ok", false)) return absl::UnknownError(path + ": " + reply.value("error", reply.dump()));
+      if (id == 2) return reply;
+      break;
+    }
+  }
+  return absl::InternalError("unreachable");
 }
 
 std::unique_ptr<grpc::ClientContext> KcrdFixture::Ctx(int timeout_s) {

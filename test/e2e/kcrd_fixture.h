@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "api/api.grpc.pb.h"
 #include "common/status.h"
 
@@ -59,6 +61,10 @@ class KcrdFixture : public ::testing::Test {
   ::runtime::v1::ExecSyncResponse Exec(const std::string& ctr, std::vector<std::string> cmd, int timeout = 10);
   ::runtime::v1::ContainerStatus CtrStatus(const std::string& id);
   grpc::Status RemovePod(const std::string& id);
+  // One request straight to a pod's kcr-monitor over its control socket
+  // (runtime/monitor/PROTOCOL.md), as kcrd would send it: for tests that
+  // play a kcrd that never saw the answer. The reply, or a status.
+  StatusOr<nlohmann::json> MonitorRequest(const std::string& pod_id, nlohmann::json req);
 
   ::runtime::v1::ImageService::Stub& Images() { return *images_; }
   ::runtime::v1::RuntimeService::Stub& Runtime() { return *runtime_; }
