@@ -23,7 +23,7 @@ TEST(CniResult, IpsInOrderV4First) {
   EXPECT_EQ(ResultIps(*v020), (std::vector<std::string>{"10.1.2.3"}));
 }
 
-// Found by fuzz_cni_result: a plugin's result whose address fields are not
+// Found while adding fuzz_cni_result: a plugin's result whose address fields are not
 // strings threw nlohmann::json::type_error out of Setup, through kcrd's
 // RunPodSandbox handler (std::terminate).
 TEST(CniResult, WrongTypesAreSkippedNotThrown) {
@@ -43,14 +43,14 @@ TEST(CniResult, ErrorTextFromErrorObjectOrStderr) {
   EXPECT_EQ(PluginErrorText("host-local", out), "CNI plugin host-local failed (exit 1): panic: oops");
 }
 
-// Found by fuzz_cni_result: an error object whose "msg" is not a string
+// Found while adding fuzz_cni_result: an error object whose "msg" is not a string
 // threw from json::value() while kcrd formatted the plugin's failure.
 TEST(CniResult, ErrorObjectWithWrongTypes) {
   PluginOutput out{.exit_code = 2, .out = R"({"code":"x","msg":5,"details":{}})", .err = ""};
   EXPECT_EQ(PluginErrorText("bridge", out), R"(CNI plugin bridge failed (exit 2):  [code "x"])");
 }
 
-// Found by fuzz_cni_result: a result nested some ten thousand levels deep
+// Found while adding fuzz_cni_result: a result nested some ten thousand levels deep
 // was accepted, then copied into the next plugin's prevResult and dumped
 // into the cache, recursing once per level until kcrd's stack overflowed.
 TEST(CniResult, DeeplyNestedOutputIsRefused) {

@@ -49,7 +49,7 @@ TEST(FrameReader, DescriptorsAreTakenInOrder) {
   EXPECT_GE((*one)[0].get(), 0);
 }
 
-// Found by fuzz_monitor_frame: a frame nested some ten thousand levels deep
+// Found while adding fuzz_monitor_frame: a frame nested some ten thousand levels deep
 // parsed fine, and then copying, comparing or dumping it (every reply's "id"
 // is copied) recursed once per level until the stack overflowed.
 TEST(FrameReader, DeeplyNestedFrameIsRefused) {
