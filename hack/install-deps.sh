@@ -12,6 +12,9 @@ pkgs=(
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   zlib1g-dev libzstd-dev libboost-dev libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev criu
+  # ccache: the builds of build/ and build-asan/ share objects across clones;
+  # clang and its compiler-rt: hack/fuzz.sh's libFuzzer binaries
+  ccache clang libclang-rt-14-dev
   # apparmor_parser: loads kcr's RuntimeDefault profile where AppArmor is on
   apparmor
   # test and benchmark peers

@@ -18,6 +18,7 @@
 #include "common/paths.h"
 #include "runtime/cni/network.h"
 #include "runtime/cni/plugin_exec.h"
+#include "runtime/cni/result.h"
 
 namespace kcr::runtime {
 
@@ -75,20 +76,6 @@ StatusOr<NetConf> ParseConf(const std::string& text, const std::string& origin, 
     if (!p.is_object() || !p.contains("type") || !p["type"].is_string())
       return absl::InvalidArgumentError(origin + ": a plugin has no type");
   return c;
-}
-
-std::string ErrorText(const std::string& plugin, const PluginOutput& out) {
-  json e = json::parse(out.out, nullptr, false);
-  std::string msg = "CNI plugin " + plugin + " failed (exit " + std::to_string(out.exit_code) + ")";
-  if (e.is_object() && e.contains("msg")) {
-    msg += ": " + e.value("msg", "");
-    if (e.contains("details") && e["details"].is_string() && !e["details"].get<std::string>().empty())
-      msg += " (" + e["details"].get<std::string>() + ")";
-    if (e.contains("code")) msg += " [code " + e["code"].dump() + "]";
-  } else if (!out.err.empty()) {
-    msg += ": " + out.err.substr(0, 512);
-  }
-  return msg;
 }
 
 class CniNetwork final : public NetworkPlugin {
@@ -187,7 +174,7 @@ class CniNetwork final : public NetworkPlugin {
     KCR_RETURN_IF_ERROR(fs::WriteFileAtomic(CachePath(conf.name(), pod), cache.dump(), 0600));
     PodNetworkStatus st;
     st.result_json = prev.dump();
-    st.ips = IpsOf(prev);
+    st.ips = ResultIps(prev);
     return st;
   }
 
@@ -327,13 +314,10 @@ class CniNetwork final : public NetworkPlugin {
     if (!prev.is_null() && !prev.empty()) in["prevResult"] = prev;
     KCR_ASSIGN_OR_RETURN(PluginOutput out, ExecPlugin(bin, Env(cmd, pod), in.dump()));
     if (out.exit_code != 0)
-      return absl::UnavailableError(ErrorText(plugin["type"].get<std::string>(), out) + " on " + cmd +
+      return absl::UnavailableError(PluginErrorText(plugin["type"].get<std::string>(), out) + " on " + cmd +
                                     " for pod " + pod.pod_id);
     if (cmd != "ADD") return json();
-    json res = json::parse(out.out, nullptr, false);
-    if (res.is_discarded())
-      return absl::InternalError("CNI plugin " + plugin["type"].get<std::string>() + " returned invalid JSON");
-    return res;
+    return ParseAddResult(plugin["type"].get<std::string>(), out.out);
   }
 
   // STATUS and GC: no container, namespace or interface; GC gets the
@@ -350,7 +334,7 @@ class CniNetwork final : public NetworkPlugin {
                          ExecPlugin(bin, {"CNI_COMMAND=" + cmd, "CNI_PATH=" + path,
                                           "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
                                     in.dump()));
-    if (out.exit_code != 0) return absl::UnavailableError(ErrorText(plugin["type"].get<std::string>(), out) + " on " + cmd);
+    if (out.exit_code != 0) return absl::UnavailableError(PluginErrorText(plugin["type"].get<std::string>(), out) + " on " + cmd);
     return absl::OkStatus();
   }
 
@@ -387,21 +371,6 @@ class CniNetwork final : public NetworkPlugin {
       }
     }
     return absl::NotFoundError("no CNI result cached for pod " + pod.pod_id);
-  }
-
-  static std::vector<std::string> IpsOf(const json& result) {
-    std::vector<std::string> v4, v6;
-    auto add = [&](std::string cidr) {
-      cidr = cidr.substr(0, cidr.find('/'));
-      (cidr.find(':') == std::string::npos ? v4 : v6).push_back(cidr);
-    };
-    if (result.contains("ips") && result["ips"].is_array())
-      for (auto& ip : result["ips"])
-        if (ip.contains("address") && ip["address"].is_string()) add(ip["address"]);
-    for (const char* k : {"ip4", "ip6"})  // CNI 0.2.0 results
-      if (result.contains(k) && result[k].contains("ip")) add(result[k]["ip"]);
-    v4.insert(v4.end(), v6.begin(), v6.end());
-    return v4;
   }
 
   CniOptions opt_;

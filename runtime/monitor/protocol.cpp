@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/json.h"
 #include "common/unix_socket.h"
 
 namespace kcr::monitor {
@@ -76,9 +77,11 @@ StatusOr<bool> FrameReader::Next(nlohmann::json* out) {
   uint32_t n = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
   if (n > kMaxFrame) return absl::InvalidArgumentError("monitor frame of " + std::to_string(n) + " bytes is too large");
   if (buf_.size() < 4 + n) return false;
-  *out = nlohmann::json::parse(buf_.begin() + 4, buf_.begin() + 4 + n, nullptr, false);
+  *out = ParseJsonBounded(buf_.begin() + 4, buf_.begin() + 4 + n);
   buf_.erase(0, 4 + n);
-  if (out->is_discarded() || !out->is_object()) return absl::InvalidArgumentError("monitor frame is not a JSON object");
+  if (out->is_discarded() || !out->is_object())
+    return absl::InvalidArgumentError("monitor frame is not a JSON object of at most " +
+                                      std::to_string(kMaxJsonDepth) + " levels");
   return true;
 }
 
