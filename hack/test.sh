@@ -58,7 +58,8 @@ else
   e2e_subset+='|ImageServiceTest\.(CrictlPullImagesInspectRemove|MultiLayerZstdAndWhiteouts)'
   e2e_subset+='|RuntimeServiceTest\.(CrictlPodAndContainerLifecycle|ExitReasonsAndExecSyncTimeout'
   e2e_subset+='|FiltersStatsUpdatesLogsAndStopSignals|TtyContainerWritesItsTerminalToTheLog'
-  e2e_subset+='|BadRequestsNameTheProblemAndChangeNothing|ContainerEventsStream|KcrdCrashLosesNothing))$'
+  e2e_subset+='|BadRequestsNameTheProblemAndChangeNothing|ContainerEventsStream|KcrdCrashLosesNothing)'
+  e2e_subset+='|AvailabilityTest\.ExecSyncWithAnEscapedChildAnswersAndHoldsUpNobody)$'
   asan_log=$(mktemp /tmp/kcr-test-asan.XXXXXX)
   {
     ctest --test-dir "$asan_build" --output-on-failure --timeout 600 -L 'unit|integration'

@@ -71,12 +71,9 @@ struct ConfineOptions {
 // reports it and _exits. A program that is not there gives NotFound.
 Status ConfineAndExec(const oci::Spec& spec, const ConfineOptions& opts);
 
-// The steps ConfineAndExec runs, for kcr-monitor's exec path until it
-// calls ConfineAndExec (ApplySeccomp there still forces no_new_privs, as
-// it must when called after SetupIdentity has dropped CAP_SYS_ADMIN).
+// Steps of ConfineAndExec (internal to runtime/linux).
 Status SetupIdentity(const oci::Spec& spec);
 Status ApplyAppArmor(const oci::Spec& spec);
-Status ApplySeccomp(const oci::Spec& spec);
 Status Exec(const oci::Spec& spec);
 
 // The seccomp filter of spec.linux.seccomp, leaving no_new_privs alone

@@ -43,9 +43,9 @@ StatusOr<uint32_t> Arch(const std::string& a) {
   return it->second;
 }
 
-// Builds and loads the filter. libseccomp sets no_new_privs on load unless
-// its NNP attribute is off; `force_nnp` keeps that default.
-Status Load(const oci::Spec& spec, bool force_nnp) {
+// Builds and loads the filter, with libseccomp's NNP attribute off: it
+// would set no_new_privs on load, whatever process.noNewPrivileges says.
+Status Load(const oci::Spec& spec) {
   if (!spec.linux.seccomp) return absl::OkStatus();
   const oci::Seccomp& sc = *spec.linux.seccomp;
   KCR_ASSIGN_OR_RETURN(uint32_t def, Action(sc.default_action, sc.default_errno_ret, EPERM));
@@ -87,10 +87,8 @@ Status Load(const oci::Spec& spec, bool force_nnp) {
     }
   }
   // Without no_new_privs the kernel requires CAP_SYS_ADMIN to load.
-  if (!force_nnp) {
-    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
-    if (rc != 0) return ErrnoError("linux.seccomp: turn off libseccomp's no_new_privs", -rc);
-  }
+  if (int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); rc != 0)
+    return ErrnoError("linux.seccomp: turn off libseccomp's no_new_privs", -rc);
   int rc = seccomp_load(ctx);
   if (rc != 0) return ErrnoError("linux.seccomp: load the filter", -rc);
   return absl::OkStatus();
@@ -98,8 +96,6 @@ Status Load(const oci::Spec& spec, bool force_nnp) {
 
 }  // namespace
 
-Status LoadSeccomp(const oci::Spec& spec) { return Load(spec, false); }
-
-Status ApplySeccomp(const oci::Spec& spec) { return Load(spec, true); }
+Status LoadSeccomp(const oci::Spec& spec) { return Load(spec); }
 
 }  // namespace kcr::runtime::child

@@ -186,34 +186,31 @@ StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int ou
     if (fds[i] < 0 || ::setns(fds[i], types[i]) != 0) die(std::string("join ") + names[i] + " namespace: " + strerror(errno));
   // While the parent lives, getppid() is its PID or, when the container
   // has a PID namespace of its own, 0 (the parent is outside it); after its
-  // death it is whichever process adopted this one.
+  // death it is whichever process adopted this one. After the identity
+  // change ConfineAndExec checks a pipe only the parent holds instead.
   pid_t first = ::getpid();
-  auto parent_alive = [first] {
-    pid_t pp = ::getppid();
-    return pp == 0 || pp == first;
-  };
+  int alive[2];
+  if (::pipe2(alive, O_CLOEXEC) != 0) die(std::string("pipe: ") + strerror(errno));
   pid_t inner = ::fork();
   if (inner == 0) {
+    ::close(alive[1]);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (!parent_alive()) ::_exit(126);
+    pid_t pp = ::getppid();
+    if (pp != 0 && pp != first) ::_exit(126);
     if (tty) {
       ::setsid();
       if (::ioctl(0, TIOCSCTTY, 0) != 0) die(std::string("controlling terminal: ") + strerror(errno));
       if (::fchown(0, spec.process.user.uid, static_cast<gid_t>(-1)) != 0 && errno != EPERM)
         die(std::string("chown terminal: ") + strerror(errno));
     }
-    if (Status st = runtime::child::SetupIdentity(spec); !st.ok()) die(std::string(st.message()));
-    // The kernel clears the parent-death signal when the identity changes.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (!parent_alive()) ::_exit(126);
-    if (Status st = runtime::child::ApplyAppArmor(spec); !st.ok()) die(std::string(st.message()));
-    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // before seccomp, which may not allow it
-    if (Status st = runtime::child::ApplySeccomp(spec); !st.ok()) die(std::string(st.message()));
-    Status st = runtime::child::Exec(spec);
+    runtime::child::ConfineOptions co;
+    co.parent_pipe = alive[0];
+    Status st = runtime::child::ConfineAndExec(spec, co);
     std::string m = "kcr exec: " + std::string(st.message()) + "\n";
     ::write(2, m.data(), m.size());
-    ::_exit(errno == ENOENT ? 127 : 126);
+    ::_exit(absl::IsNotFound(st) ? 127 : 126);
   }
+  ::close(alive[0]);
   int st = 0;
   while (::waitpid(inner, &st, 0) < 0 && errno == EINTR) {
   }
