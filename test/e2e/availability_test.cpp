@@ -23,10 +23,7 @@ class AvailabilityTest : public KcrdFixture {
   void SetUp() override {
     KcrdFixture::SetUp();
     Start();
-    v1::PullImageRequest req;
-    req.mutable_image()->set_image("busybox");
-    v1::PullImageResponse resp;
-    ASSERT_TRUE(Images().PullImage(Ctx().get(), req, &resp).ok());
+    ASSERT_TRUE(Pull("busybox").ok());
   }
   void TearDown() override {
     for (pid_t p : stopped_) kill(p, SIGCONT);

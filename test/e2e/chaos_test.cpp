@@ -110,10 +110,7 @@ class ChaosTest : public KcrdFixture {
                               {{"type", "loopback"}}}}};
     ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/net.d/10-chaos.conflist", conf.dump()).ok());
     Start("[cni]\nconf_dir = \"" + dir_ + "/net.d\"\n");
-    v1::PullImageRequest req;
-    req.mutable_image()->set_image("busybox");
-    v1::PullImageResponse resp;
-    ASSERT_TRUE(Images().PullImage(Ctx().get(), req, &resp).ok());
+    ASSERT_TRUE(Pull("busybox").ok());
     image_snapshots_ = CountEntries(root_ + "/snapshots");  // the image's layers
   }
 

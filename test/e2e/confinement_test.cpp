@@ -35,10 +35,7 @@ class ConfinementTest : public KcrdFixture {
     leaked_w_.reset(p[1]);
     leaked_ino_ = Inode(::getpid(), p[0]);
     Start();
-    v1::PullImageRequest req;
-    req.mutable_image()->set_image("busybox");
-    v1::PullImageResponse resp;
-    ASSERT_TRUE(Images().PullImage(Ctx().get(), req, &resp).ok());
+    ASSERT_TRUE(Pull("busybox").ok());
   }
 
   static std::string Link(pid_t pid, const std::string& fd) {
@@ -143,8 +140,10 @@ TEST_F(ConfinementTest, AContainerReadsItsOwnCgroupLimitsReadOnlyAndNothingElse)
   std::istringstream mounts(r.stdout());
   for (std::string line; std::getline(mounts, line);) EXPECT_NE(line.find(" ro,"), std::string::npos) << line;
   // Only its own cgroup: no directory below it (no other pod's, no host's)
-  // and no host path anywhere.
-  r = Exec(*ctr, {"find", "/sys/fs/cgroup", "-mindepth", CgroupV2() ? "1" : "2", "-type", "d"});
+  // but the tracking cgroup of the exec that looks (kcr-exec-<pid>), and no
+  // host path anywhere.
+  r = Exec(*ctr, {"find", "/sys/fs/cgroup", "-mindepth", CgroupV2() ? "1" : "2", "-type", "d", "!", "-name",
+                  "kcr-exec-*"});
   EXPECT_EQ(r.stdout(), "") << r.stderr();
   r = Exec(*ctr, {"sh", "-c", "ls -R /sys/fs/cgroup; grep cgroup /proc/self/mountinfo"});
   EXPECT_EQ(r.stdout().find(cgroup_parent_), std::string::npos) << r.stdout();
@@ -167,7 +166,8 @@ TEST_F(ConfinementTest, AContainerReadsItsOwnCgroupLimitsReadOnlyAndNothingElse)
   r = Exec(*pv, {"sh", "-c", "awk '$5 ~ \"^/sys/fs/cgroup\" { print $5, $6 }' /proc/self/mountinfo"});
   std::istringstream pmounts(r.stdout());
   for (std::string line; std::getline(pmounts, line);) EXPECT_NE(line.find(" rw,"), std::string::npos) << line;
-  r = Exec(*pv, {"find", "/sys/fs/cgroup", "-mindepth", CgroupV2() ? "1" : "2", "-type", "d"});
+  r = Exec(*pv, {"find", "/sys/fs/cgroup", "-mindepth", CgroupV2() ? "1" : "2", "-type", "d", "!", "-name",
+                  "kcr-exec-*"});
   EXPECT_EQ(r.stdout(), "") << r.stderr();
 }
 

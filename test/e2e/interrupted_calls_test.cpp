@@ -39,10 +39,7 @@ class InterruptedCallTest : public KcrdFixture {
   void SetUp() override {
     KcrdFixture::SetUp();
     Start();
-    v1::PullImageRequest req;
-    req.mutable_image()->set_image("busybox");
-    v1::PullImageResponse resp;
-    ASSERT_TRUE(Images().PullImage(Ctx().get(), req, &resp).ok());
+    ASSERT_TRUE(Pull("busybox").ok());
     pc_ = PodConfig("p");
     pc_.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(v1::NODE);
     auto pod = RunPod(pc_);

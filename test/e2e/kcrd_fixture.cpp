@@ -258,6 +258,13 @@ StatusOr<std::string> KcrdFixture::RunCtr(const std::string& pod, const ::runtim
   return resp.container_id();
 }
 
+grpc::Status KcrdFixture::Pull(const std::string& image) {
+  ::runtime::v1::PullImageRequest req;
+  req.mutable_image()->set_image(image);
+  ::runtime::v1::PullImageResponse resp;
+  return Images().PullImage(Ctx().get(), req, &resp);
+}
+
 ::runtime::v1::ExecSyncResponse KcrdFixture::Exec(const std::string& ctr, std::vector<std::string> cmd, int timeout) {
   ::runtime::v1::ExecSyncRequest req;
   req.set_container_id(ctr);

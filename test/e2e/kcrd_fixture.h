@@ -58,6 +58,8 @@ class KcrdFixture : public ::testing::Test {
   // CreateContainer, then StartContainer when `start`.
   StatusOr<std::string> RunCtr(const std::string& pod, const ::runtime::v1::PodSandboxConfig& pc,
                                const ::runtime::v1::ContainerConfig& c, bool start = true);
+  // PullImage of `image` (as the user names it), no credentials.
+  grpc::Status Pull(const std::string& image);
   ::runtime::v1::ExecSyncResponse Exec(const std::string& ctr, std::vector<std::string> cmd, int timeout = 10);
   ::runtime::v1::ContainerStatus CtrStatus(const std::string& id);
   grpc::Status RemovePod(const std::string& id);

@@ -44,10 +44,7 @@ class RuntimeServiceTest : public KcrdFixture {
     ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/net.d/10-e2e.conflist", conf.dump()).ok());
     Start("[cni]\nconf_dir = \"" + dir_ + "/net.d\"\n");
     for (const char* img : {"busybox", "kcr-test/web", "kcr-test/user-username"}) {
-      v1::PullImageRequest req;
-      req.mutable_image()->set_image(img);
-      v1::PullImageResponse resp;
-      ASSERT_TRUE(Images().PullImage(Ctx().get(), req, &resp).ok()) << img;
+      ASSERT_TRUE(Pull(img).ok()) << img;
     }
   }
 

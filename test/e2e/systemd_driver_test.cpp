@@ -35,10 +35,7 @@ class SystemdDriverTest : public KcrdFixture {
     ASSERT_FALSE(cgroup_root_.empty());
     launcher_ = {"/usr/bin/nsenter", "-t", std::to_string(sd_pid_), "-m", "-p", "-C", "-u", "--"};
     Start("driver = \"systemd\"\n");
-    v1::PullImageRequest req;
-    req.mutable_image()->set_image("busybox");
-    v1::PullImageResponse resp;
-    ASSERT_TRUE(Images().PullImage(Ctx().get(), req, &resp).ok());
+    ASSERT_TRUE(Pull("busybox").ok());
   }
 
   void TearDown() override {
