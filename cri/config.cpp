@@ -1,5 +1,7 @@
 #include "cri/config.h"
 
+#include <type_traits>
+
 #include <toml++/toml.h>
 
 #include <sstream>
@@ -77,6 +79,10 @@ namespace {
 template <typename T>
 Status Get(const toml::node_view<const toml::node>& n, const std::string& key, T& out) {
   if (!n) return absl::OkStatus();
+  // toml++ converts a float to an integer key's type unchecked (undefined
+  // for 1.5e300): integer keys take integers only.
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+    if (!n.is_integer()) return absl::InvalidArgumentError("config key " + key + ": must be an integer");
   auto v = n.value<T>();
   if (!v) return absl::InvalidArgumentError("config key " + key + ": wrong type");
   out = *v;
