@@ -24,14 +24,16 @@ using runtime::oci::Spec;
 
 std::string ExecCgroupName(pid_t exec) { return "kcr-exec-" + std::to_string(exec); }
 
-StatusOr<Spec> Monitor::ExecSpec(std::map<std::string, Ctr>::iterator it, const json& req) const {
+StatusOr<Spec> Monitor::ExecSpec(const json& req, const Ctr** target) const {
   std::string id = req.value("container", "");
+  auto it = ctrs_.find(id);
   if (it == ctrs_.end()) return absl::NotFoundError("container " + id + " not found");
   if (it->second.status != "running") return absl::FailedPreconditionError("container " + id + " is not running");
   Spec spec = it->second.spec;
   spec.process.args = req.value("args", std::vector<std::string>{});
   if (spec.process.args.empty()) return absl::InvalidArgumentError("exec: no command");
   for (const auto& e : req.value("env", std::vector<std::string>{})) spec.process.env.push_back(e);
+  *target = &it->second;
   return spec;
 }
 
@@ -42,9 +44,8 @@ StatusOr<Spec> Monitor::ExecSpec(std::map<std::string, Ctr>::iterator it, const 
 // process it started may keep the pipes open forever — or as soon as the
 // timeout has killed it.
 void Monitor::ExecSyncStart(int conn, const json& req) {
-  std::string id = req.value("container", "");
-  auto it = ctrs_.find(id);
-  StatusOr<Spec> exec_spec = ExecSpec(it, req);
+  const Ctr* target = nullptr;
+  StatusOr<Spec> exec_spec = ExecSpec(req, &target);
   if (!exec_spec.ok()) {
     Reply(conn, req, exec_spec.status());
     return;
@@ -61,7 +62,7 @@ void Monitor::ExecSyncStart(int conn, const json& req) {
   }
   UniqueFd err_r(err[0]), err_w(err[1]);
   UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  auto forked = ForkExec(it->second, *exec_spec, devnull.get(), out_w.get(), err_w.get(), false);
+  auto forked = ForkExec(*target, *exec_spec, devnull.get(), out_w.get(), err_w.get(), false);
   if (!forked.ok()) {
     Reply(conn, req, forked.status());
     return;
@@ -71,18 +72,18 @@ void Monitor::ExecSyncStart(int conn, const json& req) {
   e.conn = conn;
   e.req_id = req.contains("id") ? req["id"] : json();
   e.pid = pid;
-  e.container = id;
+  e.container = target->id;
   e.max_output = req.value("max_output", size_t{16} << 20);
   e.drain_ms = std::max<int64_t>(0, req.value("drain_ms", int64_t{1000}));
   ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
   ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
-  Watch(out_r.get(), {kExecOut, id, pid});
-  Watch(err_r.get(), {kExecErr, id, pid});
+  Watch(out_r.get(), {kExecOut, target->id, pid});
+  Watch(err_r.get(), {kExecErr, target->id, pid});
   e.out = std::move(out_r);
   e.err = std::move(err_r);
   if (int64_t timeout_ms = req.value("timeout_ms", int64_t{0}); timeout_ms > 0) {
     e.timer = OneShotTimer(timeout_ms);
-    Watch(e.timer.get(), {kExecTimer, id, pid});
+    Watch(e.timer.get(), {kExecTimer, target->id, pid});
   }
 }
 
@@ -255,9 +256,8 @@ StatusOr<std::pair<UniqueFd, UniqueFd>> ContainerPty(pid_t pid) {
 // otherwise stdin (when asked), stdout and stderr pipes. Its exit comes as
 // an "exec_exited" event on the same connection.
 void Monitor::ExecInteractive(int conn, const json& req) {
-  std::string id = req.value("container", "");
-  auto it = ctrs_.find(id);
-  StatusOr<Spec> exec_spec = ExecSpec(it, req);
+  const Ctr* target = nullptr;
+  StatusOr<Spec> exec_spec = ExecSpec(req, &target);
   if (!exec_spec.ok()) {
     Reply(conn, req, exec_spec.status());
     return;
@@ -268,12 +268,12 @@ void Monitor::ExecInteractive(int conn, const json& req) {
   std::vector<std::string> names;
   StatusOr<pid_t> pid = absl::InternalError("exec not started");
   if (tty) {
-    auto pty = ContainerPty(it->second.pid);
+    auto pty = ContainerPty(target->pid);
     if (!pty.ok()) {
       Reply(conn, req, Annotate(pty.status(), "exec tty"));
       return;
     }
-    pid = ForkExec(it->second, spec, pty->second.get(), pty->second.get(), pty->second.get(), true);
+    pid = ForkExec(*target, spec, pty->second.get(), pty->second.get(), pty->second.get(), true);
     give.push_back(std::move(pty->first));
     names.push_back("tty");
   } else {
@@ -284,7 +284,7 @@ void Monitor::ExecInteractive(int conn, const json& req) {
     }
     UniqueFd in_r(in[0]), in_w(in[1]), out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]);
     UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    pid = ForkExec(it->second, spec, want_stdin ? in_r.get() : devnull.get(), out_w.get(), err_w.get(), false);
+    pid = ForkExec(*target, spec, want_stdin ? in_r.get() : devnull.get(), out_w.get(), err_w.get(), false);
     if (want_stdin) {
       give.push_back(std::move(in_w));
       names.push_back("stdin");

@@ -140,10 +140,10 @@ class Monitor {
   nlohmann::json StateOf(const Ctr& c) const;
 
   // exec.cpp
-  // The spec of a process to run in container `it` (running): its own,
-  // with the request's args and extra env. NotFound, FailedPrecondition or
-  // InvalidArgument naming what is wrong.
-  StatusOr<runtime::oci::Spec> ExecSpec(std::map<std::string, Ctr>::iterator it, const nlohmann::json& req) const;
+  // The spec of a process to run in the request's container (running,
+  // returned in `target`): its own, with the request's args and extra env.
+  // NotFound, FailedPrecondition or InvalidArgument naming what is wrong.
+  StatusOr<runtime::oci::Spec> ExecSpec(const nlohmann::json& req, const Ctr** target) const;
   void ExecSyncStart(int conn, const nlohmann::json& req);
   void ExecInteractive(int conn, const nlohmann::json& req);
   void Attach(int conn, const nlohmann::json& req);

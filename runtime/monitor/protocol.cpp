@@ -97,10 +97,6 @@ StatusOr<std::vector<UniqueFd>> FrameReader::TakeFds(size_t n) {
   return out;
 }
 
-Status WriteFrameWithFds(int sock, const nlohmann::json& msg, const std::vector<int>& fds) {
-  return SendWithFds(sock, EncodeFrame(msg), fds);
-}
-
 Status WriteFrame(int fd, const nlohmann::json& msg) {
   std::string f = EncodeFrame(msg);
   size_t off = 0;

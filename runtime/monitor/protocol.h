@@ -46,10 +46,6 @@ class FrameReader {
   std::deque<UniqueFd> fds_;
 };
 
-// Sends one frame with `fds` attached to its first byte (SCM_RIGHTS).
-// Blocking; the fds stay open in the sender.
-Status WriteFrameWithFds(int sock, const nlohmann::json& msg, const std::vector<int>& fds);
-
 // Blocking helpers for clients.
 Status WriteFrame(int fd, const nlohmann::json& msg);
 // Reads the next message from `fd`, buffering in `reader` whatever arrives
