@@ -138,6 +138,42 @@ TEST(SpdySession, StreamWithHeadersDataBothWaysAndFin) {
   EXPECT_EQ(p.server.OpenStreams(), 0u);
 }
 
+// What Go's moby/spdystream (v0.5.1) wrote as a client opening kubectl
+// exec's streams: a PING, then SYN_STREAMs for error, stdin, stdout,
+// stderr and resize with streamtype and x-stream-protocol-version headers,
+// compressed with Go's compress/zlib (best compression, the dictionary).
+// Captured from a throwaway Go program over TCP 127.0.0.1.
+TEST(SpdySession, GoSpdystreamClientPrefaceDecodes) {
+  const std::string go_bytes(
+    "\x80\x03\x00\x06\x00\x00\x00\x04\x00\x00\x00\x01\x80\x03\x00\x01\x00\x00\x00\x4d\x00\x00\x00\x01"
+    "\x00\x00\x00\x00\x00\x00\x78\xf9\xe3\xc6\xa7\xc2\x02\xe5\x0e\x70\x3a\x2b\x29\x4a\x4d\xcc\x85\x16"
+    "\x25\xac\xa9\xa0\x80\x66\x60\x60\x90\xac\xd0\x85\x48\xe8\x16\x14\xe5\x97\xe4\x27\xe7\xe7\xe8\x22"
+    "\x12\xae\x60\x99\x89\x5e\x72\x46\x62\x5e\x5e\x6a\x8e\x5e\xb6\x45\xb1\x5e\x66\x3e\x00\x00\x00\xff"
+    "\xff\x80\x03\x00\x01\x00\x00\x00\x1c\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x82\x1a\x46\xba\x2e"
+    "\x34\xeb\x8b\x4b\x52\x32\xf3\x00\x00\x00\x00\xff\xff\x80\x03\x00\x01\x00\x00\x00\x1d\x00\x00\x00"
+    "\x05\x00\x00\x00\x00\x00\x00\xc2\xea\x32\xb6\xe2\x92\x94\x7c\x70\x15\x41\xa2\x25\x00\x00\x00\x00"
+    "\xff\xff\x80\x03\x00\x01\x00\x00\x00\x17\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\xc2\x69\x5a\x6a"
+    "\x11\x19\x1e\x05\x00\x00\x00\xff\xff\x80\x03\x00\x01\x00\x00\x00\x1b\x00\x00\x00\x09\x00\x00\x00"
+    "\x00\x00\x00\xc2\x6e\x5a\x51\x6a\x71\x66\x55\x2a\xe9\xa6\x01\x00\x00\x00\xff\xff",
+      236);
+  Session server(Session::Role::kServer);
+  server.TakeOutput();
+  ASSERT_TRUE(server.Feed(go_bytes).ok());
+  auto ev = server.TakeEvents();
+  ASSERT_EQ(ev.size(), 5u);
+  const char* types[] = {"error", "stdin", "stdout", "stderr", "resize"};
+  for (size_t i = 0; i < ev.size(); i++) {
+    EXPECT_EQ(ev[i].type, Type::kStreamOpened);
+    EXPECT_EQ(ev[i].stream_id, 1 + 2 * i);
+    EXPECT_THAT(ev[i].headers, testing::UnorderedElementsAre(testing::Pair("streamtype", types[i]),
+                                                             testing::Pair("x-stream-protocol-version",
+                                                                           "v4.channel.k8s.io")));
+  }
+  std::string pong;
+  wire::AppendPing(&pong, 1);
+  EXPECT_EQ(server.TakeOutput(), pong);
+}
+
 TEST(SpdySession, ByteAtATime) {
   Session client(Session::Role::kClient), server(Session::Role::kServer);
   client.TakeOutput();  // the preface
