@@ -103,9 +103,13 @@ class Session {
   // Parses bytes read from the connection; a partial frame is kept for the
   // next call. PINGs are answered and SETTINGS applied here. A violation by
   // the peer (bad version, oversized frame, corrupt header block, a stream
-  // id reused or of the wrong parity, data past the window we advertised,
-  // ...) returns an error naming it; the session has then queued a GOAWAY
-  // (write TakeOutput() and close) and ignores further input.
+  // id reused or of the wrong parity, a malformed control frame, ...)
+  // returns an error naming it; the session has then queued a GOAWAY
+  // (write TakeOutput() and close) and ignores further input. A fault
+  // confined to one stream (its header block's contents, data after its
+  // FIN, data past Limits' buffer caps, a stream over max_streams) resets
+  // that stream only; frames for streams that never existed get
+  // RST_STREAM INVALID_STREAM, late frames for ended streams are dropped.
   absl::Status Feed(std::string_view bytes);
 
   // Events parsed since the last call, in order.
