@@ -382,11 +382,21 @@ TEST(SpdySession, TooManyStreamsAreRefused) {
   // One statement per frame: the peer's zlib stream must see them in order.
   std::string in = peer.SynStream(1, {{"a", "1"}});
   in += peer.SynStream(3, {{"a", "2"}});
-  in += peer.SynStream(5, {{"a", "3"}});
+  in += peer.SynStream(5, {{"x-unique", "only-in-the-refused-block"}});
   auto st = server.Feed(in);
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(server.OpenStreams(), 2u);
   EXPECT_EQ(Rsts(server.TakeOutput()), (std::vector<std::pair<uint32_t, uint32_t>>{{5, 3}}));
+  // The refused stream's block was still inflated: once a slot is free,
+  // the next stream's headers decode (the zlib stream spans all blocks).
+  std::string next;
+  wire::AppendRstStream(&next, 1, static_cast<uint32_t>(RstStatus::kCancel));
+  next += peer.SynStream(7, {{"x-unique", "only-in-the-refused-block"}});  // compresses to references into 5's
+  ASSERT_TRUE(server.Feed(next).ok());
+  auto ev = server.TakeEvents();
+  ASSERT_EQ(Types(ev), (std::vector<Type>{Type::kStreamOpened, Type::kStreamOpened, Type::kReset, Type::kStreamOpened}));
+  EXPECT_EQ(ev[3].stream_id, 7u);
+  EXPECT_EQ(ev[3].headers, (Headers{{"x-unique", "only-in-the-refused-block"}}));
 }
 
 TEST(SpdySession, SendBeforeReplyIsRefused) {
