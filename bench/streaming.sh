@@ -94,6 +94,7 @@ exec_mibps() {  # sock ctr
 pf_mibps() {  # sock pod
   "$sc" copy-pf -r "unix://$1" -pod "$2" -bytes "$bytes" -timeout 300s 2>/dev/null | awk '/^bytes/ {print $6}' | grep . || return 1
 }
+any_alive() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
 rss_growth_kb() {  # label sock ctr
   local C="$crictl -r unix://$2" before after i open=() ok=0
   before=$(rss_kb $(procs "$1"))
@@ -110,9 +111,12 @@ rss_growth_kb() {  # label sock ctr
     sleep 0.1
   done
   after=$(rss_kb $(procs "$1"))
-  kill "${open[@]}" 2>/dev/null || true
-  wait "${open[@]}" 2>/dev/null || true
+  # The end of stdin ends each session (crictl handles SIGTERM itself and
+  # keeps going); SIGKILL only for one still there 10 s later.
   exec 9>&-
+  for i in $(seq 1 100); do any_alive "${open[@]}" || break; sleep 0.1; done
+  kill -9 "${open[@]}" 2>/dev/null || true
+  wait "${open[@]}" 2>/dev/null || true
   ((ok)) || return 1
   echo $((after - before))
 }
@@ -130,13 +134,14 @@ for r in $(seq 1 "$rounds"); do
     v[$who,pf]+=" $(pf_mibps "$s" "$po" || echo n/a)"
     v[$who,rss]+=" $(rss_growth_kb "$who" "$s" "$ct" || echo n/a)"
   done
-  echo "round $r: kcr rtt${v[kcr,rtt]##* } exec${v[kcr,exec]##* } pf${v[kcr,pf]##* } rss${v[kcr,rss]##* };" \
-    "containerd rtt${v[ctd,rtt]##* } exec${v[ctd,exec]##* } pf${v[ctd,pf]##* } rss${v[ctd,rss]##* }" >&2
+  echo "round $r (rtt ms, exec MiB/s, pf MiB/s, rss KiB): kcr ${v[kcr,rtt]##* } ${v[kcr,exec]##* } ${v[kcr,pf]##* } ${v[kcr,rss]##* };" \
+    "containerd ${v[ctd,rtt]##* } ${v[ctd,exec]##* } ${v[ctd,pf]##* } ${v[ctd,rss]##* }" >&2
 done
-for who in kcr ctd; do
-  b[0]=$(best min ${v[$who,rtt]}); b[1]=$(best max ${v[$who,exec]}); b[2]=$(best max ${v[$who,pf]}); b[3]=$(best min ${v[$who,rss]})
-  eval "best_$who=(\"\${b[@]}\")"
-done
+best_of() {  # who -> rtt exec pf rss
+  echo "$(best min ${v[$1,rtt]}) $(best max ${v[$1,exec]}) $(best max ${v[$1,pf]}) $(best min ${v[$1,rss]})"
+}
+read -r -a best_kcr <<<"$(best_of kcr)"
+read -r -a best_ctd <<<"$(best_of ctd)"
 mib=$((bytes >> 20))
 echo "| metric (best of $rounds rounds, alternated) | kcr | containerd $(containerd --version | awk '{print $3}') + runc |"
 echo "|---|---|---|"
