@@ -166,9 +166,34 @@ type podConn interface {
 }
 
 // trafficCheck runs 4 HTTP requests and 8 echo connections of 256 KiB
-// each at once through connections that `dial` opens to a pod port.
+// each at once through connections that `dial` opens to a pod port. The
+// echo connections are opened one after another (each is up once a byte
+// came back) and then all carry their data at once: busybox nc accepts
+// with a listen backlog of one, so simultaneous connects would overflow
+// its queue (SYNs retried after 1 s, or resets) whatever the runtime does.
 func trafficCheck(e *env, dial func(port int) (podConn, error)) error {
 	const nHTTP, nEcho, echoBytes = 4, 8, 256 << 10
+	var conns []podConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < nEcho; i++ {
+		c, err := dial(echoPort)
+		if err != nil {
+			return fmt.Errorf("echo: connect: %v", err)
+		}
+		conns = append(conns, c)
+		_ = c.SetDeadline(time.Now().Add(e.timeout))
+		b := []byte{'x'}
+		if _, err := c.Write(b); err != nil {
+			return fmt.Errorf("echo: first byte: %v", err)
+		}
+		if _, err := io.ReadFull(c, b); err != nil || b[0] != 'x' {
+			return fmt.Errorf("echo: first byte back: %q %v", b, err)
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, nHTTP+nEcho)
 	for i := 0; i < nHTTP; i++ {
@@ -178,11 +203,11 @@ func trafficCheck(e *env, dial func(port int) (podConn, error)) error {
 			errs <- httpGet(e, dial)
 		}()
 	}
-	for i := 0; i < nEcho; i++ {
+	for _, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- echoOnce(e, dial, echoBytes)
+			errs <- echoOnce(e, c, echoBytes)
 		}()
 	}
 	wg.Wait()
@@ -216,12 +241,7 @@ func httpGet(e *env, dial func(port int) (podConn, error)) error {
 	return nil
 }
 
-func echoOnce(e *env, dial func(port int) (podConn, error), n int) error {
-	c, err := dial(echoPort)
-	if err != nil {
-		return fmt.Errorf("echo: connect: %v", err)
-	}
-	defer c.Close()
+func echoOnce(e *env, c podConn, n int) error {
 	_ = c.SetDeadline(time.Now().Add(e.timeout))
 	payload := make([]byte, n)
 	if _, err := rand.Read(payload); err != nil {
