@@ -7,7 +7,10 @@
 # kcrd's Exec/Attach/PortForward return from this host, over SPDY; with
 # KCR_CRITEST_WEBSOCKET=1 over WebSocket instead, as kubectl does since 1.31
 # (v5.channel.k8s.io for exec and attach, SPDY tunnelled in WebSocket,
-# "SPDY/3.1+portforward.k8s.io", for port-forward).
+# "SPDY/3.1+portforward.k8s.io", for port-forward). They need the URLs
+# absolute (host and port, http) and reachable from this host, the pod IP
+# reachable from the host (the bridge is a gateway), and host ports
+# 12001-12003 on 127.0.0.1 free (run under /tmp/kcr-e2e.lock).
 # KCR_CGROUP_DRIVER=systemd runs kcrd with the systemd cgroup driver inside
 # a systemd of its own (test/e2e/systemd_host.sh) on hosts that do not boot
 # systemd.
