@@ -58,6 +58,9 @@ state = "$d/state"
   address = ""
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "registry.k8s.io/pause:3.6"
+  # The streaming server (Exec/Attach/PortForward URLs): loopback, any port.
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
   restrict_oom_score_adj = true
 [plugins."io.containerd.grpc.v1.cri".registry]
   config_path = "$d/certs.d"
@@ -70,4 +73,36 @@ EOT
   pids+=("$ctd_pid")
   ctd_sock=$d/containerd.sock
   wait_sock "$ctd_sock"
+}
+# stream_pod SOCKET DIR CGROUP_PARENT: a pod for the streaming clients
+# (hack/go-tools.sh's kcr-streamclient, its `server-cmd` commands): a
+# busybox container serving HTTP, echo and a byte generator, and one created
+# with stdin that answers its input lines. Waits until the servers listen.
+# Sets sp_pod, sp_ctr, sp_actr.
+stream_pod() {
+  local sock=$1 d=$2 cg=$3 sc C
+  sc="$KCR_TOOLS_BIN/kcr-streamclient"
+  C="$crictl --timeout 60s -r unix://$sock -i unix://$sock"
+  mkdir -p "$d/logs"
+  $C pull docker.io/library/busybox:latest >/dev/null
+  $C pull registry.k8s.io/pause:3.6 >/dev/null 2>&1 || true
+  jq -n --arg logs "$d/logs" --arg cg "$cg" \
+    '{metadata: {name: "stream", namespace: "bench", uid: "stream-uid"}, log_directory: $logs,
+      linux: {cgroup_parent: $cg}}' >"$d/pod.json"
+  jq -n --arg cmd "$("$sc" server-cmd exec)" \
+    '{metadata: {name: "srv"}, image: {image: "docker.io/library/busybox:latest"},
+      command: ["sh", "-c", $cmd], log_path: "srv.log", linux: {}}' >"$d/srv.json"
+  jq -n --arg cmd "$("$sc" server-cmd attach)" \
+    '{metadata: {name: "att"}, image: {image: "docker.io/library/busybox:latest"},
+      command: ["sh", "-c", $cmd], stdin: true, log_path: "att.log", linux: {}}' >"$d/att.json"
+  sp_pod=$($C runp "$d/pod.json")
+  sp_ctr=$($C create "$sp_pod" "$d/srv.json" "$d/pod.json")
+  sp_actr=$($C create "$sp_pod" "$d/att.json" "$d/pod.json")
+  $C start "$sp_ctr" "$sp_actr" >/dev/null
+  for _ in $(seq 1 100); do
+    [[ $($C exec -s "$sp_ctr" netstat -ltn 2>/dev/null | grep -cE ':(8080|9000|9001) ') == 3 ]] && return 0
+    sleep 0.1
+  done
+  echo "stream_pod: the servers in $sp_ctr did not start" >&2
+  return 1
 }

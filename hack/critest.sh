@@ -2,6 +2,15 @@
 # Runs critest (cri-tools, pinned) against a fresh kcrd with the local
 # registry standing in for registry.k8s.io, k8s.gcr.io, gcr.io and docker.io.
 # Extra arguments go to critest (e.g. -ginkgo.focus=Image).
+# Its streaming specs (-ginkgo.focus=Streaming: exec with and without tty,
+# attach, port-forward in a pod and in a host-network pod) dial the URLs
+# kcrd's Exec/Attach/PortForward return from this host, over SPDY; with
+# KCR_CRITEST_WEBSOCKET=1 over WebSocket instead, as kubectl does since 1.31
+# (v5.channel.k8s.io for exec and attach, SPDY tunnelled in WebSocket,
+# "SPDY/3.1+portforward.k8s.io", for port-forward). They need the URLs
+# absolute (host and port, http) and reachable from this host, the pod IP
+# reachable from the host (the bridge is a gateway), and host ports
+# 12001-12003 on 127.0.0.1 free (run under /tmp/kcr-e2e.lock).
 # KCR_CGROUP_DRIVER=systemd runs kcrd with the systemd cgroup driver inside
 # a systemd of its own (test/e2e/systemd_host.sh) on hosts that do not boot
 # systemd.
@@ -65,5 +74,7 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do [[ -S $tmp/state/kcr.sock ]] && break; sleep 0.1; done
+ws=()
+[[ ${KCR_CRITEST_WEBSOCKET:-0} == 1 ]] && ws=(-websocket-exec -websocket-attach -websocket-portforward)
 "$KCR_TOOLS_BIN/critest" --runtime-endpoint "unix://$tmp/state/kcr.sock" --image-endpoint "unix://$tmp/state/kcr.sock" \
-  "$@"
+  "${ws[@]}" "$@"

@@ -55,4 +55,6 @@ if [[ ! -x "$KCR_TOOLS_BIN/critest" ]]; then
       -o "$KCR_TOOLS_BIN/critest" sigs.k8s.io/cri-tools/cmd/critest) || echo "warning: critest not built" >&2
   rm -rf "$work"
 fi
+# kcr's own Go test programs (kcr-streamclient), rebuilt when their sources change.
+bash "$here/go-tools.sh" >/dev/null
 echo "install-deps: ok"
