@@ -1,4 +1,4 @@
-// The container process's identity and environment: hostname, sysctls,
+// The container process's identity and environment: hostname,
 // rlimits, oom_score_adj, user and groups, capabilities, no_new_privs, cwd,
 // and the confinement sequence that ends in exec.
 #include <fcntl.h>
@@ -185,6 +185,10 @@ Status SetupProcessEnv(const oci::Spec& spec) {
     if (!own_uts) return absl::InvalidArgumentError("hostname is set but the container has no UTS namespace");
     if (::sethostname(spec.hostname.c_str(), spec.hostname.size()) != 0) return ErrnoError("sethostname");
   }
+  return absl::OkStatus();
+}
+
+Status SetupProcessLimits(const oci::Spec& spec) {
   for (const auto& r : spec.process.rlimits) {
     auto it = Rlimits().find(r.type);
     if (it == Rlimits().end()) return absl::InvalidArgumentError("process.rlimits: unknown " + r.type);
@@ -358,6 +362,10 @@ Status ConfineAndExec(const oci::Spec& spec, const ConfineOptions& opts) {
   std::vector<int> keep = opts.keep_fds;
   if (opts.parent_pipe >= 0) keep.push_back(opts.parent_pipe);
   KCR_RETURN_IF_ERROR(CloseDescriptorsExcept(keep));
+  // Before the identity change: raising a hard limit or lowering
+  // oom_score_adj needs the runtime's privileges.
+  step("process limits");
+  KCR_RETURN_IF_ERROR(SetupProcessLimits(spec));
   step("apparmor");
   KCR_RETURN_IF_ERROR(ApplyAppArmor(spec));
   bool nnp = spec.process.no_new_privileges;

@@ -489,5 +489,29 @@ TEST_F(MonitorTest, SharedPidReaperIsUnprivilegedAndReapsOrphans) {
   EXPECT_FALSE(Alive(mon));
 }
 
+
+// An exec'd process gets the container's rlimits and oom_score_adj, as its
+// init did (it is forked from the monitor, whose own values differ).
+TEST_F(MonitorTest, ExecSyncGetsTheContainersLimitsAndOomScoreAdj) {
+  json req = CreateReq("c1", {"sleep", "100"});
+  req["spec"]["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 512}, {"hard", 768}},
+                                       {{"type", "RLIMIT_CORE"}, {"soft", 4096}, {"hard", 8192}}};
+  req["spec"]["process"]["oomScoreAdj"] = 500;
+  auto r = client_->Call(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  r = client_->Call({{"op", "start"}, {"container", "c1"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string init = "/proc/" + std::to_string((*r)["pid"].get<int>());
+  std::string init_limits = fs::ReadFile(init + "/limits").value_or("?");
+  std::string init_oom = fs::ReadFile(init + "/oom_score_adj").value_or("?");
+  ASSERT_EQ(init_oom, "500\n");
+  ASSERT_NE(init_limits.find("Max open files            512                  768"), std::string::npos) << init_limits;
+  r = client_->Call({{"op", "exec_sync"}, {"container", "c1"},
+                     {"args", {"sh", "-c", "cat /proc/self/limits; echo oom=$(cat /proc/self/oom_score_adj)"}}},
+                    Within(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["stdout"].get<std::string>(), init_limits + "oom=500\n");
+}
+
 }  // namespace
 }  // namespace kcr::monitor
