@@ -284,6 +284,11 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
   if (!sc.privileged()) {
     s.linux.masked_paths = sc.masked_paths().empty() ? oci::DefaultMaskedPaths()
                                                      : std::vector<std::string>(sc.masked_paths().begin(), sc.masked_paths().end());
+    // The host's kernel log, which kubelet's default list leaves visible:
+    // a container given CAP_SYSLOG (or CAP_SYS_ADMIN) would read and drain
+    // it; the others cannot open it anyway, so hiding it costs nothing.
+    if (std::find(s.linux.masked_paths.begin(), s.linux.masked_paths.end(), "/proc/kmsg") == s.linux.masked_paths.end())
+      s.linux.masked_paths.push_back("/proc/kmsg");
     s.linux.readonly_paths = sc.readonly_paths().empty()
                                  ? oci::DefaultReadonlyPaths()
                                  : std::vector<std::string>(sc.readonly_paths().begin(), sc.readonly_paths().end());

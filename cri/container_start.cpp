@@ -20,7 +20,33 @@ grpc::Status RuntimeService::StartContainer(grpc::ServerContext*, const v1::Star
   int64_t asked_ns = NowNs();
   auto r = (*mon)->Call({{"op", "start"}, {"container", c->id}}, kCreateOrStart);
   if (!r.ok() && (absl::IsDeadlineExceeded(r.status()) || absl::IsUnavailable(r.status()))) {
-    ForgetMonitor(c->sandbox_id);  // the monitor's answer is unknown: nothing is recorded
+    ForgetMonitor(c->sandbox_id);  // a late reply could not be matched on that connection
+    // The monitor may have started it all the same (its answer came too
+    // late, or the connection broke after it acted). Left CREATED, a
+    // running container could be neither stopped nor removed, which go by
+    // the record: the monitor's state, asked on a fresh connection, says
+    // what happened. Only when that fails too is the outcome unknown (the
+    // pod's watcher adopts the start when it reconnects).
+    if (auto fresh = Monitor(c->sandbox_id); fresh.ok()) {
+      auto s = (*fresh)->Call({{"op", "state"}, {"container", c->id}});
+      nlohmann::json cs = s.ok() && (*s)["containers"].is_array() && !(*s)["containers"].empty()
+                              ? (*s)["containers"][0]
+                              : nlohmann::json::object();
+      std::string status = cs.value("status", "");
+      if (status == "running" || status == "exited") {
+        std::lock_guard<std::mutex> order(transition_mu_);
+        spdlog::warn("StartContainer {}: its monitor's answer was lost ({}), but it started the container", c->id,
+                     r.status().message());
+        if (status == "exited") {
+          RecordExit(*c, cs);  // its exit event announces it
+        } else {
+          MarkStarted(*c, cs);
+          if (absl::Status st = d_.store.UpdateContainer(*c); !st.ok()) return ToGrpc(st, "StartContainer");
+          Publish(c->id, v1::CONTAINER_STARTED_EVENT);
+        }
+        return grpc::Status::OK;
+      }
+    }
     return ToGrpc(r.status(), "StartContainer");
   }
   if (!r.ok() && absl::IsFailedPrecondition(r.status())) {

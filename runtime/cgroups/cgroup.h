@@ -56,13 +56,18 @@ class CgroupManager {
   virtual Status AddTracked(const std::string& path, const std::string& name, pid_t pid) {
     return absl::UnimplementedError("cgroup process tracking");
   }
-  // Kills every process in tracking child `name` of `path` until none is
-  // left, then removes it; OK if it does not exist. FailedPrecondition
-  // when processes survive (the wait is bounded).
-  virtual Status KillTracked(const std::string& path, const std::string& name) { return absl::OkStatus(); }
-  // Removes tracking child `name` of `path` if it is empty; processes
-  // still inside keep it (Destroy(path) takes it later).
-  virtual void ReleaseTracked(const std::string& path, const std::string& name) {}
+  // Sends SIGKILL to every process in tracking child `name` of `path` and
+  // removes the child if it is empty by then. Never waits (a single-
+  // threaded monitor calls it from its event loop): deaths are
+  // asynchronous, so the caller repeats the call (from a timer) until it
+  // returns true: the child is gone (or never existed). v2 writes
+  // cgroup.kill, which also takes what is forked meanwhile; v1 signals each
+  // process listed, and a process forked between the listing and the
+  // signal is taken by the next call (a killed process forks no more).
+  virtual StatusOr<bool> KillTracked(const std::string& path, const std::string& name) { return true; }
+  // Removes tracking child `name` of `path` if it is empty; true when it is
+  // gone. Processes still inside keep it (Destroy(path) takes it later).
+  virtual bool ReleaseTracked(const std::string& path, const std::string& name) { return true; }
 
   // Pod-level placement, called by kcrd in this order: CreatePod before the
   // pod's kcr-monitor starts; AdoptMonitor once it runs (`pids`: the monitor

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/paths.h"
@@ -116,6 +118,32 @@ Status RemoveDir(const std::string& dir) {
   }
   return absl::FailedPreconditionError("cgroup " + dir + " still has processes");
 }
+
+// One pass of killing a tracking cgroup, never waiting: SIGKILL to the
+// whole cgroup (`kill_file`: v2's cgroup.kill, when the kernel has it) or
+// to each process listed, then rmdir. True once the directory is gone.
+StatusOr<bool> KillAndRemove(const std::string& dir, bool use_kill_file) {
+  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return true;
+  if (errno != EBUSY) return ErrnoError("rmdir " + dir);
+  if (!use_kill_file || !Write(JoinPath(dir, "cgroup.kill"), "1").ok()) {
+    // A listed process may exit and be reaped, and its PID reused, before
+    // the signal: each is pinned by a pidfd first and signalled only if the
+    // listing taken after that still has it (then the pidfd is that member).
+    std::string procs = JoinPath(dir, "cgroup.procs");
+    std::vector<std::pair<pid_t, UniqueFd>> pinned;
+    for (pid_t pid : Procs(procs))
+      if (UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); fd) pinned.emplace_back(pid, std::move(fd));
+    std::vector<pid_t> still = Procs(procs);
+    for (const auto& [pid, fd] : pinned)
+      if (std::find(still.begin(), still.end(), pid) != still.end())
+        ::syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0);
+  }
+  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return true;
+  if (errno != EBUSY) return ErrnoError("rmdir " + dir);
+  return false;
+}
+
+bool RemoveIfEmpty(const std::string& dir) { return ::rmdir(dir.c_str()) == 0 || errno == ENOENT; }
 
 class V1 final : public CgroupManager {
  public:
@@ -238,11 +266,11 @@ class V1 final : public CgroupManager {
     KCR_RETURN_IF_ERROR(fs::MkdirAll(dir, 0755));
     return Write(JoinPath(dir, "cgroup.procs"), std::to_string(pid));
   }
-  Status KillTracked(const std::string& path, const std::string& name) override {
-    return controllers_.empty() ? absl::OkStatus() : RemoveDir(JoinPath(TrackingDir(path), name));
+  StatusOr<bool> KillTracked(const std::string& path, const std::string& name) override {
+    return controllers_.empty() ? true : KillAndRemove(JoinPath(TrackingDir(path), name), false);
   }
-  void ReleaseTracked(const std::string& path, const std::string& name) override {
-    if (!controllers_.empty()) ::rmdir(JoinPath(TrackingDir(path), name).c_str());
+  bool ReleaseTracked(const std::string& path, const std::string& name) override {
+    return controllers_.empty() || RemoveIfEmpty(JoinPath(TrackingDir(path), name));
   }
 
  private:
@@ -384,11 +412,11 @@ class V2 final : public CgroupManager {
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoError("mkdir " + dir);
     return Write(JoinPath(dir, "cgroup.procs"), std::to_string(pid));
   }
-  Status KillTracked(const std::string& path, const std::string& name) override {
-    return RemoveDir(JoinPath(Dir(path), name));
+  StatusOr<bool> KillTracked(const std::string& path, const std::string& name) override {
+    return KillAndRemove(JoinPath(Dir(path), name), true);
   }
-  void ReleaseTracked(const std::string& path, const std::string& name) override {
-    ::rmdir(JoinPath(Dir(path), name).c_str());
+  bool ReleaseTracked(const std::string& path, const std::string& name) override {
+    return RemoveIfEmpty(JoinPath(Dir(path), name));
   }
 
  private:

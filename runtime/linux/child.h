@@ -15,8 +15,14 @@ namespace kcr::runtime::child {
 // read-only paths, read-only root.
 Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts);
 
-// Hostname, sysctls, rlimits, oom_score_adj (EPERM tolerated).
+// The init's hostname (its own UTS namespace only); sysctls are part of
+// SetupRootfs.
 Status SetupProcessEnv(const oci::Spec& spec);
+
+// process.rlimits and process.oomScoreAdj (EPERM tolerated for a negative
+// value this host's root may not set): a step of ConfineAndExec, so an
+// exec'd process gets exactly what the container's init got.
+Status SetupProcessLimits(const oci::Spec& spec);
 
 // Closes every descriptor above stdio but `keep`, and makes those
 // close-on-exec: from then on /proc/self/fd reaches nothing of the
@@ -52,7 +58,9 @@ struct ConfineOptions {
 //      opts.parent_pipe, which become close-on-exec (CVE-2024-21626): done
 //      before any filter is loaded, so no profile can refuse it, and every
 //      descriptor opened afterwards is O_CLOEXEC;
-//   3. process.apparmorProfile for the coming exec;
+//   3. process.rlimits and oomScoreAdj (SetupProcessLimits), while the
+//      runtime's privileges still allow raising a hard limit;
+//      process.apparmorProfile for the coming exec;
 //   4. without noNewPrivileges, the seccomp filter, while CAP_SYS_ADMIN is
 //      still held (a filter without no_new_privs needs it): setuid
 //      binaries and file capabilities keep working. The profile must then

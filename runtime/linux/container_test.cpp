@@ -697,5 +697,45 @@ TEST_F(CgroupContainerTest, MemoryLimitOomKillIsReported) {
   EXPECT_EQ(r->out.find("survived"), std::string::npos) << r->out;
 }
 
+
+// A user database that is a kernel interface is refused before a byte is
+// read: the init still holds the runtime's capabilities, and /proc/kmsg
+// read with them drains the host's kernel log (here with no masked paths,
+// as a privileged container has none).
+TEST_F(ContainerTest, UserDatabasesOnKernelFilesystemsAreRefused) {
+  std::string root = testing::MakeBusyboxRootfs();
+  ASSERT_FALSE(root.empty());
+  struct Remove {
+    std::string r;
+    ~Remove() { fs::RemoveAll(r).IgnoreError(); }
+  } remove{root};
+  CreateOptions o;
+  o.init_timeout = std::chrono::seconds(10);
+  std::string passwd = root + "/etc/passwd";
+  // Something unread in /proc/kmsg's view of the log, whatever came before.
+  if (UniqueFd kmsg(::open("/dev/kmsg", O_WRONLY | O_CLOEXEC)); kmsg) {
+    std::string line = "kcr test: UserDatabasesOnKernelFilesystemsAreRefused\n";
+    ASSERT_GT(::write(kmsg.get(), line.data(), line.size()), 0);
+  }
+  for (const char* target : {"/proc/kmsg", "/sys/kernel/uevent_seqnum"}) {
+    SCOPED_TRACE(target);
+    ASSERT_EQ(::unlink(passwd.c_str()), 0);
+    ASSERT_EQ(::symlink(target, passwd.c_str()), 0);
+    int unread = static_cast<int>(::syscall(SYS_syslog, 9 /* SYSLOG_ACTION_SIZE_UNREAD */, nullptr, 0));
+    auto s = testing::BusyboxSpec(root, {"id", "-u"});
+    s.process.user.username = "www-data";
+    s.linux.masked_paths.clear();
+    auto r = RunSpec(s, nullptr, o);
+    ASSERT_FALSE(r.ok());
+    std::string fs_name = std::string(target).starts_with("/proc") ? "procfs" : "sysfs";
+    EXPECT_NE(r.status().message().find("/etc/passwd is a file of " + fs_name), absl::string_view::npos)
+        << r.status();
+    if (fs_name == "procfs") {
+      ASSERT_GT(unread, 0);
+      EXPECT_GE(::syscall(SYS_syslog, 9, nullptr, 0), unread) << "the container drained the host's kernel log";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kcr::runtime

@@ -1,16 +1,18 @@
-// The container process's identity and environment: hostname, sysctls,
+// The container process's identity and environment: hostname,
 // rlimits, oom_score_adj, user and groups, capabilities, no_new_privs, cwd,
 // and the confinement sequence that ends in exec.
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -94,6 +96,30 @@ struct Entry {
   std::vector<std::string> members;
 };
 constexpr off_t kMaxDbSize = 4 << 20;
+
+// The name of a filesystem that is a kernel interface rather than storage
+// (reading its files can have effects or show host state), or nullptr.
+const char* KernelInterfaceFs(uint64_t type) {
+  switch (type) {
+    case PROC_SUPER_MAGIC: return "procfs";
+    case SYSFS_MAGIC: return "sysfs";
+    case CGROUP_SUPER_MAGIC: return "cgroupfs";
+    case CGROUP2_SUPER_MAGIC: return "cgroup2";
+    case DEBUGFS_MAGIC: return "debugfs";
+    case TRACEFS_MAGIC: return "tracefs";
+    case SECURITYFS_MAGIC: return "securityfs";
+    case BPF_FS_MAGIC: return "bpffs";
+    case EFIVARFS_MAGIC: return "efivarfs";
+    case PSTOREFS_MAGIC: return "pstore";
+    case SELINUX_MAGIC: return "selinuxfs";
+    case SMACK_MAGIC: return "smackfs";
+    case DEVPTS_SUPER_MAGIC: return "devpts";
+    case BINFMTFS_MAGIC: return "binfmt_misc";
+    case NSFS_MAGIC: return "nsfs";
+    case 0x62656570: return "configfs";  // CONFIGFS_MAGIC, not in linux/magic.h
+    default: return nullptr;
+  }
+}
 StatusOr<std::vector<Entry>> ReadDb(const std::string& path, bool group) {
   std::vector<Entry> out;
   UniqueFd fd(OpenInRoot(path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
@@ -106,6 +132,16 @@ StatusOr<std::vector<Entry>> ReadDb(const std::string& path, bool group) {
   // A masked path (the spec's maskedPaths bind /dev/null over it) is empty.
   if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) return out;
   if (!S_ISREG(st.st_mode)) return absl::FailedPreconditionError(path + " is not a regular file in the container's image");
+  // The files of procfs, sysfs and their kin are regular files too, and
+  // this process still holds the runtime's capabilities: an image whose
+  // database is a symlink to /proc/kmsg would drain the host's kernel log
+  // (and one to another kernel interface could read what the container
+  // may not). A user database lives on an ordinary filesystem.
+  struct statfs sfs;
+  if (::fstatfs(fd.get(), &sfs) != 0) return ErrnoError("statfs the container's " + path);
+  if (const char* kind = KernelInterfaceFs(static_cast<uint64_t>(sfs.f_type)))
+    return absl::FailedPreconditionError(path + " is a file of " + kind +
+                                         ", not of the container's image; refused as a user database");
   if (st.st_size > kMaxDbSize)
     return absl::FailedPreconditionError(path + " is larger than " + std::to_string(kMaxDbSize >> 20) + " MiB");
   std::string text;
@@ -185,6 +221,10 @@ Status SetupProcessEnv(const oci::Spec& spec) {
     if (!own_uts) return absl::InvalidArgumentError("hostname is set but the container has no UTS namespace");
     if (::sethostname(spec.hostname.c_str(), spec.hostname.size()) != 0) return ErrnoError("sethostname");
   }
+  return absl::OkStatus();
+}
+
+Status SetupProcessLimits(const oci::Spec& spec) {
   for (const auto& r : spec.process.rlimits) {
     auto it = Rlimits().find(r.type);
     if (it == Rlimits().end()) return absl::InvalidArgumentError("process.rlimits: unknown " + r.type);
@@ -358,6 +398,10 @@ Status ConfineAndExec(const oci::Spec& spec, const ConfineOptions& opts) {
   std::vector<int> keep = opts.keep_fds;
   if (opts.parent_pipe >= 0) keep.push_back(opts.parent_pipe);
   KCR_RETURN_IF_ERROR(CloseDescriptorsExcept(keep));
+  // Before the identity change: raising a hard limit or lowering
+  // oom_score_adj needs the runtime's privileges.
+  step("process limits");
+  KCR_RETURN_IF_ERROR(SetupProcessLimits(spec));
   step("apparmor");
   KCR_RETURN_IF_ERROR(ApplyAppArmor(spec));
   bool nnp = spec.process.no_new_privileges;

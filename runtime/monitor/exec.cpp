@@ -22,7 +22,13 @@ namespace kcr::monitor {
 using nlohmann::json;
 using runtime::oci::Spec;
 
-std::string ExecCgroupName(pid_t exec) { return "kcr-exec-" + std::to_string(exec); }
+std::string ExecCgroupName(uint64_t serial) { return "kcr-exec-" + std::to_string(serial); }
+
+namespace {
+// A tracking cgroup whose processes survive this many kill passes (a few
+// seconds) is left to the container's removal (CgroupManager::Destroy).
+constexpr int kMaxKillPasses = 50;
+}  // namespace
 
 StatusOr<Spec> Monitor::ExecSpec(const json& req, const Ctr** target) const {
   std::string id = req.value("container", "");
@@ -110,17 +116,14 @@ void Monitor::OnExecOutput(int fd, const Tag& t) {
   ExecProgress(t.exec);
 }
 
-// The timeout killed the command: its process group at once (what it left
-// in other groups keeps at most the pipes, which the reply no longer waits
-// for).
+// The timeout killed the command and everything it started; the reply goes
+// out at once (what is still dying holds at most the pipes, which the
+// reply no longer waits for).
 void Monitor::OnExecTimeout(pid_t pid) {
   auto it = execs_.find(pid);
   if (it == execs_.end()) return;
   it->second.timed_out = true;
-  ::kill(-pid, SIGKILL);
-  if (auto t = tracked_.find(pid); t != tracked_.end())
-    if (Status st = cgroups_->KillTracked(t->second, ExecCgroupName(pid)); !st.ok())
-      spdlog::warn("exec {} in container {}: {}", pid, it->second.container, st.message());
+  KillExec(pid);
   Unwatch(it->second.timer.get());
   it->second.timer.reset();
   ExecProgress(pid);
@@ -146,11 +149,14 @@ void Monitor::ExecProgress(pid_t pid) {
 // The first child mirrors the process's exit; both are one process group.
 StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int out, int err, bool tty) {
   pid_t target = c.pid, monitor = ::getpid();
-  std::string cgroup = spec.linux.cgroups_path;
+  std::string cgroup = spec.linux.cgroups_path, tracking = ExecCgroupName(++exec_serial_);
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoError("fork exec");
   if (pid > 0) {
-    if (!cgroup.empty()) tracked_[pid] = cgroup;
+    if (!cgroup.empty()) {
+      tracked_[pid].cgroup = cgroup;
+      tracked_[pid].name = tracking;
+    }
     return pid;
   }
   // Dies with the monitor (checked after setting it: the monitor may have
@@ -176,7 +182,7 @@ StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int ou
     if (!st.ok()) die(std::string(st.message()));
     // Everything the command starts stays findable, whatever group or
     // session it moves to (best effort: the process group is the fallback).
-    cgroups_->AddTracked(cgroup, ExecCgroupName(::getpid()), ::getpid()).IgnoreError();
+    cgroups_->AddTracked(cgroup, tracking, ::getpid()).IgnoreError();
   }
   std::string ns = "/proc/" + std::to_string(target) + "/ns/";
   int fds[6];
@@ -356,6 +362,13 @@ void Monitor::ExecFinish(pid_t pid) {
   if (it == execs_.end()) return;
   ExecSync e = std::move(it->second);
   execs_.erase(it);
+  // Answered: no timeout can come any more. What the command left running
+  // stays (as with containerd), its cgroup removed with the container's.
+  if (e.wait_status >= 0)
+    if (auto t = tracked_.find(pid); t != tracked_.end()) {
+      cgroups_->ReleaseTracked(t->second.cgroup, t->second.name);
+      tracked_.erase(t);
+    }
   for (UniqueFd* fd : {&e.out, &e.err, &e.timer, &e.drain})
     if (*fd) Unwatch(fd->get());
   if (e.conn < 0 || !conns_.count(e.conn)) return;  // nobody waits for it
@@ -368,6 +381,48 @@ void Monitor::ExecFinish(pid_t pid) {
                 {"timed_out", e.timed_out},
                 {"stdout_truncated", e.out_truncated},
                 {"stderr_truncated", e.err_truncated}});
+}
+
+void Monitor::ExecLeaderReaped(pid_t pid) {
+  auto t = tracked_.find(pid);
+  if (t == tracked_.end()) return;
+  bool gone = cgroups_->ReleaseTracked(t->second.cgroup, t->second.name);
+  // An exec_sync still draining may time out yet and kill what is left.
+  if (gone || !execs_.count(pid)) tracked_.erase(t);
+}
+
+void Monitor::KillExec(pid_t pid) {
+  auto e = execs_.find(pid);
+  bool leader_unreaped = e != execs_.end() ? e->second.wait_status < 0 : interactive_.count(pid) > 0;
+  if (leader_unreaped) ::kill(-pid, SIGKILL);
+  auto t = tracked_.find(pid);
+  if (t == tracked_.end()) return;
+  std::string name = t->second.name;
+  dying_[name] = std::move(t->second);
+  tracked_.erase(t);
+  KillPass(name);
+}
+
+void Monitor::KillPass(const std::string& name) {
+  auto it = dying_.find(name);
+  if (it == dying_.end()) return;
+  TrackedCgroup& t = it->second;
+  if (t.retry) {
+    Unwatch(t.retry.get());
+    t.retry.reset();
+  }
+  StatusOr<bool> gone = cgroups_->KillTracked(t.cgroup, t.name);
+  if (!gone.ok() || *gone || ++t.attempts >= kMaxKillPasses) {
+    if (!gone.ok() || !*gone)
+      spdlog::warn("exec cgroup {} of {}: {}", t.name, t.cgroup,
+                   gone.ok() ? std::string("processes survive; left to the container's removal")
+                             : std::string(gone.status().message()));
+    dying_.erase(it);
+    return;
+  }
+  // Deaths are asynchronous: look again soon, never waiting here.
+  t.retry = OneShotTimer(std::min(5 * t.attempts, 100));
+  Watch(t.retry.get(), {kExecKill, name, -1});
 }
 
 }  // namespace kcr::monitor

@@ -59,7 +59,7 @@ std::string Monitor::PodNs(const std::string& type) const {
   if (type == "network") return opt_.netns;
   if (type == "ipc") return opt_.host_ipc ? "" : self + "ipc";
   if (type == "uts") return opt_.host_uts ? "" : self + "uts";
-  if (type == "pid") return reaper_ > 0 ? "/proc/" + std::to_string(reaper_) + "/ns/pid" : "";
+  if (type == "pid") return reaper_ ? reaper_->PidNsPath() : "";  // held by descriptor: see pod_reaper.h
   return "";
 }
 
@@ -72,7 +72,7 @@ Status Monitor::Init() {
   if (!opt_.host_uts && !opt_.hostname.empty() && ::sethostname(opt_.hostname.c_str(), opt_.hostname.size()) != 0)
     return ErrnoError("sethostname " + opt_.hostname);
   if (opt_.share_pid) {
-    KCR_ASSIGN_OR_RETURN(reaper_, StartPodReaper());
+    KCR_ASSIGN_OR_RETURN(reaper_, PodReaper::Start());
   }
   // Container cgroups are written with cgroupfs under every driver: with
   // systemd they live in the pod's delegated scope, where that is the
@@ -120,6 +120,7 @@ Status Monitor::Loop() {
         case kStopTimer: OnStopTimer(fd, t.ctr); break;
         case kExecTimer: OnExecTimeout(t.exec); break;
         case kExecDrain: ExecFinish(t.exec); break;
+        case kExecKill: KillPass(t.ctr); break;
         case kCtrOut:
         case kCtrErr: OnCtrOutput(fd, t); break;
         case kExecOut:
@@ -247,7 +248,7 @@ void Monitor::Handle(int conn, const json& req) {
       return;
     }
     Reply(conn, req, absl::OkStatus(),
-          {{"version", kProtocolVersion}, {"pod", opt_.pod_id}, {"pid", ::getpid()}, {"reaper", reaper_}});
+          {{"version", kProtocolVersion}, {"pod", opt_.pod_id}, {"pid", ::getpid()}, {"reaper", reaper_ ? reaper_->pid() : -1}});
   } else if (op == "create") {
     Status st = Create(req);
     json body = {{"container", id}};
@@ -303,10 +304,18 @@ void Monitor::OnSignal() {
 }
 
 void Monitor::Reaped(pid_t pid, int status) {
-  if (auto t = tracked_.find(pid); t != tracked_.end()) {
-    cgroups_->ReleaseTracked(t->second, ExecCgroupName(pid));  // kept while processes it left run
-    tracked_.erase(t);
+  if (reaper_ && reaper_->Reaped(pid)) {
+    // The pod's shared PID namespace is gone, and every container in it
+    // with it (their own exits follow); no container can join it again.
+    spdlog::error("pod {}: the shared PID namespace's reaper exited ({})", opt_.pod_id, runtime::ExitCodeOf(status));
+    json ev = {{"event", "pod_reaper_exited"}, {"pod", opt_.pod_id}, {"exit_code", runtime::ExitCodeOf(status)}};
+    std::vector<int> subscribers;
+    for (const auto& [fd, conn] : conns_)
+      if (conn.subscribed) subscribers.push_back(fd);
+    for (int fd : subscribers) Send(fd, ev);
+    return;
   }
+  ExecLeaderReaped(pid);
   for (auto& [id, c] : ctrs_)
     if (c.pid == pid && c.status != "exited") {
       Exited(c, status);
@@ -334,11 +343,7 @@ void Monitor::Shutdown() {
   }
   for (auto& [id, c] : ctrs_)
     if (!c.spec.linux.cgroups_path.empty()) cgroups_->Destroy(c.spec.linux.cgroups_path).IgnoreError();
-  if (reaper_ > 0) {
-    ::kill(reaper_, SIGKILL);
-    int st;
-    ::waitpid(reaper_, &st, 0);
-  }
+  reaper_.reset();  // killed and reaped unless it already was
   // Replies already queued (the shutdown's own) get one last chance to go.
   std::vector<int> open;
   for (const auto& [fd, c] : conns_) open.push_back(fd);

@@ -24,6 +24,7 @@
 #include "runtime/linux/container.h"
 #include "runtime/monitor/cri_log.h"
 #include "runtime/monitor/monitor.h"
+#include "runtime/monitor/pod_reaper.h"
 #include "runtime/monitor/protocol.h"
 #include "runtime/oci/spec.h"
 
@@ -34,9 +35,17 @@ int64_t NowNs();
 // A timerfd that fires once after `ms` milliseconds (0: at once).
 UniqueFd OneShotTimer(int64_t ms);
 
-// The tracking child cgroup (CgroupManager::AddTracked) of an exec whose
-// first child is `exec`.
-std::string ExecCgroupName(pid_t exec);
+// The tracking child cgroup (CgroupManager::AddTracked) of the monitor's
+// `serial`th exec: never the name of an earlier one, even one still dying
+// (an exec's PID may be reused once it was reaped).
+std::string ExecCgroupName(uint64_t serial);
+
+// An exec's tracking cgroup: child `name` of the container's `cgroup`.
+struct TrackedCgroup {
+  std::string cgroup, name;
+  int attempts = 0;  // kill passes so far
+  UniqueFd retry;    // the timer of the next pass
+};
 
 struct Ctr {
   std::string id;
@@ -102,7 +111,7 @@ class Monitor {
   Status Loop();
 
  private:
-  enum Kind { kListen, kConn, kSignal, kCtrOut, kCtrErr, kStopTimer, kExecOut, kExecErr, kExecTimer, kExecDrain };
+  enum Kind { kListen, kConn, kSignal, kCtrOut, kCtrErr, kStopTimer, kExecOut, kExecErr, kExecTimer, kExecDrain, kExecKill };
   struct Tag {
     Kind kind;
     std::string ctr;
@@ -154,6 +163,14 @@ class Monitor {
   // or arms the drain period when only the process has.
   void ExecProgress(pid_t pid);
   void ExecFinish(pid_t pid);
+  // The exec's first child was reaped: its tracking cgroup is removed when
+  // empty, or kept while an exec_sync may still kill it.
+  void ExecLeaderReaped(pid_t pid);
+  // Kills the exec's processes: its process group while its leader is
+  // unreaped (after that the number may be another's), and its tracking
+  // cgroup, pass after pass from a timer until the cgroup is gone.
+  void KillExec(pid_t pid);
+  void KillPass(const std::string& name);  // one pass over dying_[name]
 
   MonitorOptions opt_;
   UniqueFd ep_, listen_, sigfd_;
@@ -162,9 +179,11 @@ class Monitor {
   std::map<std::string, Ctr> ctrs_;
   std::map<pid_t, ExecSync> execs_;
   std::map<pid_t, int> interactive_;  // exec pid -> the connection told of its exit
-  std::map<pid_t, std::string> tracked_;  // exec pid -> the cgroup its tracking child is in
+  std::map<pid_t, TrackedCgroup> tracked_;      // exec pid (unreaped, or exec_sync unanswered) -> its tracking cgroup
+  std::map<std::string, TrackedCgroup> dying_;  // tracking cgroups being killed, by name, until gone
+  uint64_t exec_serial_ = 0;
   std::unique_ptr<runtime::CgroupManager> cgroups_;
-  pid_t reaper_ = -1;
+  std::unique_ptr<PodReaper> reaper_;  // shared PID namespace only
   bool stopping_ = false;
 };
 

@@ -2,6 +2,7 @@
 // namespaces, CRI logs, exec, stop with timeout, durable exit records,
 // surviving its client, shutting down without leftovers.
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -10,10 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
 #include "common/fs.h"
+#include "runtime/cgroups/cgroup.h"
 #include "runtime/cni/netns.h"
 #include "runtime/linux/testing_rootfs.h"
 #include "common/unix_socket.h"
@@ -487,6 +490,163 @@ TEST_F(MonitorTest, SharedPidReaperIsUnprivilegedAndReapsOrphans) {
   EXPECT_TRUE((*shared)->Call({{"op", "shutdown"}}).ok());
   for (int i = 0; i < 500 && Alive(mon); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(Alive(mon));
+}
+
+
+// An exec'd process gets the container's rlimits and oom_score_adj, as its
+// init did (it is forked from the monitor, whose own values differ).
+TEST_F(MonitorTest, ExecSyncGetsTheContainersLimitsAndOomScoreAdj) {
+  json req = CreateReq("c1", {"sleep", "100"});
+  req["spec"]["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 512}, {"hard", 768}},
+                                       {{"type", "RLIMIT_CORE"}, {"soft", 4096}, {"hard", 8192}}};
+  req["spec"]["process"]["oomScoreAdj"] = 500;
+  auto r = client_->Call(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  r = client_->Call({{"op", "start"}, {"container", "c1"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string init = "/proc/" + std::to_string((*r)["pid"].get<int>());
+  std::string init_limits = fs::ReadFile(init + "/limits").value_or("?");
+  std::string init_oom = fs::ReadFile(init + "/oom_score_adj").value_or("?");
+  ASSERT_EQ(init_oom, "500\n");
+  ASSERT_NE(init_limits.find("Max open files            512                  768"), std::string::npos) << init_limits;
+  r = client_->Call({{"op", "exec_sync"}, {"container", "c1"},
+                     {"args", {"sh", "-c", "cat /proc/self/limits; echo oom=$(cat /proc/self/oom_score_adj)"}}},
+                    Within(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)["stdout"].get<std::string>(), init_limits + "oom=500\n");
+}
+
+
+// The death of a shared PID namespace's reaper is reported (its containers
+// died with it), and nothing can join that namespace afterwards: it was
+// held by descriptor, never found again through a PID that may be reused.
+TEST_F(MonitorTest, ThePodReapersDeathIsReportedAndItsNamespaceNotReused) {
+  MonitorOptions o = opts_;
+  o.pod_id += "-reaper";
+  o.socket = dir_ + "/reaper.sock";
+  o.share_pid = true;
+  ASSERT_TRUE(MonitorClient::Spawn(KCR_MONITOR_BIN, o).ok());
+  auto shared = MonitorClient::Connect(o.socket);
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  auto events = MonitorClient::Connect(o.socket);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_TRUE((*events)->Subscribe().ok());
+  pid_t reaper = (*shared)->hello().value("reaper", -1);
+  pid_t mon = (*shared)->hello().value("pid", -1);
+  ASSERT_GT(reaper, 0);
+  auto create = [&](const std::string& id) {
+    auto spec = runtime::testing::BusyboxSpec(rootfs_, {"sleep", "100"});
+    spec.linux.namespaces = {{"pid", "pod"}, {"mount", ""}, {"ipc", "pod"}, {"uts", "pod"}, {"network", "pod"}};
+    spec.linux.cgroups_path = cgroup_ + "/" + id;
+    return (*shared)->Call({{"op", "create"}, {"container", id},
+                            {"spec", json::parse(runtime::oci::SerializeSpec(spec))}, {"log_path", dir_ + "/" + id + ".log"}});
+  };
+  ASSERT_TRUE(create("c2").ok());
+  ASSERT_TRUE((*shared)->Call({{"op", "start"}, {"container", "c2"}}).ok());
+  ASSERT_EQ(::kill(reaper, SIGKILL), 0);
+  // Bounds the wait for an event that may never come (the failure).
+  std::atomic<bool> done{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 1500 && !done; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!done) (*events)->Close();
+  });
+  bool c2_exited = false, reaper_exited = false;
+  while (!reaper_exited) {
+    auto ev = (*events)->NextEvent();
+    if (!ev.ok()) break;
+    if ((*ev)["event"] == "exited" && (*ev)["container"] == "c2") c2_exited = true;
+    if ((*ev)["event"] == "pod_reaper_exited") {
+      reaper_exited = true;
+      EXPECT_EQ((*ev)["pod"], o.pod_id);
+      EXPECT_EQ((*ev)["exit_code"], 128 + SIGKILL);
+    }
+  }
+  done = true;
+  watchdog.join();
+  EXPECT_TRUE(reaper_exited) << "no pod_reaper_exited event";
+  EXPECT_TRUE(c2_exited) << "the container in the reaper's namespace was not reported exited";
+  auto again = MonitorClient::Connect(o.socket);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->hello().value("reaper", 0), -1);
+  auto r = create("c3");
+  EXPECT_FALSE(r.ok()) << "a container joined the dead reaper's PID namespace";
+  EXPECT_TRUE((*shared)->Call({{"op", "shutdown"}}).ok());
+  for (int i = 0; i < 500 && Alive(mon); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(mon));
+}
+
+
+// The exec_sync timeout's kill never waits in the monitor's loop for
+// processes to die: a tracking cgroup whose process cannot die yet (frozen
+// by a v1 freezer, where SIGKILL waits for the thaw) is killed again from a
+// timer and removed once it is empty, after the reply went out.
+TEST_F(MonitorTest, ExecTimeoutRemovesItsTrackingCgroupOnceItsProcessesDie) {
+  if (runtime::DetectCgroupLayout() == runtime::CgroupLayout::kV2) GTEST_SKIP() << "v2 kills frozen processes";
+  struct stat st;
+  if (stat("/sys/fs/cgroup/freezer/cgroup.procs", &st) != 0) GTEST_SKIP() << "no v1 freezer";
+  Run("c1", {"sleep", "100"});
+  std::string freezer = "/sys/fs/cgroup/freezer/kcr-test-freeze-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir(freezer.c_str(), 0755), 0);
+  struct Rmdir {
+    std::string d;
+    ~Rmdir() {
+      fs::WriteFileAtomic(d + "/freezer.state", "THAWED").IgnoreError();
+      for (int i = 0; i < 500 && rmdir(d.c_str()) != 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  } cleanup{freezer};
+  auto exec_client = MonitorClient::Connect(opts_.socket);
+  ASSERT_TRUE(exec_client.ok()) << exec_client.status();
+  StatusOr<json> reply = absl::UnknownError("no reply");
+  std::thread exec([&] {
+    reply = (*exec_client)->Call({{"op", "exec_sync"}, {"container", "c1"}, {"args", {"sleep", "604"}}, {"timeout_ms", 3000}},
+                                 Within(30));
+  });
+  // The command's host PID, frozen before its timeout.
+  pid_t sleeper = -1;
+  for (int i = 0; i < 2000 && sleeper < 0; i++) {
+    if (DIR* d = opendir("/proc")) {
+      while (dirent* e = readdir(d)) {
+        pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
+        if (p > 0 && fs::ReadFile("/proc/" + std::to_string(p) + "/cmdline").value_or("") == std::string("sleep\0" "604", 9) + std::string(1, 0))
+          sleeper = p;
+      }
+      closedir(d);
+    }
+    if (sleeper < 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // cgroup files take one write(2) each.
+  auto write = [](const std::string& file, const std::string& v) {
+    UniqueFd f(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+    return f && ::write(f.get(), v.data(), v.size()) == static_cast<ssize_t>(v.size());
+  };
+  bool frozen = sleeper > 0 && write(freezer + "/cgroup.procs", std::to_string(sleeper)) &&
+                write(freezer + "/freezer.state", "FROZEN");
+  exec.join();  // before any assertion: the exec's own timeout ends it
+  ASSERT_GT(sleeper, 0);
+  ASSERT_TRUE(frozen);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_TRUE((*reply)["timed_out"].get<bool>());
+  // Still there: its process cannot die while frozen.
+  std::string c1 = "/sys/fs/cgroup/pids/" + cgroup_ + "/c1";
+  auto tracking = [&] {
+    std::vector<std::string> out;
+    if (DIR* d = opendir(c1.c_str())) {
+      while (dirent* e = readdir(d))
+        if (std::string(e->d_name).starts_with("kcr-exec-")) out.push_back(e->d_name);
+      closedir(d);
+    }
+    return out;
+  };
+  ASSERT_EQ(tracking().size(), 1u);
+  ASSERT_TRUE(write(freezer + "/freezer.state", "THAWED"));
+  // The killed process dies on its thaw; the monitor's next pass removes
+  // the cgroup.
+  for (int i = 0; i < 1000 && !tracking().empty(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(tracking().empty()) << "the exec's tracking cgroup was left behind";
+  EXPECT_FALSE(Alive(sleeper));
+  auto state = client_->Call({{"op", "state"}, {"container", "c1"}}, Within(5));
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ((*state)["containers"][0]["status"], "running");
 }
 
 }  // namespace

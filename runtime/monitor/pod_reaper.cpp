@@ -88,7 +88,7 @@ std::pair<uintptr_t, uintptr_t> ArgArea() {
 
 }  // namespace
 
-StatusOr<pid_t> StartPodReaper() {
+StatusOr<std::unique_ptr<PodReaper>> PodReaper::Start() {
   auto args = ArgArea();
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return ErrnoError("pipe");
@@ -96,19 +96,43 @@ StatusOr<pid_t> StartPodReaper() {
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (pid < 0) return ErrnoError("clone pod PID namespace reaper");
   if (pid == 0) ReaperMain(args, confined_w.get());
+  std::unique_ptr<PodReaper> r(new PodReaper());
+  r->pid_ = pid;  // from here on the destructor kills and reaps it
   confined_w.reset();
+  // Opened while the reaper is certainly this process's unreaped child:
+  // the PID cannot have been reused yet.
+  r->pidns_.reset(::open(("/proc/" + std::to_string(pid) + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!r->pidns_) return ErrnoError("open the pod's PID namespace (/proc/" + std::to_string(pid) + "/ns/pid)");
   // The pod is not ready, and no container joins its PID namespace, until
   // the reaper has dropped everything (EOF: confined, or dead).
   pollfd pf{confined_r.get(), POLLIN, 0};
   char b;
   bool eof = ::poll(&pf, 1, 5000) == 1 && ::read(confined_r.get(), &b, 1) == 0;
   int st;
-  if (!eof || ::waitpid(pid, &st, WNOHANG) != 0) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &st, 0);
+  pid_t gone = eof ? ::waitpid(pid, &st, WNOHANG) : 0;
+  if (gone == pid) r->pid_ = -1;  // reaped here: its PID is no longer ours to signal
+  if (!eof || gone != 0)
     return absl::InternalError("the pod's PID namespace reaper could not drop its privileges");
+  return r;
+}
+
+PodReaper::~PodReaper() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);  // still unreaped: the PID is ours
+  int st;
+  while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
   }
-  return pid;
+}
+
+std::string PodReaper::PidNsPath() const {
+  return pid_ > 0 && pidns_ ? "/proc/self/fd/" + std::to_string(pidns_.get()) : "";
+}
+
+bool PodReaper::Reaped(pid_t pid) {
+  if (pid_ <= 0 || pid != pid_) return false;
+  pid_ = -1;
+  pidns_.reset();
+  return true;
 }
 
 }  // namespace kcr::monitor

@@ -244,5 +244,26 @@ TEST_F(ConfinementTest, MonitorsAndContainerInitsRunFromASealedCopy) {
   EXPECT_EQ(a.st_dev, b.st_dev);
 }
 
+
+// The host's kernel log is masked in every non-privileged container, also
+// when kubelet sends its own list of masked paths (which leaves it out)
+// and the container holds CAP_SYSLOG, which could otherwise drain it.
+TEST_F(ConfinementTest, TheKernelLogIsMasked) {
+  auto pc = PodConfig("kmsg");
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  auto cc = CtrConfig("app", "busybox", {"sleep", "1000"});
+  auto* sc = cc.mutable_linux()->mutable_security_context();
+  for (const char* p : {"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                        "/sys/devices/virtual/powercap"})  // kubelet's list
+    sc->add_masked_paths(p);
+  sc->mutable_capabilities()->add_add_capabilities("SYSLOG");
+  auto ctr = RunCtr(*pod, pc, cc);
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  auto r = Exec(*ctr, {"stat", "-c", "%F %t:%T", "/proc/kmsg"});
+  EXPECT_EQ(r.stdout(), "character special file 1:3\n") << r.stderr();
+}
+
 }  // namespace
 }  // namespace kcr::e2e
