@@ -288,12 +288,16 @@ Status GetBlobInto(RegistryClient& c, const std::string& host, int64_t max_bytes
 // A blob that keeps moving (40 KiB/s, well above the stall limit) but would
 // take minutes ends at its total deadline, which retries do not restart.
 TEST(RegistryClient, TricklingBlobEndsAtItsDeadline) {
-  TestServer srv([](int fd) {
+  std::atomic<bool> hung_up{false};
+  TestServer srv([&hung_up](int fd) {
     if (!Send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n")) return;
     std::string chunk(2048, 'x');
     for (int i = 0; i < 1200; i++) {  // 60 s at most
       pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) > 0 || !Send(fd, chunk)) return;
+      if (::poll(&p, 1, 50) > 0 || !Send(fd, chunk)) {
+        hung_up = true;
+        return;
+      }
     }
   });
   RegistryOptions o;
@@ -307,6 +311,10 @@ TEST(RegistryClient, TricklingBlobEndsAtItsDeadline) {
   EXPECT_NE(st.message().find("not complete within 1 s"), std::string::npos) << st;
   EXPECT_EQ(srv.requests(), 1);
   EXPECT_GT(got, 0u);
+  // The client ended the transfer, not the server's 60 s: the server sees
+  // the hang-up at its next poll.
+  for (int i = 0; i < 200 && !hung_up; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(hung_up);
 }
 
 // A blob that stalls ends as soon as its caller gives up, long before the
