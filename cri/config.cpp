@@ -1,5 +1,6 @@
 #include "cri/config.h"
 
+#include <tuple>
 #include <type_traits>
 
 #include <toml++/toml.h>
@@ -51,6 +52,20 @@ pause_image = "registry.k8s.io/pause:3.10"
 max_parallel_layers = 3
 # Retries (with exponential back-off) of a registry request on a transient error.
 max_retries = 3
+# What a hostile registry can make one pull cost. Uncompressed bytes of one
+# layer (a few KiB of gzip can unpack to terabytes), also the most a layer's
+# descriptor may declare; over it the pull fails naming the layer.
+max_layer_bytes = 17179869184
+# Uncompressed bytes a pull unpacks for one image, all its layers together
+# (and the most its descriptors may declare together).
+max_image_bytes = 68719476736
+# Seconds all attempts at one blob may take together (0: no bound): a blob
+# that keeps trickling in fails then.
+blob_timeout_s = 3600
+# A blob that moves slower than blob_min_bytes_per_s for blob_stall_timeout_s
+# seconds is abandoned (and retried).
+blob_min_bytes_per_s = 1024
+blob_stall_timeout_s = 60
 
 # Per registry host: mirrors tried in order before the origin, and TLS.
 # `server` replaces the origin itself (docker.io's is https://registry-1.docker.io).
@@ -161,6 +176,24 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& origin)
       KCR_RETURN_IF_ERROR(Get(hv["key_file"], k + "key_file", r.key_file));
     }
   }
+  // [images] limits on what a hostile registry can make one pull cost.
+  KCR_RETURN_IF_ERROR(Get(v["images"]["max_layer_bytes"], "images.max_layer_bytes", c.max_layer_bytes));
+  if (c.max_layer_bytes < (1 << 20))
+    return absl::InvalidArgumentError("config key images.max_layer_bytes: must be at least 1 MiB");
+  KCR_RETURN_IF_ERROR(Get(v["images"]["max_image_bytes"], "images.max_image_bytes", c.max_image_bytes));
+  if (c.max_image_bytes < (1 << 20))
+    return absl::InvalidArgumentError("config key images.max_image_bytes: must be at least 1 MiB");
+  for (auto [key, field, min] : {std::tuple{"blob_timeout_s", &c.blob_timeout_s, 0},
+                                 std::tuple{"blob_min_bytes_per_s", &c.blob_min_bytes_per_s, 1},
+                                 std::tuple{"blob_stall_timeout_s", &c.blob_stall_timeout_s, 1}}) {
+    std::string name = std::string("images.") + key;
+    n = *field;
+    KCR_RETURN_IF_ERROR(Get(v["images"][key], name, n));
+    if (n < min || n > 1000000000)
+      return absl::InvalidArgumentError("config key " + name + ": must be " + std::to_string(min) + "..1000000000");
+    *field = static_cast<int>(n);
+  }
+
   KCR_RETURN_IF_ERROR(Get(v["streaming"]["address"], "streaming.address", c.streaming_address));
   n = c.streaming_port;
   KCR_RETURN_IF_ERROR(Get(v["streaming"]["port"], "streaming.port", n));

@@ -36,6 +36,13 @@ struct Config {
   int max_retries = 3;
   std::map<std::string, RegistryHost> registry;  // key: registry host ("docker.io")
 
+  // [images] limits on what a hostile registry can make one pull cost.
+  int64_t max_layer_bytes = int64_t{16} << 30;  // uncompressed, per layer (and its declared size)
+  int64_t max_image_bytes = int64_t{64} << 30;  // uncompressed, all layers a pull unpacks
+  int blob_timeout_s = 3600;                    // all attempts at one blob; 0: none
+  int blob_min_bytes_per_s = 1024;              // a blob slower than this ...
+  int blob_stall_timeout_s = 60;                // ... for this long is abandoned
+
   std::string streaming_address = "127.0.0.1";
   int streaming_port = 0;  // 0: an ephemeral port
   std::string metrics_address;  // "127.0.0.1:9090"; empty: off

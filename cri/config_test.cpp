@@ -43,4 +43,31 @@ TEST(Config, BadValuesNameTheKey) {
   EXPECT_NE(c.status().message().find("must be an integer"), absl::string_view::npos) << c.status();
 }
 
+// The limits on a pull ([images]), their defaults and their bounds.
+TEST(Config, ImagePullLimits) {
+  auto d = ParseConfig(DefaultConfigToml(), "default");
+  ASSERT_TRUE(d.ok()) << d.status();
+  Config def;
+  EXPECT_EQ(d->max_layer_bytes, def.max_layer_bytes);
+  EXPECT_EQ(d->max_image_bytes, def.max_image_bytes);
+  EXPECT_EQ(d->blob_timeout_s, def.blob_timeout_s);
+  EXPECT_EQ(d->blob_min_bytes_per_s, def.blob_min_bytes_per_s);
+  EXPECT_EQ(d->blob_stall_timeout_s, def.blob_stall_timeout_s);
+  auto c = ParseConfig("[images]\nmax_layer_bytes = 8388608\nmax_image_bytes = 20971520\nblob_timeout_s = 0\n"
+                       "blob_min_bytes_per_s = 10\nblob_stall_timeout_s = 600\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_layer_bytes, 8388608);
+  EXPECT_EQ(c->max_image_bytes, 20971520);
+  EXPECT_EQ(c->blob_timeout_s, 0);
+  EXPECT_EQ(c->blob_min_bytes_per_s, 10);
+  EXPECT_EQ(c->blob_stall_timeout_s, 600);
+  for (const char* bad : {"max_layer_bytes = 10", "max_image_bytes = -1", "blob_timeout_s = -1",
+                          "blob_stall_timeout_s = 0", "blob_min_bytes_per_s = 1.5"}) {
+    c = ParseConfig(std::string("[images]\n") + bad + "\n", "t");
+    ASSERT_FALSE(c.ok()) << bad;
+    std::string key = std::string("images.") + std::string(bad).substr(0, std::string(bad).find(' '));
+    EXPECT_NE(c.status().message().find(key), absl::string_view::npos) << c.status();
+  }
+}
+
 }  // namespace kcr::cri

@@ -52,6 +52,11 @@ images::ImageStoreOptions ImageOptions(const Config& c) {
     h.key_file = r.key_file;
   }
   o.pinned_refs = {c.pause_image};
+  o.max_layer_bytes = c.max_layer_bytes;
+  o.max_image_bytes = c.max_image_bytes;
+  o.blob_timeout_s = c.blob_timeout_s;
+  o.blob_min_bytes_per_s = c.blob_min_bytes_per_s;
+  o.blob_stall_timeout_s = c.blob_stall_timeout_s;
   return o;
 }
 

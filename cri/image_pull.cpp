@@ -6,7 +6,7 @@
 
 namespace kcr::cri {
 
-grpc::Status ImageService::PullImage(grpc::ServerContext*, const ::runtime::v1::PullImageRequest* req,
+grpc::Status ImageService::PullImage(grpc::ServerContext* ctx, const ::runtime::v1::PullImageRequest* req,
                                      ::runtime::v1::PullImageResponse* resp) {
   const std::string& ref = req->image().image();
   if (ref.empty()) return ToGrpc(absl::InvalidArgumentError("PullImage: image.image is empty"));
@@ -22,7 +22,11 @@ grpc::Status ImageService::PullImage(grpc::ServerContext*, const ::runtime::v1::
     auth.registry_token = a.registry_token();
   }
   spdlog::info("PullImage {}", ref);
-  auto img = store_.Pull(ref, auth);
+  // The pull ends with its call: kubelet's deadline or a client that hung
+  // up (crictl's Ctrl-C) cancel the call, and the download, unpack and any
+  // wait on another pull stop with it.
+  images::Cancel cancel([ctx] { return ctx->IsCancelled(); });
+  auto img = store_.Pull(ref, auth, cancel);
   if (!img.ok()) return ToGrpc(Annotate(img.status(), "pull " + ref), "PullImage");
   spdlog::info("PullImage {} -> {}", ref, img->id);
   resp->set_image_ref(img->id);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "images/cancel.h"
 
 namespace kcr::images {
 
@@ -58,8 +59,12 @@ class ImageStore {
   // (no such manifest/tag), Unauthenticated / PermissionDenied (registry
   // auth), Unavailable (registry unreachable after retries), DataLoss
   // (digest mismatch), FailedPrecondition (hostile or unsupported content,
-  // naming the layer digest).
-  virtual StatusOr<Image> Pull(const std::string& ref, const AuthConfig& auth) = 0;
+  // or a size limit passed, naming the layer digest), DeadlineExceeded (a
+  // blob not complete within its time), Cancelled (the caller gave up:
+  // `cancel` fired; the download, the unpack and any wait on another pull's
+  // work stop within about a second). A pull never waits on another pull's
+  // download from another registry, nor past its own cancellation.
+  virtual StatusOr<Image> Pull(const std::string& ref, const AuthConfig& auth, const Cancel& cancel) = 0;
 
   // Resolves an image by ID ("sha256:<hex>" or a unique hex prefix), by
   // tag (normalised: "busybox" == "docker.io/library/busybox:latest") or by

@@ -47,11 +47,22 @@ std::string MountpointOf(const std::string& path) {
   return best;
 }
 
+RegistryOptions RegistryOptionsOf(const ImageStoreOptions& o) {
+  RegistryOptions r;
+  r.hosts = o.hosts;
+  r.max_retries = o.max_retries;
+  r.base_backoff_ms = 200;
+  r.blob_timeout_s = o.blob_timeout_s;
+  r.min_bytes_per_s = o.blob_min_bytes_per_s;
+  r.stall_timeout_s = o.blob_stall_timeout_s;
+  return r;
+}
+
 class Store final : public ImageStore {
  public:
   Store(const Paths& paths, Database& db, LayerStore& layers, ImageStoreOptions o)
       : paths_(paths), layers_(layers), meta_(db), content_(paths), opt_(std::move(o)),
-        registry_(RegistryOptions{opt_.hosts, opt_.max_retries, 200}) {}
+        registry_(RegistryOptionsOf(opt_)) {}
 
   Status Init() {
     KCR_RETURN_IF_ERROR(meta_.Init());
@@ -62,30 +73,44 @@ class Store final : public ImageStore {
     return absl::OkStatus();
   }
 
-  StatusOr<Image> Pull(const std::string& ref_str, const AuthConfig& auth) override {
+  StatusOr<Image> Pull(const std::string& ref_str, const AuthConfig& auth, const Cancel& cancel) override {
     KCR_ASSIGN_OR_RETURN(Reference ref, ParseReference(ref_str));
     // Pulls share a download only when they carry the same credentials.
     std::string key = ref.String() + " " + CredentialKey(auth);
-    std::shared_future<StatusOr<Image>> fut;
-    bool leader = false;
-    std::promise<StatusOr<Image>> promise;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      auto it = inflight_.find(key);
-      if (it != inflight_.end()) {
-        fut = it->second;
-      } else {
-        fut = promise.get_future().share();
-        inflight_[key] = fut;
-        leader = true;
+    for (;;) {
+      std::shared_future<StatusOr<Image>> fut;
+      bool leader = false;
+      std::promise<StatusOr<Image>> promise;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        auto it = inflight_.find(key);
+        if (it != inflight_.end()) {
+          fut = it->second;
+        } else {
+          fut = promise.get_future().share();
+          inflight_[key] = fut;
+          leader = true;
+        }
       }
+      if (!leader) {
+        // Concurrent pulls of one reference share one download, each
+        // waiting only as long as its own caller does.
+        if (!cancel.Wait(fut)) return absl::CancelledError("pull " + ref.String() + ": cancelled by the caller");
+        StatusOr<Image> r = fut.get();
+        // The other pull's caller gave up, not this one's: pull again.
+        if (r.status().code() == absl::StatusCode::kCancelled) continue;
+        return r;
+      }
+      StatusOr<Image> result = DoPull(ref, auth, cancel);
+      {
+        // Gone before the result is out: a waiter that pulls again on a
+        // cancellation starts a new pull instead of finding this one.
+        std::lock_guard<std::mutex> l(mu_);
+        inflight_.erase(key);
+      }
+      promise.set_value(result);
+      return result;
     }
-    if (!leader) return fut.get();  // concurrent pulls of one reference share one download
-    StatusOr<Image> result = DoPull(ref, auth);
-    promise.set_value(result);
-    std::lock_guard<std::mutex> l(mu_);
-    inflight_.erase(key);
-    return result;
   }
 
   StatusOr<Image> Get(const std::string& ref_or_id) override {
@@ -158,10 +183,10 @@ class Store final : public ImageStore {
     return img;
   }
 
-  StatusOr<Image> DoPull(const Reference& ref, const AuthConfig& auth) {
+  StatusOr<Image> DoPull(const Reference& ref, const AuthConfig& auth, const Cancel& cancel) {
     auto start = std::chrono::steady_clock::now();
     std::string top = ref.digest.empty() ? ref.tag : ref.digest;
-    KCR_ASSIGN_OR_RETURN(RegistryClient::Manifest doc, registry_.GetManifest(ref, top, auth));
+    KCR_ASSIGN_OR_RETURN(RegistryClient::Manifest doc, registry_.GetManifest(ref, top, auth, cancel));
     std::string top_digest = doc.digest;
     std::vector<std::pair<std::string, std::string>> manifests{{doc.digest, doc.body}};
     for (int depth = 0;; depth++) {
@@ -171,7 +196,7 @@ class Store final : public ImageStore {
       KCR_ASSIGN_OR_RETURN(std::vector<Descriptor> entries, ParseIndex(doc.body));
       KCR_ASSIGN_OR_RETURN(Descriptor d, ChoosePlatform(entries, Platform{opt_.platform_os, opt_.platform_arch,
                                                                           opt_.platform_variant}));
-      KCR_ASSIGN_OR_RETURN(doc, registry_.GetManifest(ref, d.digest, auth));
+      KCR_ASSIGN_OR_RETURN(doc, registry_.GetManifest(ref, d.digest, auth, cancel));
       manifests.emplace_back(doc.digest, doc.body);
     }
     KCR_ASSIGN_OR_RETURN(Manifest m, ParseManifest(doc.body));
@@ -181,6 +206,7 @@ class Store final : public ImageStore {
                                              " has unsupported media type \"" + l.media_type + "\"");
     if (m.config.size > static_cast<int64_t>(kMaxConfigBytes))
       return absl::FailedPreconditionError("image config " + m.config.digest + " is larger than 8 MiB");
+    KCR_RETURN_IF_ERROR(CheckDeclaredSizes(ref, m));
 
     // What this pull brings is held from here on: a concurrent RemoveImage
     // or failed pull must not free a blob or layer it found present and is
@@ -211,7 +237,7 @@ class Store final : public ImageStore {
     for (const auto& l : m.layers) held_blobs.push_back(l.digest);
     Hold hold(this, std::move(held_blobs));
 
-    KCR_RETURN_IF_ERROR(Fetch(ref, m.config, auth));
+    KCR_RETURN_IF_ERROR(Fetch(ref, m.config, auth, cancel));
     KCR_ASSIGN_OR_RETURN(std::string config_json, content_.Read(m.config.digest, kMaxConfigBytes));
     KCR_ASSIGN_OR_RETURN(ImageConfig cfg, ParseConfig(config_json));
     if (cfg.diff_ids.size() != m.layers.size())
@@ -227,20 +253,37 @@ class Store final : public ImageStore {
     std::vector<Status> results(m.layers.size());
     {
       std::atomic<size_t> next{0};
+      std::atomic<bool> failed{false};  // once one layer failed, the others are not started
       std::vector<std::thread> workers;
       size_t n = std::min<size_t>(need.size(), static_cast<size_t>(std::max(1, opt_.max_parallel_layers)));
       for (size_t w = 0; w < n; w++)
         workers.emplace_back([&] {
-          for (size_t k; (k = next++) < need.size();) results[need[k]] = Fetch(ref, m.layers[need[k]], auth);
+          for (size_t k; !failed && (k = next++) < need.size();) {
+            results[need[k]] = Fetch(ref, m.layers[need[k]], auth, cancel);
+            if (!results[need[k]].ok()) failed = true;
+          }
         });
       for (auto& t : workers) t.join();
     }
     for (size_t i : need) KCR_RETURN_IF_ERROR(results[i]);
-    // Unpack in order: each layer sits on its parent.
+    // Unpack in order: each layer sits on its parent. Each layer is capped,
+    // and so is what this pull unpacks for the image in all.
+    int64_t unpacked = 0;
     for (size_t i : need) {
-      KCR_RETURN_IF_ERROR(layers_.ApplyLayer(chains[i], i == 0 ? "" : chains[i - 1],
-                                             content_.PathOf(m.layers[i].digest), m.layers[i].media_type,
-                                             cfg.diff_ids[i], m.layers[i].digest));
+      LayerStore::ApplyLimits limits;
+      limits.cancel = &cancel;
+      int64_t left = opt_.max_image_bytes - unpacked;
+      if (left < opt_.max_layer_bytes) {
+        limits.max_bytes = left;
+        limits.limit = "images.max_image_bytes, all layers of " + ref.String() + " together";
+      } else {
+        limits.max_bytes = opt_.max_layer_bytes;
+        limits.limit = "images.max_layer_bytes";
+      }
+      KCR_ASSIGN_OR_RETURN(int64_t n, layers_.ApplyLayer(chains[i], i == 0 ? "" : chains[i - 1],
+                                                         content_.PathOf(m.layers[i].digest), m.layers[i].media_type,
+                                                         cfg.diff_ids[i], m.layers[i].digest, limits));
+      unpacked += n;
     }
     for (const auto& [d, body] : manifests) KCR_RETURN_IF_ERROR(content_.Put(d, body));
 
@@ -269,36 +312,67 @@ class Store final : public ImageStore {
     return Get(img.id);
   }
 
-  // Downloads one blob into the content store unless it is there already.
-  // Concurrent pulls that need the same blob (images sharing a layer)
-  // download it once: the others wait for that download's result.
-  Status Fetch(const Reference& ref, const Descriptor& d, const AuthConfig& auth) {
-    if (content_.Has(d.digest)) return absl::OkStatus();
-    std::promise<Status> promise;
-    std::shared_future<Status> fut;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (auto it = fetching_.find(d.digest); it != fetching_.end()) {
-        fut = it->second;
-      } else {
-        fetching_[d.digest] = promise.get_future().share();
-      }
+  // A manifest's sizes are the registry's word: capped before anything is
+  // fetched or trusted (the content store then holds each blob to its size).
+  Status CheckDeclaredSizes(const Reference& ref, const Manifest& m) const {
+    int64_t declared = m.config.size;
+    for (const auto& l : m.layers) {
+      if (l.size > opt_.max_layer_bytes)
+        return absl::FailedPreconditionError("layer " + l.digest + " of " + ref.String() + " declares " +
+                                             std::to_string(l.size) + " bytes, more than images.max_layer_bytes (" +
+                                             std::to_string(opt_.max_layer_bytes) + ")");
+      // declared <= max_image_bytes here, so this cannot overflow.
+      if (l.size > opt_.max_image_bytes - declared)
+        return absl::FailedPreconditionError("the layers of " + ref.String() +
+                                             " declare more bytes together than images.max_image_bytes (" +
+                                             std::to_string(opt_.max_image_bytes) + ")");
+      declared += l.size;
     }
-    if (fut.valid()) {
-      Status st = fut.get();
-      // The other pull's credentials or endpoint may not be this one's: on
-      // its failure, this pull tries for itself.
-      if (st.ok() && content_.Has(d.digest)) return st;
-      return Download(ref, d, auth);
-    }
-    Status st = Download(ref, d, auth);
-    promise.set_value(st);
-    std::lock_guard<std::mutex> l(mu_);
-    fetching_.erase(d.digest);
-    return st;
+    return absl::OkStatus();
   }
 
-  Status Download(const Reference& ref, const Descriptor& d, const AuthConfig& auth) {
+  // Downloads one blob into the content store unless it is there already.
+  // Concurrent pulls that need the same blob (images sharing a layer) from
+  // the same registry with the same credentials download it once: the
+  // others wait for that download, each only as long as its own caller
+  // does. A pull from another registry downloads for itself: it never waits
+  // on a download a hostile registry may be stalling.
+  Status Fetch(const Reference& ref, const Descriptor& d, const AuthConfig& auth, const Cancel& cancel) {
+    std::string key = d.digest + " " + ref.domain + " " + CredentialKey(auth);
+    for (;;) {
+      if (content_.Has(d.digest)) return absl::OkStatus();
+      KCR_RETURN_IF_ERROR(cancel.Check("blob " + d.digest + " of " + ref.String()));
+      std::promise<Status> promise;
+      std::shared_future<Status> fut;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (auto it = fetching_.find(key); it != fetching_.end()) {
+          fut = it->second;
+        } else {
+          fetching_[key] = promise.get_future().share();
+        }
+      }
+      if (fut.valid()) {
+        if (!cancel.Wait(fut))
+          return absl::CancelledError("blob " + d.digest + " of " + ref.String() + ": cancelled by the caller");
+        Status st = fut.get();
+        if (st.ok() && content_.Has(d.digest)) return st;
+        // Its caller gave up (or the blob is gone again): fetch anew.
+        if (st.ok() || st.code() == absl::StatusCode::kCancelled) continue;
+        // On another failure this pull tries once for itself.
+        return Download(ref, d, auth, cancel);
+      }
+      Status st = Download(ref, d, auth, cancel);
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        fetching_.erase(key);
+      }
+      promise.set_value(st);
+      return st;
+    }
+  }
+
+  Status Download(const Reference& ref, const Descriptor& d, const AuthConfig& auth, const Cancel& cancel) {
     if (content_.Has(d.digest)) return absl::OkStatus();
     std::unique_ptr<ContentStore::Writer> w;
     auto restart = [&]() -> Status {
@@ -307,7 +381,7 @@ class Store final : public ImageStore {
     };
     KCR_RETURN_IF_ERROR(restart());
     auto sink = [&](const char* data, size_t n) { return w->Write(data, n); };
-    KCR_RETURN_IF_ERROR(registry_.GetBlob(ref, d.digest, auth, sink, restart));
+    KCR_RETURN_IF_ERROR(registry_.GetBlob(ref, d.digest, d.size, auth, sink, restart, cancel));
     return w->Commit();
   }
 
@@ -362,7 +436,8 @@ class Store final : public ImageStore {
   std::set<std::string> pinned_;
   std::mutex mu_;
   std::map<std::string, std::shared_future<StatusOr<Image>>> inflight_;
-  std::map<std::string, std::shared_future<Status>> fetching_;  // blob digest -> its download
+  // "<blob digest> <registry domain> <credential key>" -> its download
+  std::map<std::string, std::shared_future<Status>> fetching_;
   std::mutex gc_mu_;  // guards metadata changes against frees, and pulling_
   std::multiset<std::string> pulling_;  // blob digests and chain IDs that pulls in progress hold
 };

@@ -20,6 +20,16 @@ struct ImageStoreOptions {
   int max_retries = 3;
   std::string platform_os = "linux", platform_arch = "amd64", platform_variant;
   std::vector<std::string> pinned_refs;  // reported pinned (e.g. the pause image)
+  // What a hostile registry can make one pull cost (cri/config [images]).
+  // Uncompressed bytes of one layer; also the most a layer's descriptor may
+  // declare (compressed data is not meaningfully larger).
+  int64_t max_layer_bytes = int64_t{16} << 30;
+  // Uncompressed bytes a pull unpacks for one image, all its new layers
+  // together; also the most its descriptors may declare together.
+  int64_t max_image_bytes = int64_t{64} << 30;
+  int blob_timeout_s = 3600;      // all attempts at one blob (0: none)
+  int blob_min_bytes_per_s = 1024;  // a blob moving slower than this ...
+  int blob_stall_timeout_s = 60;    // ... for this long is abandoned
 };
 
 // Opens the store: creates tables, clears interrupted downloads, and

@@ -263,16 +263,26 @@ const RegistryHostConfig* RegistryClient::HostConfig(const std::string& url) con
 
 StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, const std::string& accept,
                                                       const std::string& authorization, const Sink* sink,
-                                                      size_t max_body, const std::string& post) {
+                                                      size_t max_body, const std::string& post, const Bounds& bounds) {
   struct Ctx {
     Response* r;
     const Sink* sink;
     size_t max;
     Status sink_status;
     bool over = false;  // the answer was longer than allowed and cut off
+    int64_t max_content_length;
+    bool announced_too_long = false;  // a blob answer announced more than its descriptor's size
   };
+  if (bounds.cancel) KCR_RETURN_IF_ERROR(bounds.cancel->Check(url));
+  long timeout_ms = 0;
+  if (bounds.deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*bounds.deadline -
+                                                                      std::chrono::steady_clock::now());
+    if (left.count() <= 0) return absl::DeadlineExceededError(bounds.deadline_what);
+    timeout_ms = static_cast<long>(left.count());
+  }
   Response resp;
-  Ctx ctx{&resp, sink, max_body, absl::OkStatus()};
+  Ctx ctx{&resp, sink, max_body, absl::OkStatus(), false, bounds.max_content_length, false};
   CURL* c = curl_easy_init();
   if (!c) return absl::InternalError("curl_easy_init failed");
   struct Cleanup {
@@ -298,6 +308,17 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(opt_.min_bytes_per_s));
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opt_.stall_timeout_s));
   if (!sink) curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(opt_.small_request_timeout_s));
+  else if (timeout_ms > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+  // libcurl calls this at least once a second, also while nothing arrives:
+  // a cancelled caller ends the transfer within that second.
+  if (bounds.cancel) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, bounds.cancel);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION,
+                     +[](void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+                       return static_cast<const Cancel*>(ud)->cancelled() ? 1 : 0;
+                     });
+  }
   curl_easy_setopt(c, CURLOPT_USERAGENT, "kcr/0.1");
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -318,6 +339,12 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
     size_t len = sz * n;
     // Only a successful response streams into the sink; errors are kept small.
     if (x->sink && x->r->code == 200) {
+      // A blob longer than its descriptor says is refused on the
+      // announcement, before its bytes are written anywhere.
+      if (x->max_content_length >= 0 && x->r->content_length > x->max_content_length) {
+        x->announced_too_long = true;
+        return 0;
+      }
       x->sink_status = (*x->sink)(b, len);
       if (!x->sink_status.ok()) {
         x->r->sink_failed = true;
@@ -344,6 +371,7 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
       r->content_type.clear();
       r->docker_digest.clear();
       r->www_authenticate.clear();
+      r->content_length = -1;
       r->body.clear();  // a redirect's body is not the answer's
       auto sp = line.find(' ');
       r->code = sp == std::string::npos ? 0 : std::strtol(line.c_str() + sp + 1, nullptr, 10);
@@ -359,11 +387,26 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
       if (k == "content-type") r->content_type = v;
       else if (k == "docker-content-digest") r->docker_digest = v;
       else if (k == "www-authenticate") r->www_authenticate = v;
+      else if (k == "content-length" && !v.empty() && v.size() < 19 &&
+               v.find_first_not_of("0123456789") == std::string::npos)
+        r->content_length = std::stoll(v);
     }
     return sz * n;
   });
   CURLcode rc = curl_easy_perform(c);
   if (resp.sink_failed) return ctx.sink_status;
+  if (ctx.announced_too_long)
+    return absl::DataLossError(bounds.blob + ": " + url + " announces " + std::to_string(resp.content_length) +
+                               " bytes, its descriptor " + std::to_string(bounds.max_content_length));
+  if (rc == CURLE_ABORTED_BY_CALLBACK && bounds.cancel && bounds.cancel->cancelled())
+    return absl::CancelledError(url + ": cancelled by the caller");
+  // libcurl's own clock may end the transfer a little before ours reaches
+  // the deadline (seen: Timeout at 3.07 s of 3 s, yet now() < deadline): a
+  // timeout in the deadline's last second is the deadline's. (A stall limit
+  // coinciding with it is reported as the deadline; both are timeouts.)
+  if (rc == CURLE_OPERATION_TIMEDOUT && bounds.deadline &&
+      std::chrono::steady_clock::now() + std::chrono::seconds(1) >= *bounds.deadline)
+    return absl::DeadlineExceededError(bounds.deadline_what);
   if (ctx.over) {
     if (resp.code == 200)
       return absl::FailedPreconditionError(url + ": answer larger than the limit of " + std::to_string(max_body) +
@@ -386,7 +429,8 @@ StatusOr<RegistryClient::Response> RegistryClient::Do(const std::string& url, co
 }
 
 StatusOr<std::string> RegistryClient::Token(const std::string& endpoint, const std::string& challenge,
-                                            const std::string& scope, const AuthConfig& auth) {
+                                            const std::string& scope, const AuthConfig& auth,
+                                            const Bounds& bounds) {
   AuthChallenge ch = ParseAuthChallenge(challenge);
   const std::string& scheme = ch.scheme;
   auto& params = ch.params;
@@ -410,12 +454,15 @@ StatusOr<std::string> RegistryClient::Token(const std::string& endpoint, const s
     return absl::FailedPreconditionError(endpoint + ": token realm " + realm +
                                          " is plain HTTP; credentials are sent there only over HTTPS");
   StatusOr<Response> r;
+  Bounds token_bounds;  // a small answer: its own timeout, the caller's cancellation
+  token_bounds.cancel = bounds.cancel;
   if (!auth.identity_token.empty()) {  // OAuth2 refresh token
     r = Do(realm, "", "", nullptr, kMaxTokenResponseBytes,
-           q + "&grant_type=refresh_token&client_id=kcr&refresh_token=" + UrlEncode(auth.identity_token));
+           q + "&grant_type=refresh_token&client_id=kcr&refresh_token=" + UrlEncode(auth.identity_token),
+           token_bounds);
   } else {
     r = Do(realm + (realm.find('?') == std::string::npos ? "?" : "&") + q, "",
-           creds.empty() ? "" : "Basic " + Base64Encode(creds), nullptr, kMaxTokenResponseBytes, "");
+           creds.empty() ? "" : "Basic " + Base64Encode(creds), nullptr, kMaxTokenResponseBytes, "", token_bounds);
   }
   if (!r.ok()) return r.status();
   if (r->code != 200) return HttpError(r->code == 0 ? 503 : r->code, "token from " + realm, r->body);
@@ -426,7 +473,7 @@ StatusOr<std::string> RegistryClient::Token(const std::string& endpoint, const s
 StatusOr<RegistryClient::Response> RegistryClient::Get(const Reference& ref, const std::string& suffix,
                                                        const std::string& accept, const AuthConfig& auth,
                                                        const Sink* sink, const std::function<Status()>* restart,
-                                                       size_t max_body) {
+                                                       size_t max_body, const Bounds& bounds) {
   std::string scope = "repository:" + ref.path + ":pull";
   Status best = absl::UnavailableError("no endpoint for " + ref.domain);
   bool have_definitive = false;
@@ -445,10 +492,11 @@ StatusOr<RegistryClient::Response> RegistryClient::Get(const Reference& ref, con
         if (auto it = tokens_.find(key); it != tokens_.end()) authz = it->second;
       }
       if (authz.empty() && !auth.registry_token.empty()) authz = "Bearer " + auth.registry_token;
-      KCR_ASSIGN_OR_RETURN(Response r, Do(url, accept, authz, sink, max_body, ""));
+      KCR_ASSIGN_OR_RETURN(Response r, Do(url, accept, authz, sink, max_body, "", bounds));
       if (r.code == 401 && !r.www_authenticate.empty()) {
-        auto tok = Token(ep, r.www_authenticate, scope, auth);
+        auto tok = Token(ep, r.www_authenticate, scope, auth, bounds);
         if (!tok.ok()) {
+          if (tok.status().code() == absl::StatusCode::kCancelled) return tok.status();
           last = tok.status();
           if (tok.status().code() == absl::StatusCode::kUnavailable) continue;
           break;
@@ -458,7 +506,7 @@ StatusOr<RegistryClient::Response> RegistryClient::Get(const Reference& ref, con
           tokens_[key] = *tok;
         }
         if (restart && *restart) KCR_RETURN_IF_ERROR((*restart)());
-        KCR_ASSIGN_OR_RETURN(r, Do(url, accept, *tok, sink, max_body, ""));
+        KCR_ASSIGN_OR_RETURN(r, Do(url, accept, *tok, sink, max_body, "", bounds));
       }
       if (r.code == 200) return r;
       last = r.code == 0 ? absl::UnavailableError(url + ": " + r.body) : HttpError(r.code, url, r.body);
@@ -478,10 +526,12 @@ StatusOr<RegistryClient::Response> RegistryClient::Get(const Reference& ref, con
 }
 
 StatusOr<RegistryClient::Manifest> RegistryClient::GetManifest(const Reference& ref, const std::string& tag_or_digest,
-                                                              const AuthConfig& auth) {
+                                                              const AuthConfig& auth, const Cancel& cancel) {
+  Bounds bounds;
+  bounds.cancel = &cancel;
   KCR_ASSIGN_OR_RETURN(Response r,
                        Get(ref, "/manifests/" + tag_or_digest, media::kAcceptManifests, auth, nullptr, nullptr,
-                           kMaxManifestBytes));
+                           kMaxManifestBytes, bounds));
   Manifest m;
   m.body = std::move(r.body);
   m.content_type = r.content_type;
@@ -492,9 +542,20 @@ StatusOr<RegistryClient::Manifest> RegistryClient::GetManifest(const Reference& 
   return m;
 }
 
-Status RegistryClient::GetBlob(const Reference& ref, const std::string& digest, const AuthConfig& auth,
-                               const Sink& sink, const std::function<Status()>& restart) {
-  return Get(ref, "/blobs/" + digest, "", auth, &sink, &restart, kMaxErrorBodyBytes).status();
+Status RegistryClient::GetBlob(const Reference& ref, const std::string& digest, int64_t max_bytes,
+                               const AuthConfig& auth, const Sink& sink, const std::function<Status()>& restart,
+                               const Cancel& cancel) {
+  Bounds bounds;
+  bounds.cancel = &cancel;
+  bounds.max_content_length = max_bytes;
+  bounds.blob = "blob " + digest;
+  if (opt_.blob_timeout_s > 0) {
+    bounds.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opt_.blob_timeout_s);
+    // The limit is kcrd's [images] blob_timeout_s.
+    bounds.deadline_what = "blob " + digest + " of " + ref.Name() + ": not complete within " +
+                           std::to_string(opt_.blob_timeout_s) + " s (images.blob_timeout_s)";
+  }
+  return Get(ref, "/blobs/" + digest, "", auth, &sink, &restart, kMaxErrorBodyBytes, bounds).status();
 }
 
 }  // namespace kcr::images

@@ -4,14 +4,17 @@
 // (anonymous or with credentials, refresh tokens as OAuth2), basic auth and
 // registry tokens; redirects followed (to blob storage on other hosts, with
 // credentials dropped); transient errors retried with exponential back-off.
+#include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "images/cancel.h"
 #include "images/image_store.h"
 #include "images/reference.h"
 
@@ -36,6 +39,9 @@ struct RegistryOptions {
   int small_request_timeout_s = 120;
   int stall_timeout_s = 60;
   int min_bytes_per_s = 1024;
+  // A blob that keeps moving just fast enough could still take forever: all
+  // attempts at one blob together end after `blob_timeout_s` (0: no bound).
+  int blob_timeout_s = 3600;
 };
 
 // Largest error body kept from a registry (it only feeds the message).
@@ -54,14 +60,20 @@ class RegistryClient {
   };
 
   // GET /v2/<path>/manifests/<tag-or-digest>. When `ref_or_digest` is a
-  // digest the body is verified against it (DataLoss otherwise).
-  StatusOr<Manifest> GetManifest(const Reference& ref, const std::string& ref_or_digest, const AuthConfig& auth);
+  // digest the body is verified against it (DataLoss otherwise). Every
+  // request (manifests, tokens, blobs) stops with Cancelled naming its URL
+  // as soon as `cancel` fires (checked at least once a second).
+  StatusOr<Manifest> GetManifest(const Reference& ref, const std::string& ref_or_digest, const AuthConfig& auth,
+                                 const Cancel& cancel);
 
   // GET /v2/<path>/blobs/<digest>, streaming into `sink` (which may fail).
-  // `restart` is called before each retry so the sink can start over.
+  // `restart` is called before each retry so the sink can start over. An
+  // answer announcing more than `max_bytes` (the descriptor's size) is
+  // DataLoss before any byte reaches the sink; all attempts together end
+  // with DeadlineExceeded after blob_timeout_s.
   using Sink = std::function<Status(const char*, size_t)>;
-  Status GetBlob(const Reference& ref, const std::string& digest, const AuthConfig& auth, const Sink& sink,
-                 const std::function<Status()>& restart);
+  Status GetBlob(const Reference& ref, const std::string& digest, int64_t max_bytes, const AuthConfig& auth,
+                 const Sink& sink, const std::function<Status()>& restart, const Cancel& cancel);
 
   // Endpoints tried for `domain`, in order (mirrors, then the origin).
   std::vector<std::string> Endpoints(const std::string& domain) const;
@@ -71,16 +83,26 @@ class RegistryClient {
     long code = 0;
     std::string body;
     std::string content_type, docker_digest, www_authenticate;
+    int64_t content_length = -1;  // of the current answer; -1 when not announced
     bool sink_failed = false;
   };
+  // What bounds one request besides the options: its caller's cancellation,
+  // a deadline for all attempts (blobs), the most bytes a blob may announce.
+  struct Bounds {
+    const Cancel* cancel = nullptr;
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    std::string deadline_what;  // names the object and the limit in the DeadlineExceeded message
+    int64_t max_content_length = -1;
+    std::string blob;  // "blob <digest>" for blob requests, naming it in errors
+  };
   StatusOr<Response> Do(const std::string& url, const std::string& accept, const std::string& authorization,
-                        const Sink* sink, size_t max_body, const std::string& post);
+                        const Sink* sink, size_t max_body, const std::string& post, const Bounds& bounds);
   // Runs GET `suffix` against each endpoint with auth handling and retries.
   StatusOr<Response> Get(const Reference& ref, const std::string& suffix, const std::string& accept,
                          const AuthConfig& auth, const Sink* sink, const std::function<Status()>* restart,
-                         size_t max_body);
+                         size_t max_body, const Bounds& bounds);
   StatusOr<std::string> Token(const std::string& endpoint, const std::string& challenge, const std::string& scope,
-                              const AuthConfig& auth);
+                              const AuthConfig& auth, const Bounds& bounds);
   const RegistryHostConfig* HostConfig(const std::string& url) const;
   bool HasTlsConfig(const std::string& domain) const;  // CA, client certificate or skip-verify set
 

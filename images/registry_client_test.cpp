@@ -194,7 +194,7 @@ TEST(RegistryClient, TricklingAnswerHitsTheDeadline) {
   o.max_retries = 0;
   o.small_request_timeout_s = 1;
   RegistryClient c(o);
-  auto m = c.GetManifest(RefOn(srv.host()), "1", AuthConfig{});
+  auto m = c.GetManifest(RefOn(srv.host()), "1", AuthConfig{}, Cancel());
   EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable) << m.status();
   EXPECT_NE(m.status().message().find("no complete answer within 1 s"), std::string::npos) << m.status();
 }
@@ -211,7 +211,7 @@ TEST(RegistryClient, EndlessErrorBodyIsCutOff) {
   RegistryOptions o;
   o.max_retries = 0;
   RegistryClient c(o);
-  auto m = c.GetManifest(RefOn(srv.host()), "1", AuthConfig{});
+  auto m = c.GetManifest(RefOn(srv.host()), "1", AuthConfig{}, Cancel());
   EXPECT_EQ(m.status().code(), absl::StatusCode::kNotFound) << m.status();
   EXPECT_NE(m.status().message().find("HTTP 404"), std::string::npos) << m.status();
 }
@@ -234,12 +234,12 @@ TEST(RegistryClient, EndlessHeadersEndTheRequest) {
   RegistryClient c(o);
   size_t got = 0;
   Status st = c.GetBlob(
-      RefOn(srv.host()), "sha256:" + std::string(64, 'a'), AuthConfig{},
+      RefOn(srv.host()), "sha256:" + std::string(64, 'a'), 1 << 20, AuthConfig{},
       [&](const char*, size_t n) {
         got += n;
         return absl::OkStatus();
       },
-      [] { return absl::OkStatus(); });
+      [] { return absl::OkStatus(); }, Cancel());
   EXPECT_FALSE(st.ok());
   EXPECT_EQ(got, 0u);
 }
@@ -261,10 +261,97 @@ TEST(RegistryClient, NoCredentialsToAPlainHttpRealmElsewhere) {
   AuthConfig auth;
   auth.username = "kcr";
   auth.password = "secret";
-  auto m = c.GetManifest(RefOn(srv.host()), "1", auth);
+  auto m = c.GetManifest(RefOn(srv.host()), "1", auth, Cancel());
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition) << m.status();
   EXPECT_NE(m.status().message().find("plain HTTP"), std::string::npos) << m.status();
   EXPECT_EQ(srv.requests(), 1);  // the manifest request only, no token request
+}
+
+// Waits until the client hangs up, at most `limit_ms`: a server that holds
+// the connection for a client that does not give up.
+void HoldUntilHangup(int fd, int limit_ms) {
+  pollfd p{fd, POLLIN, 0};
+  ::poll(&p, 1, limit_ms);
+}
+
+Status GetBlobInto(RegistryClient& c, const std::string& host, int64_t max_bytes, size_t* got,
+                   const Cancel& cancel) {
+  return c.GetBlob(
+      RefOn(host), "sha256:" + std::string(64, 'b'), max_bytes, AuthConfig{},
+      [got](const char*, size_t n) {
+        *got += n;
+        return absl::OkStatus();
+      },
+      [] { return absl::OkStatus(); }, cancel);
+}
+
+// A blob that keeps moving (40 KiB/s, well above the stall limit) but would
+// take minutes ends at its total deadline, which retries do not restart.
+TEST(RegistryClient, TricklingBlobEndsAtItsDeadline) {
+  std::atomic<bool> hung_up{false};
+  TestServer srv([&hung_up](int fd) {
+    if (!Send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n")) return;
+    std::string chunk(2048, 'x');
+    for (int i = 0; i < 1200; i++) {  // 60 s at most
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) > 0 || !Send(fd, chunk)) {
+        hung_up = true;
+        return;
+      }
+    }
+  });
+  RegistryOptions o;
+  o.max_retries = 2;
+  o.base_backoff_ms = 1;
+  o.blob_timeout_s = 1;
+  RegistryClient c(o);
+  size_t got = 0;
+  Status st = GetBlobInto(c, srv.host(), 10000000, &got, Cancel());
+  EXPECT_EQ(st.code(), absl::StatusCode::kDeadlineExceeded) << st;
+  EXPECT_NE(st.message().find("not complete within 1 s"), std::string::npos) << st;
+  EXPECT_EQ(srv.requests(), 1);
+  EXPECT_GT(got, 0u);
+  // The client ended the transfer, not the server's 60 s: the server sees
+  // the hang-up at its next poll.
+  for (int i = 0; i < 200 && !hung_up; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(hung_up);
+}
+
+// A blob that stalls ends as soon as its caller gives up, long before the
+// stall limit would end it.
+TEST(RegistryClient, CancelEndsAStalledBlob) {
+  TestServer srv([](int fd) {
+    if (!Send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")) return;
+    HoldUntilHangup(fd, 60000);
+  });
+  RegistryOptions o;
+  o.max_retries = 0;
+  o.stall_timeout_s = 600;
+  RegistryClient c(o);
+  size_t got = 0;
+  Cancel cancel([&got] { return got > 0; });  // gives up once the first bytes are in
+  Status st = GetBlobInto(c, srv.host(), 1000, &got, cancel);
+  EXPECT_EQ(st.code(), absl::StatusCode::kCancelled) << st;
+  EXPECT_EQ(got, 10u);
+}
+
+// An answer announcing more than the descriptor's size is refused before a
+// byte of it reaches the sink.
+TEST(RegistryClient, BlobAnnouncingMoreThanItsDescriptorIsRefused) {
+  TestServer srv([](int fd) {
+    if (!Send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5000000\r\n\r\n")) return;
+    std::string chunk(65536, 'x');
+    for (int i = 0; i < 76 && Send(fd, chunk); i++) {
+    }
+  });
+  RegistryOptions o;
+  o.max_retries = 0;
+  RegistryClient c(o);
+  size_t got = 0;
+  Status st = GetBlobInto(c, srv.host(), 100, &got, Cancel());
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("announces 5000000 bytes, its descriptor 100"), std::string::npos) << st;
+  EXPECT_EQ(got, 0u);
 }
 
 }  // namespace

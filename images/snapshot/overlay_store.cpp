@@ -61,15 +61,18 @@ class OverlayStore final : public LayerStore {
     return r.ok() && r->kind == "committed";
   }
 
-  Status ApplyLayer(const std::string& chain_id, const std::string& parent, const std::string& blob_path,
-                    const std::string& media_type, const std::string& diff_id,
-                    const std::string& layer_digest) override {
+  StatusOr<int64_t> ApplyLayer(const std::string& chain_id, const std::string& parent, const std::string& blob_path,
+                               const std::string& media_type, const std::string& diff_id,
+                               const std::string& layer_digest, const ApplyLimits& limits) override {
     // One unpack per chain ID at a time: concurrent pulls of images sharing
     // a layer wait here for the one unpacking it instead of unpacking it
     // twice. Different chains unpack in parallel, so a slow or hostile
     // layer holds up only the pulls that need that very layer.
-    ApplyingChain applying(*this, chain_id);
-    if (HasLayer(chain_id)) return absl::OkStatus();
+    static const Cancel kNever;
+    const Cancel& cancel = limits.cancel ? *limits.cancel : kNever;
+    ApplyingChain applying(*this, chain_id, cancel);
+    if (!applying.held()) return cancel.Check("layer " + layer_digest);
+    if (HasLayer(chain_id)) return int64_t{0};
     if (!parent.empty() && !HasLayer(parent))
       return absl::NotFoundError("parent layer " + parent + " of layer " + layer_digest + " is not stored");
     KCR_ASSIGN_OR_RETURN(std::string tmp, MakeUnpackDir());
@@ -82,8 +85,8 @@ class OverlayStore final : public LayerStore {
     } cleanup{tmp};
     KCR_RETURN_IF_ERROR(fs::MkdirAll(tmp + "/fs", 0755));
     KCR_RETURN_IF_ERROR(fs::MkdirAll(tmp + "/work", 0700));
-    Status st = Unpack(blob_path, media_type, diff_id, tmp + "/fs");
-    if (!st.ok()) return Annotate(st, "layer " + layer_digest);
+    StatusOr<int64_t> unpacked = Unpack(blob_path, media_type, diff_id, tmp + "/fs", limits, cancel);
+    if (!unpacked.ok()) return Annotate(unpacked.status(), "layer " + layer_digest);
 
     std::lock_guard<std::recursive_mutex> l(db_.mu());
     Transaction tx(db_);
@@ -98,7 +101,7 @@ class OverlayStore final : public LayerStore {
     KCR_RETURN_IF_ERROR(fs::SyncDir(paths_.Snapshots()));
     KCR_RETURN_IF_ERROR(tx.Commit());
     cleanup.keep = true;
-    return absl::OkStatus();
+    return *unpacked;
   }
 
   Status RemoveLayer(const std::string& chain_id) override {
@@ -190,11 +193,17 @@ class OverlayStore final : public LayerStore {
     return fs::RemoveAll(paths_.Snapshot(std::to_string(r.id)));
   }
 
-  Status Unpack(const std::string& blob, const std::string& media_type, const std::string& diff_id,
-                const std::string& dir) {
+  // Unpacks into `dir`; returns the uncompressed bytes. The cap applies to
+  // the decompressed stream as a whole, so it bounds file data, headers of
+  // empty files (inodes) and padding alike.
+  StatusOr<int64_t> Unpack(const std::string& blob, const std::string& media_type, const std::string& diff_id,
+                           const std::string& dir, const ApplyLimits& limits, const Cancel& cancel) {
     KCR_ASSIGN_OR_RETURN(Compression c, CompressionOf(media_type));
     KCR_ASSIGN_OR_RETURN(std::unique_ptr<ByteSource> file, OpenFile(blob));
-    HashingSource hashed(Decompress(std::move(file), c));
+    auto limited = std::make_unique<LimitedSource>(Decompress(std::move(file), c), limits.max_bytes, limits.limit,
+                                                   cancel);
+    LimitedSource* counted = limited.get();
+    HashingSource hashed(std::move(limited));
     TarReader tar(hashed);
     KCR_RETURN_IF_ERROR(ExtractLayer(tar, dir).status());
     // The rest (end-of-archive blocks, record padding) belongs to the diff
@@ -212,31 +221,40 @@ class OverlayStore final : public LayerStore {
     }
     std::string got = hashed.Digest();
     if (got != diff_id) return absl::DataLossError("uncompressed content is " + got + ", config says " + diff_id);
-    return absl::OkStatus();
+    return counted->total();
   }
 
   // Marks `chain` as being unpacked for its lifetime, after waiting for any
-  // other unpack of the same chain to finish.
+  // other unpack of the same chain to finish, or until `cancel` fires
+  // (then held() is false): a pull waiting on another's unpack stops with
+  // its own caller.
   class ApplyingChain {
    public:
-    ApplyingChain(OverlayStore& s, std::string chain) : s_(s), chain_(std::move(chain)) {
+    ApplyingChain(OverlayStore& s, std::string chain, const Cancel& cancel) : s_(s), chain_(std::move(chain)) {
       std::unique_lock<std::mutex> l(s_.applying_mu_);
-      s_.applying_cv_.wait(l, [&] { return !s_.applying_.count(chain_); });
+      while (s_.applying_.count(chain_)) {
+        if (cancel.cancelled()) return;
+        s_.applying_cv_.wait_for(l, Cancel::kPoll);
+      }
       s_.applying_.insert(chain_);
+      held_ = true;
     }
     ~ApplyingChain() {
+      if (!held_) return;
       {
         std::lock_guard<std::mutex> l(s_.applying_mu_);
         s_.applying_.erase(chain_);
       }
       s_.applying_cv_.notify_all();
     }
+    bool held() const { return held_; }
     ApplyingChain(const ApplyingChain&) = delete;
     ApplyingChain& operator=(const ApplyingChain&) = delete;
 
    private:
     OverlayStore& s_;
     std::string chain_;
+    bool held_ = false;
   };
 
   // A fresh directory under the unpacking area, unique even when several

@@ -161,6 +161,19 @@ std::unique_ptr<ByteSource> Decompress(std::unique_ptr<ByteSource> in, Compressi
   }
 }
 
+StatusOr<size_t> LimitedSource::Read(char* buf, size_t n) {
+  if (total_ >= next_check_) {
+    KCR_RETURN_IF_ERROR(cancel_.Check("unpack"));
+    next_check_ = total_ + (int64_t{1} << 20);
+  }
+  KCR_ASSIGN_OR_RETURN(size_t got, in_->Read(buf, n));
+  total_ += static_cast<int64_t>(got);
+  if (total_ > max_)
+    return absl::FailedPreconditionError("uncompressed content exceeds " + std::to_string(max_) + " bytes (" +
+                                         limit_ + ")");
+  return got;
+}
+
 StatusOr<size_t> HashingSource::Read(char* buf, size_t n) {
   KCR_ASSIGN_OR_RETURN(size_t got, in_->Read(buf, n));
   hash_.Update(buf, got);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "images/cancel.h"
 #include "images/digest.h"
 
 namespace kcr::images {
@@ -38,6 +39,25 @@ class HashingSource final : public ByteSource {
  private:
   std::unique_ptr<ByteSource> in_;
   Sha256 hash_;
+};
+
+// Yields `in` unchanged up to `max_bytes` in all; one byte more is
+// FailedPrecondition "<what> exceeds N bytes (<limit>)": a decompression bomb
+// stops there instead of filling the disk. Checks `cancel` every MiB.
+class LimitedSource final : public ByteSource {
+ public:
+  LimitedSource(std::unique_ptr<ByteSource> in, int64_t max_bytes, std::string limit, const Cancel& cancel)
+      : in_(std::move(in)), max_(max_bytes), limit_(std::move(limit)), cancel_(cancel) {}
+  StatusOr<size_t> Read(char* buf, size_t n) override;
+  int64_t total() const { return total_; }
+
+ private:
+  std::unique_ptr<ByteSource> in_;
+  int64_t max_;
+  std::string limit_;
+  const Cancel& cancel_;
+  int64_t total_ = 0;
+  int64_t next_check_ = 0;
 };
 
 }  // namespace kcr::images

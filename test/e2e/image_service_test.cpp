@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <unistd.h>
+
+#include <functional>
 
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -493,6 +496,156 @@ TEST_F(MirrorTest, FallsThroughToAWorkingMirror) {
   EXPECT_EQ(st.image().repo_tags(0), "mirror.test/library/busybox:latest");
   s = Pull("mirror.test/library/nothing-here", &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+}
+
+// A registry that misbehaves on purpose (hack/hostile_registry.py, on a free
+// loopback port): decompression bombs, lying sizes, bad digests, trickling
+// and stalled blobs. Every refused pull leaves the store as it was.
+class HostileRegistryTest : public ImageServiceTest {
+ protected:
+  void SetUp() override {
+    KcrdFixture::SetUp();
+    std::string script = std::string(KCR_SOURCE_DIR) + "/hack/hostile_registry.py";
+    std::vector<char*> args{const_cast<char*>("/usr/bin/python3"), script.data(), const_cast<char*>("0"),
+                            const_cast<char*>("http://127.0.0.1:5000"), nullptr};
+    int out[2];
+    ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    ASSERT_EQ(posix_spawn(&server_, args[0], &fa, nullptr, args.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(out[1]);
+    // Its first line names the port it listens on.
+    std::string line;
+    char c;
+    while (line.find('\n') == std::string::npos && ::read(out[0], &c, 1) == 1) line.push_back(c);
+    ::close(out[0]);
+    auto colon = line.rfind(':');
+    ASSERT_NE(colon, std::string::npos) << "hostile registry did not start: " << line;
+    host_ = "127.0.0.1:" + line.substr(colon + 1, line.find('\n') - colon - 1);
+  }
+  void TearDown() override {
+    ImageServiceTest::TearDown();
+    if (server_ > 0) {
+      ::kill(server_, SIGTERM);
+      ::waitpid(server_, nullptr, 0);
+    }
+  }
+  json Stats() {
+    CmdResult r = e2e::Run({"/usr/bin/curl", "-sf", "http://" + host_ + "/stats"});
+    return r.exit_code == 0 ? json::parse(r.out, nullptr, false) : json();
+  }
+  // Polls the registry's counters until `pred` holds (at most `limit_s`).
+  bool WaitStats(const std::function<bool(const json&)>& pred, int limit_s = 30) {
+    for (int i = 0; i < limit_s * 20; i++) {
+      json s = Stats();
+      if (s.is_object() && pred(s)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  // The store holds exactly what it held before the refused pull.
+  void ExpectStoreUnchanged(int blobs, int snapshots, size_t images, const std::string& what) {
+    EXPECT_EQ(CountEntries(Blobs()), blobs) << what;
+    EXPECT_EQ(CountEntries(root_ + "/snapshots"), snapshots) << what;
+    EXPECT_EQ(CountEntries(root_ + "/snapshots-tmp"), 0) << what;
+    EXPECT_EQ(CountEntries(root_ + "/content/ingest"), 0) << what;
+    EXPECT_EQ(List().size(), images) << what;
+  }
+  std::string Hostile(const std::string& name) { return host_ + "/hostile/" + name + ":1"; }
+  std::string host_;
+  pid_t server_ = -1;
+};
+
+// A few KiB of gzip that unpack to 64 MiB, and four layers that are each
+// under the per-layer cap but together over the per-image one: both fail
+// naming the layer and the limit, and nothing half-unpacked stays.
+TEST_F(HostileRegistryTest, UncompressedBytesAreCappedPerLayerAndPerImage) {
+  Start("[images]\nmax_retries = 0\nmax_layer_bytes = 8388608\nmax_image_bytes = 20971520\n");
+  v1::PullImageResponse r;
+  ASSERT_TRUE(Pull("busybox", &r).ok());
+  int blobs = CountEntries(Blobs()), snapshots = CountEntries(root_ + "/snapshots");
+  grpc::Status s = Pull(Hostile("bomb"), &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_NE(s.error_message().find("layer sha256:"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("images.max_layer_bytes"), std::string::npos) << s.error_message();
+  ExpectStoreUnchanged(blobs, snapshots, 1, "bomb");
+  s = Pull(Hostile("bombs"), &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_NE(s.error_message().find("layer sha256:"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("images.max_image_bytes"), std::string::npos) << s.error_message();
+  ExpectStoreUnchanged(blobs, snapshots, 1, "bombs");
+}
+
+// Sizes a manifest declares are capped before anything is fetched; bodies
+// longer than declared (announced or not) and wrong digests fail cleanly.
+TEST_F(HostileRegistryTest, DeclaredSizesBodiesAndDigestsAreChecked) {
+  Start("[images]\nmax_retries = 0\nmax_layer_bytes = 8388608\n");
+  v1::PullImageResponse r;
+  grpc::Status s = Pull(Hostile("huge-size"), &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_NE(s.error_message().find("declares 1099511627776 bytes"), std::string::npos) << s.error_message();
+  EXPECT_TRUE(Stats()["blob_requests"].empty()) << Stats().dump();  // refused before any blob was asked for
+  ExpectStoreUnchanged(0, 0, 0, "huge-size");
+  for (const char* name : {"long-body", "long-body-unsized", "bad-digest"}) {
+    s = Pull(Hostile(name), &r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS) << name << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find("blob sha256:"), std::string::npos) << name << ": " << s.error_message();
+    ExpectStoreUnchanged(0, 0, 0, name);
+  }
+}
+
+// A blob that keeps moving, just fast enough for the stall limit, still
+// ends at its total deadline.
+TEST_F(HostileRegistryTest, TricklingBlobEndsAtItsDeadline) {
+  Start("[images]\nmax_retries = 0\nblob_timeout_s = 3\n");
+  v1::PullImageRequest req;
+  req.mutable_image()->set_image(Hostile("trickle"));
+  v1::PullImageResponse r;
+  grpc::Status s = Images().PullImage(Ctx(60).get(), req, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_NE(s.error_message().find("images.blob_timeout_s"), std::string::npos) << s.error_message();
+  ExpectStoreUnchanged(0, 0, 0, "trickle");
+}
+
+// A pull stalled on a hostile registry holds up neither an unrelated pull
+// nor one of an image sharing the stalled layer from another registry; when
+// its gRPC call is cancelled, the download stops and nothing of it stays.
+TEST_F(HostileRegistryTest, StalledPullBlocksNoOtherAndEndsWithItsCall) {
+  Start("[images]\nmax_retries = 0\nblob_stall_timeout_s = 600\n");
+  v1::PullImageRequest req;
+  req.mutable_image()->set_image(Hostile("stall"));
+  grpc::ClientContext stalled_ctx;
+  stalled_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(300));
+  grpc::Status stalled;
+  std::thread puller([&] {
+    v1::PullImageResponse r;
+    stalled = Images().PullImage(&stalled_ctx, req, &r);
+  });
+  ASSERT_TRUE(WaitStats([](const json& s) { return s["stalling"].get<int>() == 1; })) << Stats().dump();
+  // An unrelated image from the same registry, and two from another one
+  // that share the stalled layer; each gets far less time than the stalled
+  // pull has left.
+  for (const std::string& image : {Hostile("honest"), std::string("kcr-test/tags:1"), std::string("busybox")}) {
+    v1::PullImageRequest other;
+    other.mutable_image()->set_image(image);
+    v1::PullImageResponse r;
+    grpc::Status s = Images().PullImage(Ctx(30).get(), other, &r);
+    EXPECT_TRUE(s.ok()) << image << ": " << s.error_message();
+  }
+  EXPECT_EQ(Stats()["stalling"].get<int>(), 1);  // still stalled all along
+  stalled_ctx.TryCancel();
+  puller.join();
+  EXPECT_EQ(stalled.error_code(), grpc::StatusCode::CANCELLED) << stalled.error_message();
+  // kcr hangs up on the registry: its download ended with the call.
+  EXPECT_TRUE(WaitStats([](const json& s) { return s["hangups"].get<int>() == 1; })) << Stats().dump();
+  for (int i = 0; i < 200 && CountEntries(root_ + "/content/ingest") > 0; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(CountEntries(root_ + "/content/ingest"), 0);
+  EXPECT_EQ(CountEntries(root_ + "/snapshots-tmp"), 0);
+  EXPECT_EQ(List().size(), 3u);
+  EXPECT_FALSE(Status(Hostile("stall")).has_image());
 }
 
 }  // namespace
