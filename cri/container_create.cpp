@@ -54,6 +54,8 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
   auto s = d_.store.GetSandbox(req->pod_sandbox_id());
   if (!s.ok()) return ToGrpc(s.status());
   std::lock_guard<std::mutex> lock(LockFor(s->id));
+  s = d_.store.GetSandbox(s->id);  // as it is now that no other call on the pod runs
+  if (!s.ok()) return ToGrpc(s.status());
   if (s->state != kcr::runtime::SandboxState::kReady)
     return ToGrpc(absl::FailedPreconditionError("pod sandbox " + s->id + " is not ready"));
   auto image = d_.images.Get(c.image().image());
@@ -156,13 +158,27 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
                                {"stdin_once", c.stdin_once()}},
                               kCreateOrStart);
   if (!created.ok()) return ToGrpc(Annotate(created.status(), "create container " + r.name), "CreateContainer");
-  // The identity the init runs as (ContainerStatus.user), kept with the record.
-  if (created->contains("user") && (*created)["user"].is_object()) {
-    r.extra = json{{"user", (*created)["user"]}}.dump();
+  bool lost = false;
+  {
+    // The pod's monitor may have died since it answered: then its watcher
+    // declares the pod's containers lost (MonitorLost) before or after
+    // this, under the same lock. Before: the pod is no longer ready and
+    // this container is lost too; after: it sees this record.
+    std::lock_guard<std::mutex> order(transition_mu_);
+    auto pod_now = d_.store.GetSandbox(s->id);
+    // The identity the init runs as (ContainerStatus.user), kept with the record.
+    if (created->contains("user") && (*created)["user"].is_object()) r.extra = json{{"user", (*created)["user"]}}.dump();
+    if (!pod_now.ok() || pod_now->state != kcr::runtime::SandboxState::kReady) {
+      json extra = json::parse(pod_now.ok() && !pod_now->extra.empty() ? pod_now->extra : "{}", nullptr, false);
+      MarkLost(r, extra.is_object() ? extra.value("notReadyReason", "the pod is not ready") : "the pod is not ready");
+      lost = true;
+    }
     if (absl::Status st = d_.store.UpdateContainer(r); !st.ok()) return ToGrpc(st, "CreateContainer");
+    done = true;
+    Publish(r.id, v1::CONTAINER_CREATED_EVENT);
+    if (lost) Publish(r.id, v1::CONTAINER_STOPPED_EVENT);
   }
-  done = true;
-  Publish(r.id, v1::CONTAINER_CREATED_EVENT);
+  if (lost) spdlog::warn("CreateContainer {}: its pod's monitor died meanwhile; the container is lost", r.id);
   spdlog::info("CreateContainer {} ({} in pod {})", r.id, r.name, s->id);
   resp->set_container_id(r.id);
   return grpc::Status::OK;

@@ -2,6 +2,8 @@
 // DELETED events with the pod's status and the container's, streamed to
 // every subscriber until it goes away. STOPPED comes from the pod
 // monitors' exit events, so containers that end on their own are reported.
+#include <set>
+
 #include "common/log.h"
 #include "cri/grpc_status.h"
 #include "cri/runtime_common.h"
@@ -71,64 +73,88 @@ grpc::Status RuntimeService::GetContainerEvents(grpc::ServerContext* ctx, const 
 }
 
 namespace {
+// What the monitor has running among the containers kcr's record has
+// CREATED: {id -> its state}. Empty when there are none or it does not say.
+std::map<std::string, nlohmann::json> RunningButCreated(kcr::monitor::MonitorClient& m, kcr::runtime::PodStore& store,
+                                                        const std::string& pod_id) {
+  std::map<std::string, nlohmann::json> found;
+  std::set<std::string> created;
+  for (const auto& c : store.ListContainers(pod_id))
+    if (c.state == kcr::runtime::ContainerState::kCreated) created.insert(c.id);
+  if (created.empty()) return found;
+  auto st = m.Call({{"op", "state"}});
+  if (!st.ok()) {
+    spdlog::warn("pod {}: containers' state from its monitor: {}", pod_id, st.status().message());
+    return found;
+  }
+  if (!(*st)["containers"].is_array()) return found;
+  for (const auto& s : (*st)["containers"])
+    if (std::string id = s.value("container", ""); created.count(id) && s.value("status", "") == "running") found[id] = s;
+  return found;
+}
+}  // namespace
+
 // Containers the monitor started whose StartContainer never recorded it
 // (kcrd was killed before the answer, or the call's deadline passed): the
 // monitor's state has them running. They are RUNNING from now on, not
 // CREATED. Exits are in the exit records, which the watcher reads.
-std::vector<std::string> AdoptStarts(kcr::monitor::MonitorClient& m, kcr::runtime::PodStore& store,
-                                     const std::string& pod_id) {
-  std::vector<std::string> adopted;
-  std::vector<kcr::runtime::ContainerRecord> created;
-  for (auto& c : store.ListContainers(pod_id))
-    if (c.state == kcr::runtime::ContainerState::kCreated) created.push_back(std::move(c));
-  if (created.empty()) return adopted;
-  auto st = m.Call({{"op", "state"}});
-  if (!st.ok()) {
-    spdlog::warn("pod {}: containers' state from its monitor: {}", pod_id, st.status().message());
-    return adopted;
-  }
-  if (!(*st)["containers"].is_array()) return adopted;
-  for (auto& c : created)
-    for (const auto& s : (*st)["containers"]) {
-      if (s.value("container", "") != c.id || s.value("status", "") != "running") continue;
-      MarkStarted(c, s);
-      if (absl::Status us = store.UpdateContainer(c); !us.ok()) {
-        spdlog::warn("container {}: {}", c.id, us.message());
-        continue;
-      }
-      spdlog::warn("container {}: started by its monitor, though its start was not recorded", c.id);
-      adopted.push_back(c.id);
+void RuntimeService::AdoptStarts(kcr::monitor::MonitorClient& m, const std::string& pod_id) {
+  auto running = RunningButCreated(m, d_.store, pod_id);
+  std::lock_guard<std::mutex> order(transition_mu_);
+  for (const auto& [id, state] : running) {
+    auto c = d_.store.GetContainer(id);
+    if (!c.ok() || c->state != kcr::runtime::ContainerState::kCreated) continue;  // recorded meanwhile
+    if (absl::Status us = RecordStart(*c, state); !us.ok()) {
+      spdlog::warn("container {}: {}", id, us.message());
+      continue;
     }
-  return adopted;
+    spdlog::warn("container {}: started by its monitor, though its start was not recorded", id);
+    Publish(id, v1::CONTAINER_STARTED_EVENT);
+  }
 }
-}  // namespace
 
 void RuntimeService::WatchPod(const std::string& pod_id) {
-  auto conn = kcr::monitor::MonitorClient::Connect(d_.paths.MonitorSocket(pod_id));
-  if (conn.ok()) {
-    std::vector<std::string> started = AdoptStarts(**conn, d_.store, pod_id);
-    std::lock_guard<std::mutex> order(transition_mu_);
-    for (const auto& id : started) Publish(id, v1::CONTAINER_STARTED_EVENT);
+  // Idempotent: a pod has one watcher. One whose monitor ended (its thread
+  // is done) is replaced; a std::thread assigned over a joinable one would
+  // terminate kcrd.
+  {
+    Watcher old;
+    {
+      std::lock_guard<std::mutex> l(watchers_mu_);
+      auto it = watchers_.find(pod_id);
+      if (it != watchers_.end() && !it->second.ended->load()) return;
+      if (it != watchers_.end()) {
+        old = std::move(it->second);
+        watchers_.erase(it);
+      }
+    }
+    if (old.thread.joinable()) old.thread.join();
   }
+  auto conn = kcr::monitor::MonitorClient::Connect(d_.paths.MonitorSocket(pod_id));
+  if (conn.ok()) AdoptStarts(**conn, pod_id);
   if (!conn.ok() || !(*conn)->Subscribe().ok()) {
     spdlog::warn("pod {}: no exit events from its monitor", pod_id);
     return;
   }
   std::shared_ptr<kcr::monitor::MonitorClient> shared(std::move(*conn));
   auto closing = std::make_shared<std::atomic<bool>>(false);
+  auto ended = std::make_shared<std::atomic<bool>>(false);
   // Exits that happened before the subscription (e.g. while kcrd was
   // down) are in the exit records.
   for (const auto& c : d_.store.ListContainers(pod_id)) Refresh(c);
   std::lock_guard<std::mutex> l(watchers_mu_);
+  if (watchers_.count(pod_id)) return;  // a concurrent WatchPod won; `shared` closes with us
   Watcher& w = watchers_[pod_id];
   w.conn = shared;
   w.closing = closing;
-  w.thread = std::thread([this, shared, closing, pod_id] {
+  w.ended = ended;
+  w.thread = std::thread([this, shared, closing, ended, pod_id] {
     for (;;) {
       auto ev = shared->NextEvent();
       if (!ev.ok()) {
         // The monitor ended: a stop or removal we asked for, or a crash.
         if (!closing->load()) MonitorLost(pod_id, "its monitor exited unexpectedly (" + std::string(ev.status().message()) + ")");
+        ended->store(true);
         return;
       }
       std::string id = ev->value("container", "");

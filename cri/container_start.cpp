@@ -8,11 +8,28 @@ namespace kcr::cri {
 
 namespace v1 = ::runtime::v1;
 
+// Under transition_mu_, from a fresh read: an exit recorded since the
+// handler read `c` (its monitor died and MonitorLost declared it lost, or
+// the exit watcher gave up waiting for this start) stays; the start time
+// is kept with it.
+absl::Status RuntimeService::RecordStart(kcr::runtime::ContainerRecord& c, const nlohmann::json& started) {
+  if (auto now = d_.store.GetContainer(c.id); now.ok() && now->state == kcr::runtime::ContainerState::kExited) {
+    c = *now;
+    if (c.started_ns != 0) return absl::OkStatus();
+    c.started_ns = started.value("started_ns", NowNs());
+    return d_.store.UpdateContainer(c);
+  }
+  MarkStarted(c, started);
+  return d_.store.UpdateContainer(c);
+}
+
 grpc::Status RuntimeService::StartContainer(grpc::ServerContext*, const v1::StartContainerRequest* req,
                                             v1::StartContainerResponse*) {
   auto c = d_.store.GetContainer(req->container_id());
   if (!c.ok()) return ToGrpc(c.status());
   std::lock_guard<std::mutex> lock(LockFor(c->sandbox_id));
+  c = d_.store.GetContainer(c->id);  // as it is now that no other call on the pod runs
+  if (!c.ok()) return ToGrpc(c.status());
   if (c->state != kcr::runtime::ContainerState::kCreated)
     return ToGrpc(absl::FailedPreconditionError("container " + c->id + " is not in the created state"));
   auto mon = Monitor(c->sandbox_id);
@@ -66,8 +83,7 @@ grpc::Status RuntimeService::StartContainer(grpc::ServerContext*, const v1::Star
       if (cs.value("status", "") == "exited") {
         RecordExit(*c, cs);  // its exit event announces it
       } else {
-        MarkStarted(*c, cs);
-        if (absl::Status st = d_.store.UpdateContainer(*c); !st.ok()) return ToGrpc(st, "StartContainer");
+        if (absl::Status st = RecordStart(*c, cs); !st.ok()) return ToGrpc(st, "StartContainer");
         Publish(c->id, v1::CONTAINER_STARTED_EVENT);
       }
       return ToGrpc(absl::FailedPreconditionError("container " + c->id + " was already started"));
@@ -85,8 +101,7 @@ grpc::Status RuntimeService::StartContainer(grpc::ServerContext*, const v1::Star
     return ToGrpc(Annotate(r.status(), "start container " + c->id));
   }
   std::lock_guard<std::mutex> order(transition_mu_);
-  MarkStarted(*c, *r);
-  if (absl::Status st = d_.store.UpdateContainer(*c); !st.ok()) return ToGrpc(st, "StartContainer");
+  if (absl::Status st = RecordStart(*c, *r); !st.ok()) return ToGrpc(st, "StartContainer");
   spdlog::info("StartContainer {} pid {}", c->id, r->value("pid", -1));
   Publish(c->id, v1::CONTAINER_STARTED_EVENT);
   return grpc::Status::OK;

@@ -45,6 +45,20 @@ ContainerRecord RuntimeService::RecordExit(ContainerRecord c, const json& exit) 
 }
 
 void RuntimeService::MonitorLost(const std::string& pod_id, const std::string& why) {
+  // CreateContainer and StartContainer record what their monitor answered
+  // under the same lock, re-checking their records and the pod: neither
+  // can write a created or running container over its loss.
+  std::lock_guard<std::mutex> order(transition_mu_);
+  // Containers first: a kcrd killed half-way leaves the pod READY with its
+  // monitor gone, which Recover declares lost again (it also re-checks the
+  // containers of pods that are not ready).
+  for (auto c : d_.store.ListContainers(pod_id)) {
+    c = Refresh(c);
+    if (c.state != ContainerState::kRunning && c.state != ContainerState::kCreated) continue;
+    MarkLost(c, why);
+    if (absl::Status st = d_.store.UpdateContainer(c); !st.ok()) spdlog::warn("container {}: {}", c.id, st.message());
+    Publish(c.id, v1::CONTAINER_STOPPED_EVENT);
+  }
   if (auto s = d_.store.GetSandbox(pod_id); s.ok() && s->state == kcr::runtime::SandboxState::kReady) {
     spdlog::error("pod {} ({}/{}): {}; marking it not ready", s->id, s->ns, s->name, why);
     json extra = json::parse(s->extra.empty() ? "{}" : s->extra, nullptr, false);
@@ -53,19 +67,6 @@ void RuntimeService::MonitorLost(const std::string& pod_id, const std::string& w
     s->extra = extra.dump();
     s->state = kcr::runtime::SandboxState::kNotReady;
     if (absl::Status st = d_.store.UpdateSandbox(*s); !st.ok()) spdlog::warn("pod {}: {}", pod_id, st.message());
-  }
-  for (auto c : d_.store.ListContainers(pod_id)) {
-    c = Refresh(c);
-    if (c.state != ContainerState::kRunning && c.state != ContainerState::kCreated) continue;
-    // No exit record: the container cannot have outlived its monitor
-    // (parent-death signal), but how it ended is unknown.
-    c.state = ContainerState::kExited;
-    c.exit_code = 255;
-    c.finished_ns = NowNs();
-    c.reason = "Unknown";
-    c.message = "the container's pod monitor is gone: " + why;
-    if (absl::Status st = d_.store.UpdateContainer(c); !st.ok()) spdlog::warn("container {}: {}", c.id, st.message());
-    Publish(c.id, v1::CONTAINER_STOPPED_EVENT);
   }
 }
 

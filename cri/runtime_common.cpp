@@ -39,6 +39,14 @@ void MarkStarted(kcr::runtime::ContainerRecord& c, const nlohmann::json& started
   c.extra = extra.dump();
 }
 
+void MarkLost(kcr::runtime::ContainerRecord& c, const std::string& why) {
+  c.state = kcr::runtime::ContainerState::kExited;
+  c.exit_code = 255;
+  c.finished_ns = NowNs();
+  c.reason = "Unknown";
+  c.message = "the container's pod monitor is gone: " + why;
+}
+
 StatusOr<std::string> PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const std::string& pod_id,
                                 const std::string& default_parent, bool systemd) {
   auto trim = [](std::string p) {

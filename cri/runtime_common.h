@@ -28,6 +28,12 @@ inline const kcr::monitor::MonitorClient::CallOptions kShutdown{std::chrono::sec
 // time and the PID (ContainerStatus' verbose info). The caller stores it.
 void MarkStarted(kcr::runtime::ContainerRecord& c, const nlohmann::json& started);
 
+// A container whose pod monitor is gone with no exit record of it: it
+// cannot have outlived its monitor (parent-death signal), but how it ended
+// is unknown. EXITED, 255, reason Unknown, `why` in the message. The caller
+// stores it.
+void MarkLost(kcr::runtime::ContainerRecord& c, const std::string& why);
+
 // The pod's cgroup (a path relative to the hierarchy root): kubelet's
 // cgroup_parent when given, else one under the configured parent.
 // cgroupfs: "/kubepods/burstable/pod<uid>" as given, a slice name as systemd

@@ -81,11 +81,17 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
   kcr::runtime::ContainerRecord RecordExit(kcr::runtime::ContainerRecord c, const nlohmann::json& exit);
   // The pod's monitor died or does not answer: the pod becomes NOTREADY
   // with `why` (PodSandboxStatus verbose info), its containers EXITED from
-  // their exit records, else with reason Unknown. Takes no pod lock.
+  // their exit records, else with reason Unknown (containers first, so a
+  // kcrd killed half-way leaves a READY pod for Recover to declare lost
+  // again). Takes transition_mu_, never a pod lock (StopSandbox joins the
+  // watcher that calls it while holding the pod's).
   void MonitorLost(const std::string& pod_id, const std::string& why);
   // Stops every container of a pod, tears down its network and monitor.
   absl::Status StopSandbox(kcr::runtime::SandboxRecord& s);
   absl::Status RemoveContainerLocked(const kcr::runtime::ContainerRecord& c);
+  // Records a start the monitor reported (container_start.cpp); the caller
+  // holds transition_mu_.
+  absl::Status RecordStart(kcr::runtime::ContainerRecord& c, const nlohmann::json& started);
 
   // Container events (GetContainerEvents): every subscriber has a queue.
   struct EventQueue {
@@ -98,18 +104,25 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
                const std::string& pod_id = "");
   // One thread per ready pod turns its monitor's exit events into STOPPED
   // events (and up-to-date records) even when nobody asks.
+  // Idempotent while the pod's watcher runs; one whose monitor ended is
+  // replaced.
   void WatchPod(const std::string& pod_id);
+  // Records the starts the monitor made that StartContainer never recorded.
+  void AdoptStarts(kcr::monitor::MonitorClient& m, const std::string& pod_id);
   void UnwatchPod(const std::string& pod_id);
 
   std::mutex events_mu_;
   // Orders a container's STARTED before its STOPPED: the start handler
   // records and announces the start under it; the exit watcher announces
-  // the exit under it.
+  // the exit under it. MonitorLost declares a pod's containers lost under
+  // it, and CreateContainer and StartContainer record their monitor's
+  // answer under it from a fresh read, so no answer overwrites a loss.
   std::mutex transition_mu_;
   std::vector<std::shared_ptr<EventQueue>> subscribers_;
   struct Watcher {
     std::shared_ptr<kcr::monitor::MonitorClient> conn;
     std::shared_ptr<std::atomic<bool>> closing;  // set by UnwatchPod: the end is ours, not a lost monitor
+    std::shared_ptr<std::atomic<bool>> ended = std::make_shared<std::atomic<bool>>(false);  // the thread is done
     std::thread thread;
   };
   std::mutex watchers_mu_;

@@ -93,19 +93,26 @@ grpc::Status RuntimeService::StreamPodSandboxes(grpc::ServerContext* ctx, const 
 void RuntimeService::Recover() {
   int ready = 0, lost = 0;
   for (const auto& s : d_.store.ListSandboxes()) {
-    if (s.state == kcr::runtime::SandboxState::kReady) {
-      // A monitor that does not answer promptly costs start-up no more
-      // than this, and its pod is reported rather than waited for.
-      if (auto m = Monitor(s.id, std::chrono::seconds(2)); m.ok()) {
-        ready++;
-        WatchPod(s.id);  // reads the exit records of what ended meanwhile
-        continue;
-      } else {
-        lost++;
-        MonitorLost(s.id, "its monitor is gone or does not answer (" + std::string(m.status().message()) + ")");
-      }
+    // Every pod whose record has containers alive, whatever its state: a
+    // kcrd killed in the middle of declaring a pod's monitor lost may have
+    // left them RUNNING in a pod that is already NOTREADY.
+    bool alive = false;
+    for (const auto& c : d_.store.ListContainers(s.id)) {
+      auto r = Refresh(c);
+      alive = alive || r.state == kcr::runtime::ContainerState::kRunning ||
+              r.state == kcr::runtime::ContainerState::kCreated;
     }
-    for (const auto& c : d_.store.ListContainers(s.id)) Refresh(c);
+    if (s.state != kcr::runtime::SandboxState::kReady && !alive) continue;
+    // A monitor that does not answer promptly costs start-up no more
+    // than this, and its pod is reported rather than waited for.
+    auto m = Monitor(s.id, std::chrono::seconds(2));
+    if (!m.ok()) {
+      lost++;
+      MonitorLost(s.id, "its monitor is gone or does not answer (" + std::string(m.status().message()) + ")");
+    } else if (s.state == kcr::runtime::SandboxState::kReady) {
+      ready++;
+      WatchPod(s.id);  // reads the exit records of what ended meanwhile
+    }
   }
   spdlog::info("recovered {} ready pods ({} lost their monitor)", ready, lost);
 }

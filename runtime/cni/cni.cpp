@@ -137,14 +137,17 @@ class CniNetwork final : public NetworkPlugin {
         Status st = RunGlobal("GC", conf, p, attachments);
         if (!st.ok() && first.ok()) first = st;
       }
-    // Cached results of attachments that no longer exist.
+    // Cached results of attachments that no longer exist, and writes of
+    // them cut short (a kcrd killed between a temporary file's creation
+    // and its rename).
     if (DIR* d = ::opendir(opt_.cache_dir.c_str())) {
       std::vector<std::string> stale;
       while (dirent* e = ::readdir(d)) {
         std::string n = e->d_name;
-        if (!n.ends_with(".json")) continue;
+        std::string base = CacheBaseName(n);
+        if (!base.ends_with(".json")) continue;
         bool live = false;
-        for (const auto& k : keep) live = live || n.ends_with(k);
+        for (const auto& k : keep) live = live || base.ends_with(k);
         if (!live) stale.push_back(n);
       }
       ::closedir(d);
@@ -192,6 +195,21 @@ class CniNetwork final : public NetworkPlugin {
     KCR_RETURN_IF_ERROR(RunChainDel(conf, pod, prev));
     if (::unlink(CachePath(conf.name(), pod).c_str()) != 0 && errno != ENOENT)
       return ErrnoError("remove CNI cache of pod " + pod.pod_id);
+    // A write of this pod's cache that a crash cut short, under whichever
+    // network name: nothing reads it, and nothing else would remove it
+    // while the pod lives on in kcr's store.
+    std::string suffix = "-" + pod.pod_id + "-" + pod.ifname + ".json";
+    if (DIR* d = ::opendir(opt_.cache_dir.c_str())) {
+      std::vector<std::string> partial;
+      while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != CacheBaseName(n) && CacheBaseName(n).ends_with(suffix)) partial.push_back(n);
+      }
+      ::closedir(d);
+      for (const auto& n : partial)
+        if (::unlink(JoinPath(opt_.cache_dir, n).c_str()) != 0 && errno != ENOENT)
+          return ErrnoError("remove partial CNI cache " + n + " of pod " + pod.pod_id);
+    }
     return absl::OkStatus();
   }
 
@@ -347,6 +365,16 @@ class CniNetwork final : public NetworkPlugin {
       if (!r.ok() && first.ok()) first = r.status();
     }
     return first;
+  }
+
+  // The cache file a name in the cache directory is or was being written
+  // as: fs::WriteFileAtomic writes "<path>.tmp.<n>" and renames it.
+  static std::string CacheBaseName(const std::string& n) {
+    size_t t = n.rfind(".tmp.");
+    if (t == std::string::npos || t + 5 == n.size()) return n;
+    for (size_t i = t + 5; i < n.size(); i++)
+      if (n[i] < '0' || n[i] > '9') return n;
+    return n.substr(0, t);
   }
 
   std::string CachePath(const std::string& net, const PodNetwork& pod) const {

@@ -124,6 +124,38 @@ TEST_F(CniTest, StatusGcAndIpRangesForCni11Networks) {
   EXPECT_TRUE(net->Ready().ok()) << net->Ready();
 }
 
+// A result cache write cut short (kcrd killed between WriteFileAtomic's
+// create and rename; found by the chaos test) leaves "<cache>.tmp.<n>":
+// the pod's Teardown removes it with the cache, GC removes those of pods
+// that are gone. Neither lingers after its pod.
+TEST_F(CniTest, CutShortCacheWritesGoWithTheirPod) {
+  std::string bin = dir_ + "/bin";
+  ASSERT_TRUE(fs::MkdirAll(bin).ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(bin + "/fake", "#!/bin/sh\ncat >/dev/null\n"
+                                  "[ \"$CNI_COMMAND\" = ADD ] && echo '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'\n"
+                                  "exit 0\n", 0755).ok());
+  opts_.bin_dirs = {bin};
+  ASSERT_TRUE(fs::WriteFileAtomic(opts_.conf_dir + "/10-fake.conflist",
+                                  R"({"cniVersion": "1.0.0", "name": "fake", "plugins": [{"type": "fake"}]})").ok());
+  auto net = NewCniNetwork(opts_);
+  ASSERT_TRUE(net->Setup(pod_).ok());
+  std::string cache = opts_.cache_dir + "/fake-" + pod_.pod_id + "-eth0.json";
+  ASSERT_TRUE(fs::WriteFileAtomic(cache + ".tmp.12345", "{\"kind\": \"cniCa").ok());
+  ASSERT_TRUE(net->Teardown(pod_).ok());
+  EXPECT_EQ(Sh("ls -A " + opts_.cache_dir), "");
+
+  // Start-up GC: the cut-short write of a pod that is gone goes, a live
+  // pod's cache stays.
+  ASSERT_TRUE(fs::WriteFileAtomic(opts_.cache_dir + "/fake-gone-eth0.json.tmp.77", "{").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(opts_.cache_dir + "/fake-live-eth0.json", "{}").ok());
+  PodNetwork live;
+  live.pod_id = "live";
+  ASSERT_TRUE(net->GarbageCollect({live}).ok());
+  struct stat sb;
+  EXPECT_EQ(::stat((opts_.cache_dir + "/fake-live-eth0.json").c_str(), &sb), 0);
+  EXPECT_NE(::stat((opts_.cache_dir + "/fake-gone-eth0.json.tmp.77").c_str(), &sb), 0);
+}
+
 TEST_F(CniTest, PinnedNetnsLifecycle) {
   ASSERT_TRUE(PinNewNetns(pod_.netns_path).ok());
   EXPECT_TRUE(IsPinnedNetns(pod_.netns_path));

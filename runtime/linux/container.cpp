@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "common/unix_socket.h"
 #include "runtime/linux/child.h"
@@ -146,46 +147,63 @@ Status SetupConsole(const oci::Spec& spec, int console) {
   ::_exit(127);  // not reached: fail() exits
 }
 
-// Reads the init's report pipe until 'R' (set up: returns true) or EOF
-// (returns false: exec'd, or died before saying anything), at most until
-// `deadline`. The init writes "P<step>\n" as it enters each step (kept in
-// `step` to name where it hung), 'R' once waiting for Start, and on
-// failure "E<message>" then exits.
+// The init's report (its pipe's bytes so far in `buf`): "P<step>\n" as it
+// enters each step (kept in `step` to name where it hung), 'R' once
+// waiting for Start, and on failure "E<message>" then it exits. The
+// verdict once there is one: true at 'R'; at EOF (`eof`) false (exec'd,
+// or died before saying anything) or the init's error. nullopt while more
+// is to come.
+std::optional<StatusOr<bool>> Verdict(std::string& buf, std::string& step, bool eof) {
+  while (!buf.empty()) {
+    if (buf[0] == 'R') {
+      buf.erase(0, 1);
+      step = "ready, waiting for start";
+      return StatusOr<bool>(true);
+    }
+    if (buf[0] == 'E') {  // the message runs to EOF
+      if (!eof) return std::nullopt;
+      return StatusOr<bool>(absl::FailedPreconditionError(buf.substr(1)));
+    }
+    if (buf[0] != 'P') return StatusOr<bool>(absl::InternalError("container init: garbled report"));
+    size_t nl = buf.find('\n');
+    if (nl == std::string::npos) break;
+    step = buf.substr(1, nl - 1);
+    buf.erase(0, nl + 1);
+  }
+  if (eof) return StatusOr<bool>(false);
+  return std::nullopt;
+}
+
+// Appends what the report pipe (non-blocking) holds now; true at EOF.
+StatusOr<bool> DrainReport(int fd, std::string& buf) {
+  char chunk[1024];
+  for (;;) {
+    ssize_t r = ::read(fd, chunk, sizeof chunk);
+    if (r > 0) {
+      buf.append(chunk, static_cast<size_t>(r));
+      continue;
+    }
+    if (r == 0) return true;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return false;
+    return ErrnoError("read the container init's report pipe");
+  }
+}
+
+// Reads the init's report until its verdict (see Verdict), at most until
+// `deadline` (DeadlineExceeded).
 StatusOr<bool> ReadReport(int fd, std::string& buf, std::string& step,
                           std::chrono::steady_clock::time_point deadline) {
-  bool failed = false;
   for (;;) {
-    while (!failed && !buf.empty()) {
-      if (buf[0] == 'R') {
-        buf.erase(0, 1);
-        step = "ready, waiting for start";
-        return true;
-      }
-      if (buf[0] == 'E') {
-        failed = true;  // the message runs to EOF
-        break;
-      }
-      size_t nl = buf.find('\n');
-      if (buf[0] != 'P') return absl::InternalError("container init: garbled report");
-      if (nl == std::string::npos) break;
-      step = buf.substr(1, nl - 1);
-      buf.erase(0, nl + 1);
-    }
+    if (auto v = Verdict(buf, step, false)) return *v;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return absl::DeadlineExceededError("");
     pollfd p{fd, POLLIN, 0};
     int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 3600000)));
     if (n < 0 && errno != EINTR) return ErrnoError("poll the container init's report pipe");
     if (n <= 0) continue;
-    char chunk[1024];
-    ssize_t r = ::read(fd, chunk, sizeof chunk);
-    if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (r < 0) return ErrnoError("read the container init's report pipe");
-    if (r == 0) {
-      if (failed) return absl::FailedPreconditionError(buf.substr(1));
-      return false;
-    }
-    buf.append(chunk, static_cast<size_t>(r));
+    KCR_ASSIGN_OR_RETURN(bool eof, DrainReport(fd, buf));
+    if (eof) return *Verdict(buf, step, true);
   }
 }
 
@@ -203,7 +221,7 @@ Container::~Container() {
   }
 }
 
-StatusOr<std::unique_ptr<Container>> Container::Create(const oci::Spec& spec, const CreateOptions& opts) {
+StatusOr<std::unique_ptr<Container>> Container::Spawn(const oci::Spec& spec, const CreateOptions& opts) {
   KCR_RETURN_IF_ERROR(oci::ValidateSpec(spec));
   int flags = 0;
   std::string pid_ns_path;
@@ -259,38 +277,64 @@ StatusOr<std::unique_ptr<Container>> Container::Create(const oci::Spec& spec, co
   }
   if (!WriteAll(go_w.get(), "g")) return absl::InternalError("container init died before set-up");
   go_w.reset();
-  // From the release on, the wait is bounded: the init runs what the image
-  // controls. On expiry `c` is destroyed on return, which kills and reaps it.
+  // From the release on, what the init runs is what the image controls:
+  // its report is read without ever blocking, every wait on it bounded.
+  ::fcntl(rep_r.get(), F_SETFL, O_NONBLOCK);
   c->init_timeout_ = opts.init_timeout;
-  auto deadline = std::chrono::steady_clock::now() + opts.init_timeout;
-  auto ready = ReadReport(rep_r.get(), c->report_buf_, c->step_, deadline);
-  if (!ready.ok() && absl::IsDeadlineExceeded(ready.status()))
-    return absl::DeadlineExceededError("create container: the init did not finish its set-up within " +
-                                       Millis(opts.init_timeout) + " (stuck in step \"" + c->step_ +
-                                       "\"); killed");
-  if (!ready.ok()) return Annotate(ready.status(), "create container");
-  if (!*ready) return absl::FailedPreconditionError("create container: container init exited during set-up (step \"" +
-                                                    c->step_ + "\")");
-  if (con_parent) {
+  c->report_r_ = std::move(rep_r);
+  c->start_w_ = std::move(st_w);
+  c->console_sock_ = std::move(con_parent);
+  return c;
+}
+StatusOr<bool> Container::ContinueSetup() {
+  if (set_up_) return true;
+  KCR_ASSIGN_OR_RETURN(bool eof, DrainReport(report_r_.get(), report_buf_));
+  auto ready = Verdict(report_buf_, step_, eof);
+  if (!ready) return false;
+  if (!ready->ok()) return Annotate(ready->status(), "create container");
+  if (!**ready) return absl::FailedPreconditionError("create container: container init exited during set-up (step \"" +
+                                                   step_ + "\")");
+  if (console_sock_) {
     // Sent before 'R': already queued, never a wait.
-    pollfd p{con_parent.get(), POLLIN, 0};
+    pollfd p{console_sock_.get(), POLLIN, 0};
     char byte;
     std::vector<int> fds;
     StatusOr<size_t> got = absl::UnavailableError("nothing queued");
-    if (::poll(&p, 1, 0) == 1) got = RecvWithFds(con_parent.get(), &byte, 1, &fds);
+    if (::poll(&p, 1, 0) == 1) got = RecvWithFds(console_sock_.get(), &byte, 1, &fds);
     for (size_t i = 1; i < fds.size(); i++) ::close(fds[i]);
     if (!got.ok() || *got != 1 || fds.empty()) {
       for (int fd : fds) ::close(fd);
       return absl::InternalError("create container: no terminal from the container init");
     }
-    c->console_.reset(fds[0]);
+    console_.reset(fds[0]);
+    console_sock_.reset();
   }
-  c->report_r_ = std::move(rep_r);
-  c->start_w_ = std::move(st_w);
-  return c;
+  set_up_ = true;
+  return true;
+}
+
+Status Container::SetupTimedOut() const {
+  return absl::DeadlineExceededError("create container: the init did not finish its set-up within " +
+                                     Millis(init_timeout_) + " (stuck in step \"" + step_ + "\"); killed");
+}
+
+StatusOr<std::unique_ptr<Container>> Container::Create(const oci::Spec& spec, const CreateOptions& opts) {
+  KCR_ASSIGN_OR_RETURN(std::unique_ptr<Container> c, Spawn(spec, opts));
+  // On expiry `c` is destroyed on return, which kills and reaps the init.
+  auto deadline = std::chrono::steady_clock::now() + opts.init_timeout;
+  for (;;) {
+    KCR_ASSIGN_OR_RETURN(bool ready, c->ContinueSetup());
+    if (ready) return c;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return c->SetupTimedOut();
+    pollfd p{c->setup_fd(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 3600000))) < 0 && errno != EINTR)
+      return ErrnoError("poll the container init's report pipe");
+  }
 }
 
 Status Container::Start() {
+  if (!set_up_) return absl::FailedPreconditionError("container is still being set up");
   if (!start_w_) return absl::FailedPreconditionError("container already started");
   if (!WriteAll(start_w_.get(), "s")) return absl::FailedPreconditionError("container init is gone");
   start_w_.reset();

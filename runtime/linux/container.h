@@ -48,6 +48,20 @@ class Container {
   static StatusOr<std::unique_ptr<Container>> Create(const oci::Spec& spec, const CreateOptions& opts);
   ~Container();
 
+  // Create in halves, for an event loop that must not wait on an init
+  // (kcr-monitor): Spawn clones the init and releases it into its set-up,
+  // whose progress arrives on setup_fd(); ContinueSetup() takes what is
+  // there without blocking: true once the init waits for Start, false
+  // while it is still setting up, Create's errors when it failed (the
+  // Container is then to be destroyed, which kills and reaps the init).
+  // The caller bounds the set-up at opts.init_timeout and then destroys
+  // the Container; SetupTimedOut() is Create's DeadlineExceeded naming the
+  // step the init hung in.
+  static StatusOr<std::unique_ptr<Container>> Spawn(const oci::Spec& spec, const CreateOptions& opts);
+  int setup_fd() const { return report_r_.get(); }
+  StatusOr<bool> ContinueSetup();
+  Status SetupTimedOut() const;
+
   pid_t pid() const { return pid_; }
   // Lets the process exec. Errors when exec failed (e.g. no such binary);
   // DeadlineExceeded when the init neither execs nor fails within the
@@ -72,6 +86,8 @@ class Container {
   std::string step_ = "starting";  // the step the init last said it entered
   std::chrono::milliseconds init_timeout_{60000};
   UniqueFd console_;
+  UniqueFd console_sock_;  // the init sends the pty master here (terminal), until set up
+  bool set_up_ = false;
   bool waited_ = false;
 };
 

@@ -58,10 +58,11 @@ json Monitor::StateOf(const Ctr& c) const {
           {"finished_ns", c.finished_ns}, {"user", c.user}};
 }
 
-Status Monitor::Create(const json& req) {
+Status Monitor::CreateBegin(int conn, const json& req) {
   std::string id = req.value("container", "");
   if (id.empty() || id.find('/') != std::string::npos) return absl::InvalidArgumentError("invalid container id");
-  if (ctrs_.count(id)) return absl::AlreadyExistsError("container " + id + " already exists in this pod");
+  if (ctrs_.count(id) || creating_.count(id))
+    return absl::AlreadyExistsError("container " + id + " already exists in this pod");
   if (!req.contains("spec")) return absl::InvalidArgumentError("create: no spec");
   KCR_ASSIGN_OR_RETURN(Spec spec, runtime::oci::ParseSpec(req["spec"].dump()));
   // "pod" as a namespace path means the pod's own namespace, held here.
@@ -75,51 +76,87 @@ Status Monitor::Create(const json& req) {
   if (req.contains("rootfs") && req["rootfs"].is_array())
     for (const auto& m : req["rootfs"])
       o.rootfs.push_back({m.value("type", ""), m.value("source", ""), m.value("options", std::vector<std::string>{})});
-  Ctr c;
+  PendingCreate p;
+  p.conn = conn;
+  p.req_id = {{"id", req.contains("id") ? req["id"] : json()}};
+  Ctr& c = p.ctr;
   c.id = id;
   KCR_ASSIGN_OR_RETURN(CriLogWriter log, CriLogWriter::Open(req.value("log_path", "")));
   c.log = std::make_unique<CriLogWriter>(std::move(log));
-  UniqueFd out_r, out_w, err_r, err_w, in_r, in_w;
+  // The init's ends are closed when this returns: it has its copies.
+  UniqueFd out_w, err_w, in_r;
   if (req.value("stdin", false) && !spec.process.terminal) {
     int in[2];
     if (::pipe2(in, O_CLOEXEC) != 0) return ErrnoError("pipe");
     in_r.reset(in[0]);
-    in_w.reset(in[1]);
+    p.in_w.reset(in[1]);
     o.stdin_fd = in_r.get();
     c.stdin_once = req.value("stdin_once", false);
   }
   if (!spec.process.terminal) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) != 0) return ErrnoError("pipe");
-    out_r.reset(out[0]);
+    p.out.reset(out[0]);
     out_w.reset(out[1]);
     if (::pipe2(err, O_CLOEXEC) != 0) return ErrnoError("pipe");
-    err_r.reset(err[0]);
+    p.err.reset(err[0]);
     err_w.reset(err[1]);
     o.stdout_fd = out_w.get();
     o.stderr_fd = err_w.get();
   }
   o.cgroups = cgroups_.get();
-  KCR_ASSIGN_OR_RETURN(c.c, Container::Create(spec, o));
-  // A terminal's output (stdout and stderr together) is the stdout stream.
-  if (spec.process.terminal) out_r = c.c->TakeConsole();
+  KCR_ASSIGN_OR_RETURN(c.c, Container::Spawn(spec, o));
   c.pid = c.c->pid();
   c.spec = std::move(spec);
-  c.created_ns = NowNs();
-  c.user = ProcessUser(c.pid);
-  if (!c.spec.linux.cgroups_path.empty())
-    if (auto s = cgroups_->Stats(c.spec.linux.cgroups_path); s.ok()) c.oom_before = s->oom_kills;
-  ::fcntl(out_r.get(), F_SETFL, O_NONBLOCK);
-  Watch(out_r.get(), {kCtrOut, id, -1});
-  if (err_r) {
-    ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
-    Watch(err_r.get(), {kCtrErr, id, -1});
-  }
-  c.out = std::move(out_r);
-  c.err = std::move(err_r);
-  c.stdin_w = std::move(in_w);
-  ctrs_[id] = std::move(c);
+  p.timer = OneShotTimer(o.init_timeout.count());
+  Watch(c.c->setup_fd(), {kCreateProgress, id, -1});
+  Watch(p.timer.get(), {kCreateTimer, id, -1});
+  creating_[id] = std::move(p);
   return absl::OkStatus();
+}
+
+void Monitor::OnCreateProgress(const std::string& id) {
+  auto it = creating_.find(id);
+  if (it == creating_.end()) return;
+  StatusOr<bool> ready = it->second.ctr.c->ContinueSetup();
+  if (!ready.ok()) CreateDone(id, ready.status());
+  else if (*ready) CreateDone(id, absl::OkStatus());
+}
+
+void Monitor::CreateDone(const std::string& id, const Status& st) {
+  auto it = creating_.find(id);
+  if (it == creating_.end()) return;
+  PendingCreate p = std::move(it->second);
+  creating_.erase(it);
+  Unwatch(p.ctr.c->setup_fd());
+  Unwatch(p.timer.get());
+  Ctr& c = p.ctr;
+  json body = {{"container", id}};
+  if (st.ok()) {
+    // A terminal's output (stdout and stderr together) is the stdout stream.
+    if (c.spec.process.terminal) p.out = c.c->TakeConsole();
+    c.created_ns = NowNs();
+    c.user = ProcessUser(c.pid);
+    if (!c.spec.linux.cgroups_path.empty())
+      if (auto s = cgroups_->Stats(c.spec.linux.cgroups_path); s.ok()) c.oom_before = s->oom_kills;
+    ::fcntl(p.out.get(), F_SETFL, O_NONBLOCK);
+    Watch(p.out.get(), {kCtrOut, id, -1});
+    if (p.err) {
+      ::fcntl(p.err.get(), F_SETFL, O_NONBLOCK);
+      Watch(p.err.get(), {kCtrErr, id, -1});
+    }
+    c.out = std::move(p.out);
+    c.err = std::move(p.err);
+    c.stdin_w = std::move(p.in_w);
+    body["user"] = c.user;
+    ctrs_[id] = std::move(c);
+  } else {
+    // Kills and reaps the init (at once when it is already reaped). Its
+    // cgroup goes with it.
+    c.c.reset();
+    if (!c.spec.linux.cgroups_path.empty()) cgroups_->Destroy(c.spec.linux.cgroups_path).IgnoreError();
+  }
+  if (p.conn >= 0) Reply(p.conn, p.req_id, st, body);
 }
 
 Status Monitor::Start(const std::string& id, json* out) {

@@ -125,6 +125,12 @@ Status Monitor::Loop() {
         case kCtrErr: OnCtrOutput(fd, t); break;
         case kExecOut:
         case kExecErr: OnExecOutput(fd, t); break;
+        case kCreateProgress: OnCreateProgress(t.ctr); break;
+        case kCreateTimer: {
+          auto p = creating_.find(t.ctr);
+          if (p != creating_.end()) CreateDone(t.ctr, p->second.ctr.c->SetupTimedOut());
+          break;
+        }
       }
     }
   }
@@ -233,6 +239,10 @@ void Monitor::CloseConn(int fd) {
   // end (or timeout) and are reaped; only the answer is dropped.
   for (auto& [pid, e] : execs_)
     if (e.conn == fd) e.conn = -1;
+  // Creates go on (kcrd finds the container in the monitor's state); only
+  // the answer is dropped.
+  for (auto& [id, p] : creating_)
+    if (p.conn == fd) p.conn = -1;
   Unwatch(fd);
   conns_.erase(fd);
   ::close(fd);
@@ -250,10 +260,9 @@ void Monitor::Handle(int conn, const json& req) {
     Reply(conn, req, absl::OkStatus(),
           {{"version", kProtocolVersion}, {"pod", opt_.pod_id}, {"pid", ::getpid()}, {"reaper", reaper_ ? reaper_->pid() : -1}});
   } else if (op == "create") {
-    Status st = Create(req);
-    json body = {{"container", id}};
-    if (st.ok()) body["user"] = ctrs_[id].user;
-    Reply(conn, req, st, body);
+    // The reply goes out once the init is set up (CreateDone); meanwhile
+    // the loop serves everything else.
+    if (Status st = CreateBegin(conn, req); !st.ok()) Reply(conn, req, st, {{"container", id}});
   } else if (op == "start") {
     json out;
     Status st = Start(id, &out);
@@ -321,6 +330,13 @@ void Monitor::Reaped(pid_t pid, int status) {
       Exited(c, status);
       return;
     }
+  // An init that died during its set-up: its report pipe's EOF ends the
+  // create; its Container must not wait for it again.
+  for (auto& [id, p] : creating_)
+    if (p.ctr.pid == pid) {
+      p.ctr.c->MarkReaped();
+      return;
+    }
   if (auto i = interactive_.find(pid); i != interactive_.end()) {
     int conn = i->second;
     interactive_.erase(i);
@@ -334,6 +350,9 @@ void Monitor::Reaped(pid_t pid, int status) {
 }
 
 void Monitor::Shutdown() {
+  std::vector<std::string> pending;
+  for (const auto& [id, p] : creating_) pending.push_back(id);
+  for (const auto& id : pending) CreateDone(id, absl::UnavailableError("the pod monitor is shutting down"));
   for (auto& [id, c] : ctrs_)
     if (c.status == "running" || c.status == "created") ::kill(c.pid, SIGKILL);
   for (auto& [id, c] : ctrs_) {

@@ -69,6 +69,18 @@ struct Ctr {
   std::vector<Attached> attached;
 };
 
+// A create whose init is still setting up (it runs what the image
+// controls: mounts, user databases, ...). The loop goes on serving; the
+// reply goes out when the init is ready or failed, or when its set-up
+// bound (CreateOptions::init_timeout) fires and it is killed.
+struct PendingCreate {
+  int conn = -1;  // -1 once the client went away: the reply is dropped
+  nlohmann::json req_id;
+  Ctr ctr;                  // its Container (setting up), log, stdin mode
+  UniqueFd out, err, in_w;  // the monitor's ends of its stdio pipes
+  UniqueFd timer;
+};
+
 // One exec_sync: its output is collected up to max_output per stream and
 // the reply goes out when the command has exited and its pipes are drained,
 // or a drain period after its exit (a process it left behind may hold the
@@ -111,7 +123,10 @@ class Monitor {
   Status Loop();
 
  private:
-  enum Kind { kListen, kConn, kSignal, kCtrOut, kCtrErr, kStopTimer, kExecOut, kExecErr, kExecTimer, kExecDrain, kExecKill };
+  enum Kind {
+    kListen, kConn, kSignal, kCtrOut, kCtrErr, kStopTimer, kExecOut, kExecErr, kExecTimer, kExecDrain, kExecKill,
+    kCreateProgress, kCreateTimer
+  };
   struct Tag {
     Kind kind;
     std::string ctr;
@@ -139,7 +154,13 @@ class Monitor {
   void Shutdown();
 
   // containers.cpp
-  Status Create(const nlohmann::json& req);
+  // Starts a create: its init is spawned and the reply goes out later
+  // (CreateDone). An error is the reply, at once.
+  Status CreateBegin(int conn, const nlohmann::json& req);
+  void OnCreateProgress(const std::string& id);
+  // Ends a pending create: the container joins ctrs_ when `st` is OK,
+  // else its init is killed and reaped; the client gets the answer.
+  void CreateDone(const std::string& id, const Status& st);
   Status Start(const std::string& id, nlohmann::json* out);
   Status Kill(const std::string& id, int sig, int timeout_s);
   Status Remove(const std::string& id);
@@ -177,6 +198,7 @@ class Monitor {
   std::map<int, Tag> tags_;
   std::map<int, Conn> conns_;
   std::map<std::string, Ctr> ctrs_;
+  std::map<std::string, PendingCreate> creating_;
   std::map<pid_t, ExecSync> execs_;
   std::map<pid_t, int> interactive_;  // exec pid -> the connection told of its exit
   std::map<pid_t, TrackedCgroup> tracked_;      // exec pid (unreaped, or exec_sync unanswered) -> its tracking cgroup

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -322,6 +323,64 @@ TEST_F(MonitorTest, SurvivesItsClientAndRefusesBadSpecs) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
   r = client_->Call({{"op", "start"}, {"container", "nope"}});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+}
+
+// A container whose init stalls in its set-up must not stall its pod's
+// monitor: the create answers when the init is ready, fails or runs out
+// of time, and every other call is served meanwhile. The stall here is
+// real: the init opens a namespace path that is a FIFO nobody writes (an
+// image's files could make it block the same way, a slow disk too).
+TEST_F(MonitorTest, ACreateWhoseInitStallsHoldsUpNoOtherCall) {
+  Run("c1", {"sleep", "100"});
+  auto children = [&] {
+    std::string c = fs::ReadFile("/proc/" + std::to_string(hello_pid()) + "/task/" + std::to_string(hello_pid()) +
+                                 "/children").value_or("");
+    return std::count(c.begin(), c.end(), ' ');
+  };
+  long before = children();
+  std::string fifo = dir_ + "/stall";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  json req = CreateReq("c2", {"true"});
+  for (auto& n : req["spec"]["linux"]["namespaces"])
+    if (n["type"] == "network") n["path"] = fifo;
+  StatusOr<json> created = absl::UnknownError("no answer");
+  std::atomic<bool> answered{false};
+  std::thread create([&] {
+    created = client_->Call(req, Within(90));
+    answered = true;
+  });
+  // Meanwhile (checked, then the init is released, whatever the outcome).
+  [&] {
+    // The monitor has taken the create once the init is its child.
+    for (int i = 0; i < 500 && children() == before; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_GT(children(), before) << "no init was spawned";
+    auto other = MonitorClient::Connect(opts_.socket, std::chrono::seconds(30));
+    ASSERT_TRUE(other.ok()) << other.status();
+    auto st = (*other)->Call({{"op", "state"}, {"container", "c1"}}, Within(30));
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_EQ((*st)["containers"][0]["status"], "running");
+    auto ex = (*other)->Call(
+        {{"op", "exec_sync"}, {"container", "c1"}, {"args", {"echo", "served"}}, {"timeout_ms", 10000}}, Within(30));
+    ASSERT_TRUE(ex.ok()) << ex.status();
+    EXPECT_EQ((*ex)["stdout"], "served\n");
+    EXPECT_FALSE(answered.load());  // still setting up
+  }();
+  // A writer releases the init's open once it waits there; setns on a FIFO fails.
+  int w = -1;
+  for (int i = 0; i < 500 && w < 0; i++) {
+    w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (w < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(w, 0) << "the init never opened the FIFO";
+  create.join();
+  if (w >= 0) ::close(w);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.status().message().find("join network namespace"), absl::string_view::npos) << created.status();
+  // The failed create left nothing: c2 is unknown.
+  auto st = client_->Call({{"op", "state"}, {"container", "c2"}});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE((*st)["containers"].empty());
+  EXPECT_EQ(children(), before);
 }
 
 // A command that leaves a process holding its output open (or that never

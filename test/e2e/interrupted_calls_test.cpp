@@ -257,6 +257,34 @@ TEST_F(InterruptedCallTest, AStopDuringWhichTheMonitorDiesEnds) {
   EXPECT_EQ(s.reason(), "Unknown");
 }
 
+// kcrd killed while declaring a dead monitor's pod lost, after the pod was
+// recorded NOTREADY and before its containers were (the order before the
+// fix): a restarted kcrd re-checks the containers of every pod whose
+// monitor is gone, not only READY pods', and declares them lost.
+TEST_F(InterruptedCallTest, ARestartedKcrdDeclaresLostTheContainersOfANotReadyPodWhoseMonitorIsGone) {
+  auto id = RunCtr(pod_, pc_, CtrConfig("c", "busybox", {"sh", "-c", "echo run; exec sleep 100000"}));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ::runtime::v1::PodSandboxStatusRequest req;
+  req.set_pod_sandbox_id(pod_);
+  req.set_verbose(true);
+  ::runtime::v1::PodSandboxStatusResponse resp;
+  ASSERT_TRUE(Runtime().PodSandboxStatus(Ctx().get(), req, &resp).ok());
+  int monitor = nlohmann::json::parse(resp.info().at("info")).value("monitorPid", -1);
+  ASSERT_GT(monitor, 0);
+  Kill9();
+  ASSERT_EQ(kill(monitor, SIGKILL), 0);
+  for (int i = 0; i < 250 && kill(monitor, 0) == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // What the killed kcrd had written: the pod NOTREADY, its container not yet.
+  auto db = e2e::Run({"/usr/bin/sqlite3", root_ + "/kcr.db",
+                 "UPDATE pod_sandboxes SET body = json_set(body, '$.state', 'notready') WHERE id = '" + pod_ + "';"});
+  ASSERT_EQ(db.exit_code, 0) << db.out;
+  Start();
+  auto s = CtrStatus(*id);
+  EXPECT_EQ(s.state(), ::runtime::v1::CONTAINER_EXITED);
+  EXPECT_EQ(s.reason(), "Unknown") << s.message();
+  EXPECT_EQ(s.exit_code(), 255);
+}
+
 // A monitor killed -9 cannot remove its socket: the pod's removal does.
 TEST_F(InterruptedCallTest, RemovingAPodWhoseMonitorWasKilledLeavesNoSocket) {
   ::runtime::v1::PodSandboxStatusRequest req;
