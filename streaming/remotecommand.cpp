@@ -94,7 +94,7 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
     }
   }
 
-  void OnData(uint8_t channel, std::string data, std::function<void()> done) override {
+  void OnData(uint32_t channel, std::string data, std::function<void()> done) override {
     if (channel == kResize) {
       Resize(data);
       done();
@@ -106,7 +106,7 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
     }
   }
 
-  void OnClose(uint8_t channel) override {
+  void OnClose(uint32_t channel) override {
     if (channel != kStdin) return;
     stdin_closed_ = true;
     if (started_ && !pending_) CloseStdin();
@@ -231,7 +231,7 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
     CheckDone();
   }
 
-  void ReadOutput(Descriptor* d, uint8_t channel, bool forward, std::array<char, 32768>* buf, bool* eof) {
+  void ReadOutput(Descriptor* d, uint32_t channel, bool forward, std::array<char, 32768>* buf, bool* eof) {
     d->async_read_some(asio::buffer(*buf), [weak = weak_from_this(), d, channel, forward, buf, eof](
                                                const boost::system::error_code& ec, size_t n) {
       auto self = weak.lock();

@@ -18,7 +18,11 @@
 #include <thread>
 
 #include "common/log.h"
+#include "streaming/portforward.h"
 #include "streaming/remotecommand.h"
+#ifdef KCR_HAVE_SPDY
+#include "streaming/spdy_transport.h"
+#endif
 #include "streaming/tokens.h"
 #include "streaming/ws_transport.h"
 
@@ -59,6 +63,48 @@ int HelloChannel(const Request& r) {
   if (auto* a = std::get_if<AttachRequest>(&r)) out = a->stdout, err = a->stderr;
   return out ? kStdout : err ? kStderr : kError;
 }
+
+#ifdef KCR_HAVE_SPDY
+// The upgraded connection as bytes for the SPDY session.
+template <class Stream>
+class StreamIo : public ByteIo {
+ public:
+  explicit StreamIo(Stream s) : s_(std::move(s)) {}
+  void ReadSome(asio::mutable_buffer b, ReadHandler h) override {
+    s_.async_read_some(b, [h = std::move(h)](beast::error_code ec, size_t n) { h(ec, n); });
+  }
+  void Write(std::shared_ptr<std::string> data, WriteHandler h) override {
+    asio::async_write(s_, asio::buffer(*data), [data, h = std::move(h)](beast::error_code ec, size_t) { h(ec); });
+  }
+  void CloseSend() override {
+    beast::error_code ec;
+    beast::get_lowest_layer(s_).socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+  void Close() override { beast::get_lowest_layer(s_).close(); }
+
+ private:
+  Stream s_;
+};
+
+// SPDY tunneled in WebSocket binary messages (client-go's port-forward
+// dialer since Kubernetes 1.31): message boundaries mean nothing.
+template <class Stream>
+class WsIo : public ByteIo {
+ public:
+  explicit WsIo(std::unique_ptr<websocket::stream<Stream>> ws) : ws_(std::move(ws)) { ws_->binary(true); }
+  void ReadSome(asio::mutable_buffer b, ReadHandler h) override {
+    ws_->async_read_some(b, [h = std::move(h)](beast::error_code ec, size_t n) { h(ec, n); });
+  }
+  void Write(std::shared_ptr<std::string> data, WriteHandler h) override {
+    ws_->async_write(asio::buffer(*data), [data, h = std::move(h)](beast::error_code ec, size_t) { h(ec); });
+  }
+  void CloseSend() override { ws_->async_close(websocket::close_code::normal, [](beast::error_code) {}); }
+  void Close() override { beast::get_lowest_layer(*ws_).close(); }
+
+ private:
+  std::unique_ptr<websocket::stream<Stream>> ws_;
+};
+#endif
 
 template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
@@ -117,11 +163,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
   void UpgradeWebSocket(Request r) {
     std::string offered(req_[http::field::sec_websocket_protocol]);
-    if (std::holds_alternative<PortForwardRequest>(r)) {
-      Respond(http::status::bad_request, "port-forward is not served yet");
-      return;
+    bool portforward = std::holds_alternative<PortForwardRequest>(r);
+    std::vector<int> ports;
+    if (portforward) {
+      auto got = PortsFromQuery(std::string(req_.target()));
+      if (!got.ok()) {
+        Respond(http::status::bad_request, std::string(got.status().message()));
+        return;
+      }
+      ports = std::move(*got);
     }
-    std::optional<ChannelProtocol> p = NegotiateRemoteCommand(offered);
+    std::optional<ChannelProtocol> p = portforward ? NegotiatePortForward(offered) : NegotiateRemoteCommand(offered);
     if (!p) {
       Respond(http::status::bad_request, "none of the requested protocols is supported: " + offered);
       return;
@@ -139,22 +191,76 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       if (!name.empty()) res.set(http::field::sec_websocket_protocol, name);
     }));
     auto* raw = ws.get();
-    raw->async_accept(req_, [self = shared_from_this(), ws = std::move(ws), p = *p,
-                             r = std::move(r)](beast::error_code ec) mutable {
+    raw->async_accept(req_, [self = shared_from_this(), ws = std::move(ws), p = *p, r = std::move(r),
+                             ports = std::move(ports)](beast::error_code ec) mutable {
       if (ec) return;  // the client gave up or stalled: the connection closes with `ws`
-      self->OnWebSocket(std::move(ws), std::move(p), std::move(r));
+      self->OnWebSocket(std::move(ws), std::move(p), std::move(r), std::move(ports));
     });
   }
 
-  void OnWebSocket(std::unique_ptr<websocket::stream<Stream>> ws, ChannelProtocol p, Request r) {
+  void OnWebSocket(std::unique_ptr<websocket::stream<Stream>> ws, ChannelProtocol p, Request r,
+                   std::vector<int> ports) {
+    if (auto* pf = std::get_if<PortForwardRequest>(&r)) {
+#ifdef KCR_HAVE_SPDY
+      if (p.spdy_tunnel) {
+        auto t = NewSpdyTransport(s_.io, std::make_shared<WsIo<Stream>>(std::move(ws)), "",
+                                  SpdyProtocol{"portforward.k8s.io", 1, true}, SpdyTimeouts{});
+        s_.live.push_back(t);
+        RunSpdyPortForward(s_.io, s_.blocking, t, std::move(*pf));
+        return;
+      }
+#endif
+      auto t = NewWsTransport(std::move(ws), p, -1);
+      s_.live.push_back(t);
+      RunWsPortForward(s_.io, s_.blocking, t, std::move(ports), std::move(*pf));
+      return;
+    }
     auto t = NewWsTransport(std::move(ws), p, HelloChannel(r));
     s_.live.push_back(t);
     RunRemoteCommand(s_.io, s_.blocking, t, p.version, std::move(r));
   }
 
+#ifdef KCR_HAVE_SPDY
   void UpgradeSpdy(Request r) {
-    Respond(http::status::bad_request, "SPDY/3.1 is not served yet; use websocket");
+    bool portforward = std::holds_alternative<PortForwardRequest>(r);
+    std::string offered;
+    for (const auto& f : req_) {  // the header may come several times
+      if (beast::iequals(f.name_string(), "X-Stream-Protocol-Version")) {
+        if (!offered.empty()) offered += ",";
+        offered += std::string(f.value());
+      }
+    }
+    auto p = NegotiateSpdy(portforward, offered);
+    if (!p.ok()) {
+      Respond(http::status::bad_request, std::string(p.status().message()));
+      return;
+    }
+    auto res = std::make_shared<http::response<http::empty_body>>(http::status::switching_protocols, req_.version());
+    res->set(http::field::connection, "Upgrade");
+    res->set(http::field::upgrade, "SPDY/3.1");
+    if (!p->name.empty()) res->set("X-Stream-Protocol-Version", p->name);
+    http::async_write(stream_, *res, [self = shared_from_this(), res, p = *p, r = std::move(r)](
+                                         beast::error_code ec, size_t) mutable {
+      if (ec) return;
+      self->OnSpdy(std::move(p), std::move(r));
+    });
   }
+
+  void OnSpdy(SpdyProtocol p, Request r) {
+    beast::get_lowest_layer(stream_).expires_never();  // the transport's idle deadline from here
+    std::string early = beast::buffers_to_string(buf_.data());  // frames sent right behind the request
+    SpdyTimeouts t;
+    auto tr = NewSpdyTransport(s_.io, std::make_shared<StreamIo<Stream>>(std::move(stream_)), std::move(early), p, t);
+    s_.live.push_back(tr);
+    if (auto* pf = std::get_if<PortForwardRequest>(&r)) {
+      RunSpdyPortForward(s_.io, s_.blocking, tr, std::move(*pf));
+    } else {
+      RunRemoteCommand(s_.io, s_.blocking, tr, p.version, std::move(r));
+    }
+  }
+#else
+  void UpgradeSpdy(Request) { Respond(http::status::bad_request, "SPDY/3.1 is not built in; use websocket"); }
+#endif
 
   void Respond(http::status code, std::string body) {
     auto res = std::make_shared<http::response<http::string_body>>(code, 11);

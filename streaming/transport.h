@@ -5,6 +5,7 @@
 // thread; a transport calls its handler only there.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -14,7 +15,8 @@ namespace kcr::streaming {
 
 // remotecommand's channel numbers (kubelet's numbering; SPDY maps its
 // stream types onto them).
-enum Channel : uint8_t { kStdin = 0, kStdout = 1, kStderr = 2, kError = 3, kResize = 4 };
+// Port-forward numbers its channels per request: data 2k, error 2k+1.
+enum Channel : uint32_t { kStdin = 0, kStdout = 1, kStderr = 2, kError = 3, kResize = 4 };
 
 class Transport {
  public:
@@ -24,9 +26,12 @@ class Transport {
     // The client sent `data` on `channel`. The transport reads nothing
     // more from the client until `done` runs: that is the backpressure
     // from a process that does not read its stdin.
-    virtual void OnData(uint8_t channel, std::string data, std::function<void()> done) = 0;
-    // The client closed `channel` (its stdin ended).
-    virtual void OnClose(uint8_t channel) = 0;
+    virtual void OnData(uint32_t channel, std::string data, std::function<void()> done) = 0;
+    // The client closed `channel` (its stdin ended, or it reset the stream).
+    virtual void OnClose(uint32_t channel) = 0;
+    // SPDY port-forward: the client opened `channel` with these headers
+    // (lower-case names: "port", "requestid", "streamtype").
+    virtual void OnOpen(uint32_t channel, const std::map<std::string, std::string>& headers) {}
     // The connection ended (the client went away, broke the protocol, idled
     // past the deadline, or Finish completed). No call follows.
     virtual void OnGone(const Status& why) = 0;
@@ -39,7 +44,10 @@ class Transport {
   // Queues `data` on `channel`; `done` (may be empty) runs when it was
   // written or the connection failed. Callers keep at most one send per
   // channel outstanding, so a slow client slows the process's output.
-  virtual void Send(uint8_t channel, std::string data, std::function<void()> done) = 0;
+  // Data for a channel the client has not opened yet (SPDY) waits for it.
+  virtual void Send(uint32_t channel, std::string data, std::function<void()> done) = 0;
+  // The server's side of `channel` ends (SPDY FIN; nothing on WebSocket).
+  virtual void CloseChannel(uint32_t channel) {}
   // What was queued goes out, then the connection closes normally.
   virtual void Finish() = 0;
   // Closes at once.

@@ -18,6 +18,9 @@ struct ChannelProtocol {
   std::string name;  // as negotiated ("" when the client offered none)
   int version = 1;   // 1 (channel.k8s.io and ""), 4 or 5
   bool base64 = false;
+  // Port-forward: SPDY/3.1 frames carried in binary messages
+  // ("SPDY/3.1+portforward.k8s.io", client-go's tunneling dialer).
+  bool spdy_tunnel = false;
 };
 
 inline constexpr uint8_t kCloseChannel = 255;

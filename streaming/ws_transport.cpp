@@ -32,16 +32,16 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
 
   void Start(std::weak_ptr<Handler> h) override {
     h_ = std::move(h);
-    if (hello_ >= 0) Send(static_cast<uint8_t>(hello_), "", nullptr);
+    if (hello_ >= 0) Send(static_cast<uint32_t>(hello_), "", nullptr);
     Read();
   }
 
-  void Send(uint8_t channel, std::string data, std::function<void()> done) override {
+  void Send(uint32_t channel, std::string data, std::function<void()> done) override {
     if (gone_ || finishing_) {
       if (done) done();
       return;
     }
-    out_.push_back({EncodeChannelMessage(p_, channel, data), std::move(done)});
+    out_.push_back({EncodeChannelMessage(p_, static_cast<uint8_t>(channel), data), std::move(done)});
     if (out_.size() == 1) WriteNext();
   }
 
