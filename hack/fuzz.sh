@@ -33,11 +33,13 @@ KCR_BUILD_DIR=$build bash hack/build.sh "${targets[@]}"
 
 # Inputs past these sizes only slow a target down: a monitor frame sequence,
 # a config file, a CNI result, a manifest or config blob are small; a tar
-# needs room for headers, PAX records and a few files.
+# needs room for headers, PAX records and a few files; a SPDY session for
+# a few streams' header blocks and data frames.
 max_len() {
   case $1 in
     tar) echo 262144 ;;
     monitor_frame) echo 65536 ;;
+    spdy_session) echo 65536 ;;
     *) echo 16384 ;;
   esac
 }

@@ -20,9 +20,7 @@
 #include "common/log.h"
 #include "streaming/portforward.h"
 #include "streaming/remotecommand.h"
-#ifdef KCR_HAVE_SPDY
 #include "streaming/spdy_transport.h"
-#endif
 #include "streaming/tokens.h"
 #include "streaming/ws_transport.h"
 
@@ -64,7 +62,6 @@ int HelloChannel(const Request& r) {
   return out ? kStdout : err ? kStderr : kError;
 }
 
-#ifdef KCR_HAVE_SPDY
 // The upgraded connection as bytes for the SPDY session.
 template <class Stream>
 class StreamIo : public ByteIo {
@@ -104,7 +101,6 @@ class WsIo : public ByteIo {
  private:
   std::unique_ptr<websocket::stream<Stream>> ws_;
 };
-#endif
 
 template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
@@ -201,7 +197,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   void OnWebSocket(std::unique_ptr<websocket::stream<Stream>> ws, ChannelProtocol p, Request r,
                    std::vector<int> ports) {
     if (auto* pf = std::get_if<PortForwardRequest>(&r)) {
-#ifdef KCR_HAVE_SPDY
       if (p.spdy_tunnel) {
         auto t = NewSpdyTransport(s_.io, std::make_shared<WsIo<Stream>>(std::move(ws)), "",
                                   SpdyProtocol{"portforward.k8s.io", 1, true}, SpdyTimeouts{});
@@ -209,7 +204,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         RunSpdyPortForward(s_.io, s_.blocking, t, std::move(*pf));
         return;
       }
-#endif
       auto t = NewWsTransport(std::move(ws), p, -1);
       s_.live.push_back(t);
       RunWsPortForward(s_.io, s_.blocking, t, std::move(ports), std::move(*pf));
@@ -220,7 +214,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     RunRemoteCommand(s_.io, s_.blocking, t, p.version, std::move(r));
   }
 
-#ifdef KCR_HAVE_SPDY
   void UpgradeSpdy(Request r) {
     bool portforward = std::holds_alternative<PortForwardRequest>(r);
     std::string offered;
@@ -258,9 +251,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       RunRemoteCommand(s_.io, s_.blocking, tr, p.version, std::move(r));
     }
   }
-#else
-  void UpgradeSpdy(Request) { Respond(http::status::bad_request, "SPDY/3.1 is not built in; use websocket"); }
-#endif
 
   void Respond(http::status code, std::string body) {
     auto res = std::make_shared<http::response<http::string_body>>(code, 11);
