@@ -88,6 +88,11 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
 
   void Finish() override {
     if (gone_ || finishing_) return;
+    // What waits for a stream the client never opened cannot go out.
+    std::vector<uint32_t> unopened;
+    for (auto& [channel, q] : out_)
+      if (!streams_.count(channel)) unopened.push_back(channel);
+    for (uint32_t c : unopened) DropOut(c);
     for (auto& [channel, stream] : streams_) CloseChannel(channel);
     finishing_ = true;
     MaybeEnd();

@@ -387,7 +387,7 @@ std::vector<std::string> ServerFrames(std::string& buf) {
   }
 }
 
-class PortForwardTest : public StreamingTest {
+class StreamingPortForwardTest : public StreamingTest {
  protected:
   void SetUp() override {
     StreamingTest::SetUp();
@@ -416,7 +416,7 @@ class PortForwardTest : public StreamingTest {
 
 // kubelet's WebSocket port-forward (v4.channel.k8s.io): ports in the query,
 // data channel 0 and error channel 1 each opened with the port number.
-TEST_F(PortForwardTest, WebSocketChannelsReachTheServerInThePod) {
+TEST_F(StreamingPortForwardTest, WebSocketChannelsReachTheServerInThePod) {
   auto [port, path] = Split(Url());
   int fd = Dial(port);
   ASSERT_GE(fd, 0);
@@ -455,7 +455,7 @@ TEST_F(PortForwardTest, WebSocketChannelsReachTheServerInThePod) {
   EXPECT_NE(body.find("kcr test web server"), std::string::npos) << body;
 }
 
-TEST_F(PortForwardTest, CrictlPortForward) {
+TEST_F(StreamingPortForwardTest, CrictlPortForward) {
   for (std::string transport : {"spdy", "websocket"}) {
     SCOPED_TRACE(transport);
     std::string local = std::to_string(transport == "spdy" ? 18801 : 18802);
