@@ -1,5 +1,7 @@
 #include "cri/config.h"
 
+#include <absl/time/time.h>
+
 #include <tuple>
 #include <type_traits>
 
@@ -79,9 +81,16 @@ blob_stall_timeout_s = 60
 # key_file = ""
 
 [streaming]
-# Address of the exec/attach/port-forward server; port 0 picks a free port.
+# The exec/attach/port-forward server whose URLs Exec, Attach and
+# PortForward return (kubelet proxies to it, so a node-local address is
+# the right default); port 0 picks a free port at start.
 address = "127.0.0.1"
 port = 0
+# PEM certificate chain and key: both set serves https.
+tls_cert_file = ""
+tls_key_file = ""
+# How long a returned URL stays valid (each is good for one connection).
+token_ttl = "1m"
 
 [metrics]
 # Prometheus endpoint "host:port"; empty disables it.
@@ -199,6 +208,19 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& origin)
   KCR_RETURN_IF_ERROR(Get(v["streaming"]["port"], "streaming.port", n));
   if (n < 0 || n > 65535) return absl::InvalidArgumentError("config key streaming.port: must be 0..65535");
   c.streaming_port = static_cast<int>(n);
+  KCR_RETURN_IF_ERROR(Get(v["streaming"]["tls_cert_file"], "streaming.tls_cert_file", c.streaming_tls_cert));
+  KCR_RETURN_IF_ERROR(Get(v["streaming"]["tls_key_file"], "streaming.tls_key_file", c.streaming_tls_key));
+  if (c.streaming_tls_cert.empty() != c.streaming_tls_key.empty())
+    return absl::InvalidArgumentError("config keys streaming.tls_cert_file and streaming.tls_key_file: set both or neither");
+  std::string ttl;
+  KCR_RETURN_IF_ERROR(Get(v["streaming"]["token_ttl"], "streaming.token_ttl", ttl));
+  if (!ttl.empty()) {
+    absl::Duration d;
+    if (!absl::ParseDuration(ttl, &d) || d <= absl::ZeroDuration() || d > absl::Hours(24))
+      return absl::InvalidArgumentError("config key streaming.token_ttl: \"" + ttl +
+                                        "\" is not a duration between 0 and 24h (e.g. \"1m\", \"30s\")");
+    c.streaming_token_ttl_ms = absl::ToInt64Milliseconds(d);
+  }
   KCR_RETURN_IF_ERROR(Get(v["metrics"]["address"], "metrics.address", c.metrics_address));
   return c;
 }

@@ -45,6 +45,8 @@ struct Config {
 
   std::string streaming_address = "127.0.0.1";
   int streaming_port = 0;  // 0: an ephemeral port
+  std::string streaming_tls_cert, streaming_tls_key;  // both: https
+  int64_t streaming_token_ttl_ms = 60000;  // how long an Exec/Attach/PortForward URL stays valid
   std::string metrics_address;  // "127.0.0.1:9090"; empty: off
 };
 

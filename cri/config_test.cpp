@@ -14,6 +14,21 @@ TEST(Config, DefaultTomlParsesToDefaults) {
   EXPECT_TRUE(c->registry.empty());
 }
 
+TEST(Config, Streaming) {
+  auto c = ParseConfig("[streaming]\naddress = \"::1\"\nport = 10010\ntoken_ttl = \"30s\"\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->streaming_address, "::1");
+  EXPECT_EQ(c->streaming_port, 10010);
+  EXPECT_EQ(c->streaming_token_ttl_ms, 30000);
+  EXPECT_EQ(Config().streaming_token_ttl_ms, 60000);
+  c = ParseConfig("[streaming]\ntoken_ttl = \"soon\"\n", "t");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("streaming.token_ttl"), absl::string_view::npos);
+  c = ParseConfig("[streaming]\ntls_cert_file = \"/c.pem\"\n", "t");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("tls_key_file"), absl::string_view::npos);
+}
+
 TEST(Config, MirrorsAndTls) {
   auto c = ParseConfig(R"(
 [registry.mirrors."registry.k8s.io"]

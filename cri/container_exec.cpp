@@ -1,7 +1,6 @@
 // ExecSync: runs a command inside the container through its monitor, with
 // the timeout honoured (CRI: DeadlineExceeded when it expires) and output
-// capped. Exec, Attach and PortForward need the streaming server (a later
-// step) and answer UNIMPLEMENTED.
+// capped. Exec, Attach and PortForward: container_streaming.cpp.
 #include "cri/grpc_status.h"
 #include "cri/runtime_service.h"
 

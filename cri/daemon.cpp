@@ -140,9 +140,18 @@ Status RunDaemon(const Config& config) {
                        NewCgroupDriver(config.cgroup_driver, runtime::SystemdOptions{config.systemd_bus}));
   std::string driver = cgroups->Driver();
   KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.Containers(), 0700));
-  RuntimeService runtime_service(RuntimeInfo{driver},
-                                 RuntimeDeps{paths, config, *pods, *network, *image_store, *layers, *cgroups,
-                                             monitor_binary});
+  streaming::ServerOptions so;
+  so.address = config.streaming_address;
+  so.port = config.streaming_port;
+  so.tls_cert_file = config.streaming_tls_cert;
+  so.tls_key_file = config.streaming_tls_key;
+  so.token_ttl = std::chrono::milliseconds(config.streaming_token_ttl_ms);
+  KCR_ASSIGN_OR_RETURN(std::unique_ptr<streaming::Server> streaming, streaming::Server::Start(so));
+  spdlog::info("streaming server on {}:{}{}", config.streaming_address, streaming->port(),
+               config.streaming_tls_cert.empty() ? "" : " (TLS)");
+  RuntimeDeps deps{paths, config, *pods, *network, *image_store, *layers, *cgroups, monitor_binary};
+  deps.streaming = streaming.get();
+  RuntimeService runtime_service(RuntimeInfo{driver}, std::move(deps));
   runtime_service.Recover();
   // CNI GC: plugins free what they hold for pods that no longer exist
   // (e.g. removed while kcrd was down after a crash); stale caches go too.

@@ -23,6 +23,7 @@
 #include "runtime/cni/network.h"
 #include "runtime/monitor/client.h"
 #include "runtime/pod/store.h"
+#include "streaming/server.h"
 
 namespace kcr::cri {
 
@@ -41,6 +42,8 @@ struct RuntimeDeps {
   images::Snapshotter& snapshots;
   kcr::runtime::CgroupManager& cgroups;
   std::string monitor_binary;
+  // Exec/Attach/PortForward URLs; null: those RPCs answer UNAVAILABLE.
+  streaming::Server* streaming = nullptr;
 };
 
 class RuntimeService final : public ::runtime::v1::RuntimeService::Service {

@@ -16,9 +16,6 @@ namespace kcr::cri {
     return KCR_NOT_YET(name);                                                      \
   }
 
-KCR_UNARY(Exec, ExecRequest, ExecResponse)
-KCR_UNARY(Attach, AttachRequest, AttachResponse)
-KCR_UNARY(PortForward, PortForwardRequest, PortForwardResponse)
 KCR_UNARY(CheckpointPod, CheckpointPodRequest, CheckpointPodResponse)
 KCR_UNARY(RestorePod, RestorePodRequest, RestorePodResponse)
 

@@ -233,7 +233,7 @@ namespace {
 // A pty from the devpts instance of the container whose init is `pid`:
 // its /dev/pts/ptmx, resolved inside its root (no symlink or magic link
 // may lead out), checked to be the ptmx device. Returns {master, slave}.
-StatusOr<std::pair<UniqueFd, UniqueFd>> ContainerPty(pid_t pid) {
+StatusOr<std::pair<UniqueFd, UniqueFd>> ContainerPty(pid_t pid, int rows, int cols) {
   UniqueFd root(::open(("/proc/" + std::to_string(pid) + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return ErrnoError("container root");
   open_how how{};
@@ -248,9 +248,11 @@ StatusOr<std::pair<UniqueFd, UniqueFd>> ContainerPty(pid_t pid) {
   if (::ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) return ErrnoError("unlock pty");
   UniqueFd slave(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
   if (!slave) return ErrnoError("open pty slave");
+  // The client's size when it sent one (kcrd waits briefly for it), so a
+  // command that asks for its size first gets the right one.
   winsize ws{};
-  ws.ws_row = 24;
-  ws.ws_col = 80;
+  ws.ws_row = static_cast<unsigned short>(rows > 0 && rows <= 65535 ? rows : 24);
+  ws.ws_col = static_cast<unsigned short>(cols > 0 && cols <= 65535 ? cols : 80);
   ::ioctl(slave.get(), TIOCSWINSZ, &ws);
   return std::make_pair(std::move(master), std::move(slave));
 }
@@ -260,7 +262,8 @@ StatusOr<std::pair<UniqueFd, UniqueFd>> ContainerPty(pid_t pid) {
 // exec: an interactive process in the container. Its stdio is handed to
 // the client (no copy through the monitor): with tty, the pty master;
 // otherwise stdin (when asked), stdout and stderr pipes. Its exit comes as
-// an "exec_exited" event on the same connection.
+// an "exec_exited" event on the same connection; when that connection
+// closes first, the process is killed (KillInteractive).
 void Monitor::ExecInteractive(int conn, const json& req) {
   const Ctr* target = nullptr;
   StatusOr<Spec> exec_spec = ExecSpec(req, &target);
@@ -274,7 +277,7 @@ void Monitor::ExecInteractive(int conn, const json& req) {
   std::vector<std::string> names;
   StatusOr<pid_t> pid = absl::InternalError("exec not started");
   if (tty) {
-    auto pty = ContainerPty(target->pid);
+    auto pty = ContainerPty(target->pid, req.value("rows", 0), req.value("cols", 0));
     if (!pty.ok()) {
       Reply(conn, req, Annotate(pty.status(), "exec tty"));
       return;
@@ -308,6 +311,17 @@ void Monitor::ExecInteractive(int conn, const json& req) {
   std::vector<int> raw;
   for (auto& f : give) raw.push_back(f.get());
   Send(conn, {{"id", req.contains("id") ? req["id"] : json()}, {"ok", true}, {"exec", *pid}, {"fds", names}}, raw);
+}
+
+// The client of an interactive exec went away (its connection closed)
+// while the process runs: kill its process group and, as the exec_sync
+// timeout does, everything in its tracking cgroup (what it started in
+// another session, e.g. a shell's jobs under a terminal).
+void Monitor::KillInteractive(pid_t pid) {
+  ::kill(-pid, SIGKILL);
+  if (auto t = tracked_.find(pid); t != tracked_.end())
+    if (Status st = cgroups_->KillTracked(t->second, ExecCgroupName(pid)); !st.ok())
+      spdlog::warn("exec {}: {}", pid, st.message());
 }
 
 // attach: the container's streams for one session. Output is copied to new

@@ -233,8 +233,16 @@ void Monitor::Reply(int conn, const json& req, const Status& st, json body) {
 }
 
 void Monitor::CloseConn(int fd) {
-  for (auto it = interactive_.begin(); it != interactive_.end();)
-    it = it->second == fd ? interactive_.erase(it) : std::next(it);
+  // An interactive exec whose client left: nobody can reach its stdio
+  // any more, so it ends now (its exit is reaped as any other).
+  for (auto it = interactive_.begin(); it != interactive_.end();) {
+    if (it->second != fd) {
+      ++it;
+      continue;
+    }
+    KillInteractive(it->first);
+    it = interactive_.erase(it);
+  }
   // exec_sync replies nobody will read: the commands keep running to their
   // end (or timeout) and are reaped; only the answer is dropped.
   for (auto& [pid, e] : execs_)

@@ -226,6 +226,65 @@ TEST_F(MonitorTest, InteractiveExecWithATerminal) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
 }
 
+// The client's terminal size reaches the pty before the command starts
+// (the streaming server sends the first resize it gets within its grace
+// period as rows/cols).
+TEST_F(MonitorTest, InteractiveExecStartsWithTheRequestedTerminalSize) {
+  Run("c1", {"sleep", "30"});
+  auto conn = MonitorClient::Connect(opts_.socket);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  std::vector<UniqueFd> fds;
+  auto r = (*conn)->Call({{"op", "exec"}, {"container", "c1"}, {"tty", true}, {"rows", 33}, {"cols", 111},
+                          {"args", {"stty", "size"}}},
+                         &fds);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(fds.size(), 1u);
+  EXPECT_NE(Drain(fds[0].get()).find("33 111"), std::string::npos);
+}
+
+// A client that goes away (kcrd closes the exec's connection) leaves no
+// process behind: neither the command nor what it started in another
+// session.
+TEST_F(MonitorTest, InteractiveExecIsKilledWhenItsConnectionCloses) {
+  Run("c1", {"sleep", "30"});
+  auto conn = MonitorClient::Connect(opts_.socket);
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  std::vector<UniqueFd> fds;
+  auto r = (*conn)->Call({{"op", "exec"}, {"container", "c1"}, {"tty", true},
+                          {"args", {"sh", "-c", "setsid sleep 4711 & echo started; sleep 4712"}}},
+                         &fds);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::string seen;
+  char buf[256];
+  while (seen.find("started") == std::string::npos) {
+    ssize_t n = ::read(fds[0].get(), buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    seen.append(buf, static_cast<size_t>(n));
+  }
+  auto sleepers = [] {
+    int found = 0;
+    DIR* d = ::opendir("/proc");
+    while (dirent* e = d ? ::readdir(d) : nullptr) {
+      auto cmd = kcr::fs::ReadFile(std::string("/proc/") + e->d_name + "/cmdline");
+      if (cmd.ok() && cmd->rfind("sleep", 0) == 0 &&
+          (cmd->find("4711") != std::string::npos || cmd->find("4712") != std::string::npos))
+        found++;
+    }
+    if (d) ::closedir(d);
+    return found;
+  };
+  ASSERT_EQ(sleepers(), 2);
+  pid_t exec = (*r)["exec"];
+  (*conn)->Close();
+  conn->reset();
+  // Its first child is reaped by the monitor once killed: wait for that
+  // (bounded), then nothing of it may remain.
+  for (int i = 0; i < 500 && ::kill(exec, 0) == 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(::kill(exec, 0), 0) << "exec " << exec << " still runs";
+  for (int i = 0; i < 100 && sleepers() > 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(sleepers(), 0);
+}
+
 TEST_F(MonitorTest, AttachSharesTheContainersStreams) {
   // stdin_once: the session's end is the container's end of input.
   auto req = CreateReq("c1", {"sh", "-c", "while read l; do echo out:$l; echo err:$l >&2; done; echo bye"});
