@@ -263,7 +263,8 @@ StatusOr<std::pair<UniqueFd, UniqueFd>> ContainerPty(pid_t pid, int rows, int co
 // the client (no copy through the monitor): with tty, the pty master;
 // otherwise stdin (when asked), stdout and stderr pipes. Its exit comes as
 // an "exec_exited" event on the same connection; when that connection
-// closes first, the process is killed (KillInteractive).
+// closes first, the process is killed with everything in its tracking cgroup
+// (KillExec, as an exec_sync timeout).
 void Monitor::ExecInteractive(int conn, const json& req) {
   const Ctr* target = nullptr;
   StatusOr<Spec> exec_spec = ExecSpec(req, &target);
@@ -311,17 +312,6 @@ void Monitor::ExecInteractive(int conn, const json& req) {
   std::vector<int> raw;
   for (auto& f : give) raw.push_back(f.get());
   Send(conn, {{"id", req.contains("id") ? req["id"] : json()}, {"ok", true}, {"exec", *pid}, {"fds", names}}, raw);
-}
-
-// The client of an interactive exec went away (its connection closed)
-// while the process runs: kill its process group and, as the exec_sync
-// timeout does, everything in its tracking cgroup (what it started in
-// another session, e.g. a shell's jobs under a terminal).
-void Monitor::KillInteractive(pid_t pid) {
-  ::kill(-pid, SIGKILL);
-  if (auto t = tracked_.find(pid); t != tracked_.end())
-    if (Status st = cgroups_->KillTracked(t->second, ExecCgroupName(pid)); !st.ok())
-      spdlog::warn("exec {}: {}", pid, st.message());
 }
 
 // attach: the container's streams for one session. Output is copied to new

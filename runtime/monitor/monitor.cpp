@@ -240,7 +240,7 @@ void Monitor::CloseConn(int fd) {
       ++it;
       continue;
     }
-    KillInteractive(it->first);
+    KillExec(it->first);
     it = interactive_.erase(it);
   }
   // exec_sync replies nobody will read: the commands keep running to their

@@ -177,7 +177,6 @@ class Monitor {
   void ExecSyncStart(int conn, const nlohmann::json& req);
   void ExecInteractive(int conn, const nlohmann::json& req);
   void Attach(int conn, const nlohmann::json& req);
-  void KillInteractive(pid_t pid);
   StatusOr<pid_t> ForkExec(const Ctr& c, const runtime::oci::Spec& spec, int in, int out, int err, bool tty);
   void OnExecOutput(int fd, const Tag& t);
   void OnExecTimeout(pid_t pid);
