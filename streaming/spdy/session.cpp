@@ -89,6 +89,9 @@ class Session::Impl {
 
   absl::Status Fail(absl::Status why);
   absl::Status Usable() const;
+  // A header block for SYN_STREAM/SYN_REPLY, within our own header limit,
+  // through this session's one compression context.
+  absl::StatusOr<std::string> CompressHeaders(const Headers& headers);
   bool PeerParity(uint32_t id) const { return (id % 2 == 1) == (role_ == Role::kServer); }
   // An id no stream ever had: the peer's beyond the highest it opened, or
   // ours beyond the highest we opened.
@@ -142,6 +145,14 @@ absl::Status Session::Impl::Fail(absl::Status why) {
 absl::Status Session::Impl::Usable() const {
   if (failure_.ok()) return absl::OkStatus();
   return absl::FailedPreconditionError("SPDY session ended: " + std::string(failure_.message()));
+}
+
+absl::StatusOr<std::string> Session::Impl::CompressHeaders(const Headers& headers) {
+  auto block = EncodeBlock(headers);
+  if (!block.ok()) return block.status();
+  if (block->size() > limits_.max_header_block)
+    return absl::InvalidArgumentError("SPDY headers of " + std::to_string(block->size()) + " bytes");
+  return deflater_.Compress(*block);
 }
 
 absl::StatusOr<size_t> Session::Impl::FrameSize(std::string_view buf) const {
@@ -501,11 +512,7 @@ absl::StatusOr<uint32_t> Session::Impl::OpenStream(const Headers& headers, bool 
   for (const auto& [id, s] : streams_) ours += s.ours ? 1 : 0;
   if (streams_.size() >= limits_.max_streams || ours >= peer_max_streams_)
     return absl::ResourceExhaustedError("SPDY session has " + std::to_string(streams_.size()) + " open streams");
-  auto block = EncodeBlock(headers);
-  if (!block.ok()) return block.status();
-  if (block->size() > limits_.max_header_block)
-    return absl::InvalidArgumentError("SPDY headers of " + std::to_string(block->size()) + " bytes");
-  auto compressed = deflater_.Compress(*block);
+  auto compressed = CompressHeaders(headers);
   if (!compressed.ok()) return compressed.status();
   uint32_t id = next_local_id_;
   next_local_id_ += 2;
@@ -525,11 +532,7 @@ absl::Status Session::Impl::Reply(uint32_t id, const Headers& headers, bool fin)
   if (s.ours) return absl::FailedPreconditionError(Id(id) + " is ours: only the peer's streams get a reply");
   if (s.replied) return absl::FailedPreconditionError(Id(id) + " was replied to already");
   if (s.local_fin) return absl::FailedPreconditionError(Id(id) + " is closed on our side (unidirectional)");
-  auto block = EncodeBlock(headers);
-  if (!block.ok()) return block.status();
-  if (block->size() > limits_.max_header_block)
-    return absl::InvalidArgumentError("SPDY headers of " + std::to_string(block->size()) + " bytes");
-  auto compressed = deflater_.Compress(*block);
+  auto compressed = CompressHeaders(headers);
   if (!compressed.ok()) return compressed.status();
   wire::AppendSynReply(&out_, id, fin ? wire::kFlagFin : 0, *compressed);
   s.replied = true;
