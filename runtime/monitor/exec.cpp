@@ -316,13 +316,9 @@ void Monitor::ExecInteractive(int conn, const json& req) {
 // The client of an interactive exec went away (its connection closed)
 // while the process runs: kill its process group and, as the exec_sync
 // timeout does, everything in its tracking cgroup (what it started in
-// another session, e.g. a shell's jobs under a terminal).
-void Monitor::KillInteractive(pid_t pid) {
-  ::kill(-pid, SIGKILL);
-  if (auto t = tracked_.find(pid); t != tracked_.end())
-    if (Status st = cgroups_->KillTracked(t->second, ExecCgroupName(pid)); !st.ok())
-      spdlog::warn("exec {}: {}", pid, st.message());
-}
+// another session, e.g. a shell's jobs under a terminal). Called while
+// interactive_ still holds pid, so KillExec knows its leader is unreaped.
+void Monitor::KillInteractive(pid_t pid) { KillExec(pid); }
 
 // attach: the container's streams for one session. Output is copied to new
 // pipes from now on (the log keeps everything); input is the container's
