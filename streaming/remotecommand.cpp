@@ -11,6 +11,7 @@
 
 #include <array>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -55,7 +56,7 @@ struct Started {
 class Session : public Transport::Handler, public std::enable_shared_from_this<Session> {
  public:
   Session(asio::io_context& io, asio::thread_pool& pool, std::shared_ptr<Transport> t, int version, Request r)
-      : io_(io), pool_(pool), t_(std::move(t)), version_(version), grace_(io), drain_(io) {
+      : io_(io), pool_(pool), t_(std::move(t)), version_(version), grace_(io), drain_(io), streams_(io) {
     if (auto* e = std::get_if<ExecRequest>(&r)) {
       exec_ = true;
       container_ = e->container_id;
@@ -73,6 +74,16 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
       want_out_ = a->stdout;
       want_err_ = a->stderr;
     }
+    if (t_->ClientOpensChannels()) {
+      // The streams kubelet's SPDY handler waits for: error, the standard
+      // ones asked for (a terminal has no stderr), resize with a terminal
+      // from v3 on.
+      awaited_.insert(kError);
+      if (want_in_) awaited_.insert(kStdin);
+      if (want_out_) awaited_.insert(kStdout);
+      if (want_err_ && !tty_) awaited_.insert(kStderr);
+      if (tty_ && version_ >= 3) awaited_.insert(kResize);
+    }
   }
 
   ~Session() override {
@@ -83,6 +94,15 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
   void Run() {
     self_ = shared_from_this();
     t_->Start(weak_from_this());
+    if (!awaited_.empty()) {
+      streams_.expires_after(kStreamsGrace);
+      streams_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!self || ec) return;
+        self->awaited_.clear();
+        if (self->start_asked_) self->StartProcess();
+      });
+    }
     if (exec_ && tty_) {
       // The client's first resize usually follows its upgrade at once.
       grace_.expires_after(kInitialSizeGrace);
@@ -106,6 +126,13 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
     }
   }
 
+  void OnOpen(uint32_t channel, const std::map<std::string, std::string>&) override {
+    if (awaited_.erase(channel) && awaited_.empty()) {
+      streams_.cancel();
+      if (start_asked_) StartProcess();
+    }
+  }
+
   void OnClose(uint32_t channel) override {
     if (channel != kStdin) return;
     stdin_closed_ = true;
@@ -122,7 +149,8 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
 
  private:
   void StartProcess() {
-    if (starting_ || gone_) return;
+    start_asked_ = true;
+    if (!awaited_.empty() || starting_ || gone_) return;
     starting_ = true;
     grace_.cancel();
     json req;
@@ -332,6 +360,7 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
   void Cleanup() {
     grace_.cancel();
     drain_.cancel();
+    streams_.cancel();
     out_.reset();
     err_.reset();
     in_.reset();
@@ -347,7 +376,9 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
   bool exec_ = false, tty_ = false, want_in_ = false, want_out_ = false, want_err_ = false;
   std::string container_, socket_;
   std::vector<std::string> cmd_;
-  asio::steady_timer grace_, drain_;
+  asio::steady_timer grace_, drain_, streams_;
+  std::set<uint32_t> awaited_;  // SPDY streams the client has yet to open
+  bool start_asked_ = false;    // the process starts once awaited_ is empty
   std::shared_ptr<monitor::MonitorClient> mon_;
   std::thread waiter_;
   std::unique_ptr<Descriptor> in_, out_, err_;

@@ -24,6 +24,12 @@ inline constexpr std::chrono::milliseconds kInitialSizeGrace{200};
 // After an exec's process exited, output still arriving is forwarded for
 // this long (a process it left may hold the pipes open forever).
 inline constexpr std::chrono::milliseconds kExitDrain{1000};
+// SPDY: how long the process waits for the client to open the streams its
+// request asked for (kubelet waits too: what the process writes before a
+// stream opens would have nowhere to go, and a session that ends first
+// refuses the streams the client still waits for). Past it the process
+// starts anyway.
+inline constexpr std::chrono::milliseconds kStreamsGrace{10000};
 
 // The status object kubelet writes on the error channel for protocol
 // version 4 and later: Success, or Failure with reason NonZeroExitCode and

@@ -15,6 +15,7 @@
 #include <absl/strings/match.h>
 #include <absl/strings/str_split.h>
 
+#include <sstream>
 #include <thread>
 
 #include "common/log.h"
@@ -160,19 +161,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   void UpgradeWebSocket(Request r) {
     std::string offered(req_[http::field::sec_websocket_protocol]);
     bool portforward = std::holds_alternative<PortForwardRequest>(r);
+    std::optional<ChannelProtocol> p = portforward ? NegotiatePortForward(offered) : NegotiateRemoteCommand(offered);
+    if (!p) {
+      Respond(http::status::bad_request, "none of the requested protocols is supported: " + offered);
+      return;
+    }
+    // The channel protocol takes its ports from the query; tunneled SPDY
+    // names a port in each stream's headers, and its URL has none.
     std::vector<int> ports;
-    if (portforward) {
+    if (portforward && !p->spdy_tunnel) {
       auto got = PortsFromQuery(std::string(req_.target()));
       if (!got.ok()) {
         Respond(http::status::bad_request, std::string(got.status().message()));
         return;
       }
       ports = std::move(*got);
-    }
-    std::optional<ChannelProtocol> p = portforward ? NegotiatePortForward(offered) : NegotiateRemoteCommand(offered);
-    if (!p) {
-      Respond(http::status::bad_request, "none of the requested protocols is supported: " + offered);
-      return;
     }
     auto ws = std::make_unique<websocket::stream<Stream>>(std::move(stream_));
     beast::get_lowest_layer(*ws).expires_never();  // the websocket's own timeouts from here
@@ -187,11 +190,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       if (!name.empty()) res.set(http::field::sec_websocket_protocol, name);
     }));
     auto* raw = ws.get();
-    raw->async_accept(req_, [self = shared_from_this(), ws = std::move(ws), p = *p, r = std::move(r),
-                             ports = std::move(ports)](beast::error_code ec) mutable {
+    auto accepted = [self = shared_from_this(), ws = std::move(ws), p = *p, r = std::move(r),
+                     ports = std::move(ports)](beast::error_code ec) mutable {
       if (ec) return;  // the client gave up or stalled: the connection closes with `ws`
       self->OnWebSocket(std::move(ws), std::move(p), std::move(r), std::move(ports));
-    });
+    };
+    if (buf_.size() == 0) {
+      raw->async_accept(req_, std::move(accepted));
+      return;
+    }
+    // Frames the client sent right behind its request are in buf_, which
+    // the request overload would drop (the session then waited for frames
+    // already received): hand Beast the request again with those bytes
+    // (it copies them; its read buffer bounds them to a few KiB).
+    std::ostringstream again;
+    again << req_;
+    std::string bytes = again.str() + beast::buffers_to_string(buf_.data());
+    buf_.consume(buf_.size());
+    raw->async_accept(asio::buffer(bytes), std::move(accepted));
   }
 
   void OnWebSocket(std::unique_ptr<websocket::stream<Stream>> ws, ChannelProtocol p, Request r,

@@ -86,6 +86,8 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
     Flush();
   }
 
+  bool ClientOpensChannels() const override { return true; }
+
   void Finish() override {
     if (gone_ || finishing_) return;
     // What waits for a stream the client never opened cannot go out.

@@ -48,6 +48,10 @@ class Transport {
   virtual void Send(uint32_t channel, std::string data, std::function<void()> done) = 0;
   // The server's side of `channel` ends (SPDY FIN; nothing on WebSocket).
   virtual void CloseChannel(uint32_t channel) {}
+  // The client opens each channel itself (SPDY streams, announced by
+  // Handler::OnOpen) rather than having them all from the start
+  // (WebSocket).
+  virtual bool ClientOpensChannels() const { return false; }
   // What was queued goes out, then the connection closes normally.
   virtual void Finish() = 0;
   // Closes at once.

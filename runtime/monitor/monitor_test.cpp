@@ -273,6 +273,9 @@ TEST_F(MonitorTest, InteractiveExecIsKilledWhenItsConnectionCloses) {
     if (d) ::closedir(d);
     return found;
   };
+  // "started" comes before the shell's own sleep (and maybe the setsid'd
+  // one) has exec'd: wait for both (bounded).
+  for (int i = 0; i < 250 && sleepers() < 2; i++) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_EQ(sleepers(), 2);
   pid_t exec = (*r)["exec"];
   (*conn)->Close();
