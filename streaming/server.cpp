@@ -12,9 +12,14 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <absl/strings/match.h>
 #include <absl/strings/str_split.h>
 
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 #include <thread>
 
@@ -323,7 +328,12 @@ class ServerImpl : public Server {
       if (ec) return absl::InvalidArgumentError("streaming TLS key " + s_.opt.tls_key_file + ": " + ec.message());
     }
     tcp::endpoint ep(addr, static_cast<unsigned short>(s_.opt.port));
-    acceptor_.open(ep.protocol(), ec);
+    // Asio opens and accepts without SOCK_CLOEXEC: kcrd's sockets are made
+    // here so that no child kcrd starts (CNI plugins, monitors) inherits one.
+    int lfd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (lfd < 0) return absl::UnavailableError(std::string("streaming server socket: ") + std::strerror(errno));
+    acceptor_.assign(ep.protocol(), lfd, ec);
+    if (ec) ::close(lfd);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
@@ -355,9 +365,21 @@ class ServerImpl : public Server {
 
  private:
   void Accept() {
-    acceptor_.async_accept(s_.io, [this](beast::error_code ec, tcp::socket sock) {
+    acceptor_.async_wait(tcp::acceptor::wait_read, [this](beast::error_code ec) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) OnAccepted(std::move(sock));
+      if (!ec) {
+        // accept4 with SOCK_CLOEXEC: asio's accept leaves the descriptor
+        // inheritable until a later fcntl, a window a concurrent spawn hits.
+        int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+          tcp::socket sock(s_.io);
+          sock.assign(acceptor_.local_endpoint(ec).protocol(), fd, ec);
+          if (ec) ::close(fd);
+          else OnAccepted(std::move(sock));
+        } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+          spdlog::warn("streaming server: accept: {}", std::strerror(errno));
+        }
+      }
       Accept();
     });
   }
