@@ -1,5 +1,7 @@
 #include "streaming/portforward.h"
 
+#include "streaming/protocols.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -75,18 +77,13 @@ StatusOr<UniqueFd> ConnectInPod(const std::string& netns_path, int port) {
 }
 
 std::optional<ChannelProtocol> NegotiatePortForward(std::string_view offered) {
-  bool any = false;
-  for (absl::string_view a : absl::StrSplit(std::string(offered), ',')) {
-    std::string p(a);
-    p.erase(0, p.find_first_not_of(' '));
-    p.erase(p.find_last_not_of(' ') + 1);
-    if (p.empty()) continue;
-    any = true;
+  std::vector<std::string> names = OfferedProtocols(offered);
+  for (const std::string& p : names) {
     if (p == "SPDY/3.1+portforward.k8s.io") return ChannelProtocol{p, 4, false, true};
     if (p == "v4.channel.k8s.io" || p == "portforward.k8s.io") return ChannelProtocol{p, 4, false};
     if (p == "v4.base64.channel.k8s.io") return ChannelProtocol{p, 4, true};
   }
-  if (!any) return ChannelProtocol{"", 4, false};
+  if (names.empty()) return ChannelProtocol{"", 4, false};
   return std::nullopt;
 }
 

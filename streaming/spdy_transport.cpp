@@ -4,6 +4,8 @@
 // the session's flow control and out in one write at a time.
 #include "streaming/spdy_transport.h"
 
+#include "streaming/protocols.h"
+
 #include <boost/asio/steady_timer.hpp>
 
 #include <absl/strings/numbers.h>
@@ -22,13 +24,8 @@ namespace kcr::streaming {
 namespace asio = boost::asio;
 
 StatusOr<SpdyProtocol> NegotiateSpdy(bool portforward, std::string_view offered) {
-  bool any = false;
-  for (absl::string_view a : absl::StrSplit(std::string(offered), ',')) {
-    std::string p(a);
-    p.erase(0, p.find_first_not_of(' '));
-    p.erase(p.find_last_not_of(' ') + 1);
-    if (p.empty()) continue;
-    any = true;
+  std::vector<std::string> names = OfferedProtocols(offered);
+  for (const std::string& p : names) {
     if (portforward) {
       if (p == "portforward.k8s.io") return SpdyProtocol{p, 1, true};
       continue;
@@ -38,7 +35,7 @@ StatusOr<SpdyProtocol> NegotiateSpdy(bool portforward, std::string_view offered)
     if (p == "v2.channel.k8s.io") return SpdyProtocol{p, 2, false};
     if (p == "channel.k8s.io") return SpdyProtocol{p, 1, false};
   }
-  if (!any) return SpdyProtocol{"", 1, portforward};
+  if (names.empty()) return SpdyProtocol{"", 1, portforward};
   return absl::InvalidArgumentError("none of the offered stream protocols is supported: " + std::string(offered));
 }
 

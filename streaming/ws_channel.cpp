@@ -5,15 +5,13 @@
 #include <absl/strings/strip.h>
 #include <absl/strings/ascii.h>
 
+#include "streaming/protocols.h"
+
 namespace kcr::streaming {
 
 std::optional<ChannelProtocol> NegotiateRemoteCommand(std::string_view offered) {
-  bool any = false;
-  for (absl::string_view a : absl::StrSplit(absl::string_view(offered.data(), offered.size()), ',')) {
-    a = absl::StripAsciiWhitespace(a);
-    std::string_view p(a.data(), a.size());
-    if (p.empty()) continue;
-    any = true;
+  std::vector<std::string> names = OfferedProtocols(offered);
+  for (const std::string& p : names) {
     if (p == "v5.channel.k8s.io") return ChannelProtocol{std::string(p), 5, false};
     if (p == "v5.base64.channel.k8s.io") return ChannelProtocol{std::string(p), 5, true};
     if (p == "v4.channel.k8s.io") return ChannelProtocol{std::string(p), 4, false};
@@ -21,7 +19,7 @@ std::optional<ChannelProtocol> NegotiateRemoteCommand(std::string_view offered) 
     if (p == "channel.k8s.io") return ChannelProtocol{std::string(p), 1, false};
     if (p == "base64.channel.k8s.io") return ChannelProtocol{std::string(p), 1, true};
   }
-  if (!any) return ChannelProtocol{"", 1, false};
+  if (names.empty()) return ChannelProtocol{"", 1, false};
   return std::nullopt;
 }
 
