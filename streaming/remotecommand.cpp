@@ -57,22 +57,21 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
  public:
   Session(asio::io_context& io, asio::thread_pool& pool, std::shared_ptr<Transport> t, int version, Request r)
       : io_(io), pool_(pool), t_(std::move(t)), version_(version), grace_(io), drain_(io), streams_(io) {
+    // Exec and attach requests share these fields; exec adds its command.
+    auto take = [this](const auto& q) {
+      container_ = q.container_id;
+      socket_ = q.monitor_socket;
+      tty_ = q.tty;
+      want_in_ = q.stdin;
+      want_out_ = q.stdout;
+      want_err_ = q.stderr;
+    };
     if (auto* e = std::get_if<ExecRequest>(&r)) {
       exec_ = true;
-      container_ = e->container_id;
-      socket_ = e->monitor_socket;
+      take(*e);
       cmd_ = e->cmd;
-      tty_ = e->tty;
-      want_in_ = e->stdin;
-      want_out_ = e->stdout;
-      want_err_ = e->stderr;
     } else if (auto* a = std::get_if<AttachRequest>(&r)) {
-      container_ = a->container_id;
-      socket_ = a->monitor_socket;
-      tty_ = a->tty;
-      want_in_ = a->stdin;
-      want_out_ = a->stdout;
-      want_err_ = a->stderr;
+      take(*a);
     }
     if (t_->ClientOpensChannels()) {
       // The streams kubelet's SPDY handler waits for: error, the standard
