@@ -110,7 +110,11 @@ namespace {
 // the query, each connected at once, the session ends when all have.
 // SPDY: each request ID the client opens (data and error streams, a "port"
 // header) is connected when its data stream opens; the session lasts as
-// long as the client's connection. Bytes are copied both ways with one
+// long as the client's connection, which may serve any number of requests
+// one after another (kubectl port-forward), so each request's connection
+// and state are released as soon as it ends: the pod's side ended (then
+// the streams end too, as containerd does), the connect failed, or the
+// client reset the data stream. Bytes are copied both ways with one
 // outstanding read/write per direction.
 class PortForward : public Transport::Handler, public std::enable_shared_from_this<PortForward> {
  public:
@@ -123,48 +127,59 @@ class PortForward : public Transport::Handler, public std::enable_shared_from_th
   void Run() {
     self_ = shared_from_this();
     t_->Start(weak_from_this());
-    for (auto& [k, c] : conns_) {
+    std::vector<uint32_t> ks;
+    for (auto& [k, c] : conns_) ks.push_back(k);
+    for (uint32_t k : ks) {
+      int p = conns_[k]->port;
       std::string port(2, '\0');
-      port[0] = static_cast<char>(c->port & 0xff);
-      port[1] = static_cast<char>(c->port >> 8);
+      port[0] = static_cast<char>(p & 0xff);
+      port[1] = static_cast<char>(p >> 8);
       t_->Send(2 * k, port, nullptr);
       t_->Send(2 * k + 1, port, nullptr);
       Connect(k);
     }
   }
 
+  // SPDY: a request is connected when its data stream opens (its error
+  // stream needs no state: what goes on it waits in the transport until
+  // the client opens it).
   void OnOpen(uint32_t channel, const std::map<std::string, std::string>& headers) override {
     uint32_t k = channel / 2;
-    if (!conns_.count(k)) {
-      int port = 0;
-      auto p = headers.find("port");
-      if (p == headers.end() || !absl::SimpleAtoi(p->second, &port) || port <= 0 || port > 65535) {
-        t_->Send(2 * k + 1, "invalid port header", nullptr);
-        t_->CloseChannel(2 * k + 1);
-        t_->CloseChannel(2 * k);
-        return;
-      }
-      conns_[k] = NewConn(port);
+    if (channel % 2 == 1 || conns_.count(k)) return;
+    int port = 0;
+    auto p = headers.find("port");
+    if (p == headers.end() || !absl::SimpleAtoi(p->second, &port) || port <= 0 || port > 65535) {
+      t_->Send(2 * k + 1, "invalid port header", nullptr);
+      t_->CloseChannel(2 * k + 1);
+      t_->CloseChannel(2 * k);
+      return;
     }
-    if (channel % 2 == 0) Connect(k);
+    conns_[k] = NewConn(port);
+    Connect(k);
   }
 
   void OnData(uint32_t channel, std::string data, std::function<void()> done) override {
-    auto it = conns_.find(channel / 2);
-    if (channel % 2 == 1 || it == conns_.end()) {  // the client writes no error channel
+    Conn* c = Find(channel / 2);
+    if (channel % 2 == 1 || !c || c->ended) {  // the client writes no error channel
       done();
       return;
     }
-    it->second->pending.emplace(std::move(data), std::move(done));
+    c->pending.emplace(std::move(data), std::move(done));
     Flush(channel / 2);
   }
 
   void OnClose(uint32_t channel) override {
-    auto it = conns_.find(channel / 2);
-    if (channel % 2 == 0 && it != conns_.end()) {
-      it->second->client_done = true;
-      if (it->second->sock) ::shutdown(it->second->sock->native_handle(), SHUT_WR);
+    Conn* c = Find(channel / 2);
+    if (channel % 2 == 0 && c && !c->client_done) {
+      c->client_done = true;
+      if (c->sock) ::shutdown(c->sock->native_handle(), SHUT_WR);
     }
+  }
+
+  // The client gave the request up: its connection into the pod goes.
+  void OnReset(uint32_t channel) override {
+    if (channel % 2 == 1) return;
+    if (Find(channel / 2)) End(channel / 2);
   }
 
   void OnGone(const Status&) override {
@@ -177,7 +192,7 @@ class PortForward : public Transport::Handler, public std::enable_shared_from_th
   struct Conn {
     int port = 0;
     std::unique_ptr<Descriptor> sock;
-    bool connecting = false, failed = false, eof = false, writing = false, client_done = false;
+    bool connecting = false, reading = false, writing = false, client_done = false, ended = false;
     std::optional<std::pair<std::string, std::function<void()>>> pending;
     std::array<char, 32768> buf;
   };
@@ -186,6 +201,32 @@ class PortForward : public Transport::Handler, public std::enable_shared_from_th
     auto c = std::make_unique<Conn>();
     c->port = port;
     return c;
+  }
+
+  Conn* Find(uint32_t k) {
+    auto it = conns_.find(k);
+    return it == conns_.end() ? nullptr : it->second.get();
+  }
+
+  // The request is over: both streams end, the socket closes, and the
+  // state goes once no operation on it is outstanding.
+  void End(uint32_t k) {
+    Conn* c = Find(k);
+    if (!c) return;
+    if (!c->ended) {
+      c->ended = true;
+      t_->CloseChannel(2 * k);
+      t_->CloseChannel(2 * k + 1);
+      if (c->pending && !c->writing) {
+        auto done = std::move(c->pending->second);
+        c->pending.reset();
+        done();
+      }
+      c->sock.reset();  // cancels a read or write in flight; its handler comes back here
+    }
+    if (c->connecting || c->reading || c->writing) return;
+    conns_.erase(k);
+    CheckDone();
   }
 
   void Connect(uint32_t k) {
@@ -201,67 +242,71 @@ class PortForward : public Transport::Handler, public std::enable_shared_from_th
   }
 
   void OnConnected(uint32_t k, StatusOr<UniqueFd> fd) {
-    if (gone_) return;
-    Conn& c = *conns_[k];
-    if (!fd.ok()) {
-      c.failed = true;
-      spdlog::info("streaming: port-forward to pod {}: {}", r_.pod_id, fd.status().message());
-      t_->Send(2 * k + 1, std::string(fd.status().message()), nullptr);
-      t_->CloseChannel(2 * k + 1);
-      t_->CloseChannel(2 * k);
-      if (c.pending) {
-        auto done = std::move(c.pending->second);
-        c.pending.reset();
-        done();
-      }
-      CheckDone();
+    Conn* c = Find(k);
+    if (gone_ || !c) return;
+    c->connecting = false;
+    if (c->ended) {  // reset while connecting: the socket closes with `fd`
+      End(k);
       return;
     }
-    c.sock = std::make_unique<Descriptor>(io_, fd->release());
-    if (c.client_done) ::shutdown(c.sock->native_handle(), SHUT_WR);
+    if (!fd.ok()) {
+      spdlog::info("streaming: port-forward to pod {}: {}", r_.pod_id, fd.status().message());
+      t_->Send(2 * k + 1, std::string(fd.status().message()), nullptr);
+      End(k);
+      return;
+    }
+    c->sock = std::make_unique<Descriptor>(io_, fd->release());
+    if (c->client_done) ::shutdown(c->sock->native_handle(), SHUT_WR);
     Read(k);
     Flush(k);
   }
 
   void Flush(uint32_t k) {
     Conn& c = *conns_[k];
-    if (!c.pending || c.writing) return;
-    if (c.failed) {
-      auto done = std::move(c.pending->second);
-      c.pending.reset();
-      done();
-      return;
-    }
-    if (!c.sock) return;  // still connecting
+    if (!c.pending || c.writing || !c.sock) return;  // no socket yet: still connecting
     c.writing = true;
     asio::async_write(*c.sock, asio::buffer(c.pending->first),
-                      [weak = weak_from_this(), k](const boost::system::error_code&, size_t) {
+                      [weak = weak_from_this(), k](const boost::system::error_code& ec, size_t) {
                         auto self = weak.lock();
                         if (!self || self->gone_) return;
-                        Conn& c = *self->conns_[k];
-                        c.writing = false;
-                        auto done = std::move(c.pending->second);
-                        c.pending.reset();
+                        Conn* c = self->Find(k);
+                        if (!c) return;
+                        c->writing = false;
+                        auto done = std::move(c->pending->second);
+                        c->pending.reset();
                         done();
+                        // The pod's side no longer takes data (reset, or
+                        // gone): the request is over.
+                        if (c->ended || ec) self->End(k);
                       });
   }
 
   void Read(uint32_t k) {
     Conn& c = *conns_[k];
+    c.reading = true;
     c.sock->async_read_some(asio::buffer(c.buf), [weak = weak_from_this(), k](const boost::system::error_code& ec,
                                                                               size_t n) {
       auto self = weak.lock();
       if (!self || self->gone_) return;
-      Conn& c = *self->conns_[k];
-      if (ec) {  // the pod's side ended: so does the data stream
-        c.eof = true;
-        self->t_->CloseChannel(2 * k);
-        self->t_->CloseChannel(2 * k + 1);
-        self->CheckDone();
+      Conn* c = self->Find(k);
+      if (!c) return;
+      c->reading = false;
+      if (ec || c->ended) {  // the pod's side ended: so does the request
+        self->End(k);
         return;
       }
-      self->t_->Send(2 * k, std::string(c.buf.data(), n), [weak, k] {
-        if (auto s = weak.lock(); s && !s->gone_ && s->conns_[k]->sock) s->Read(k);
+      c->reading = true;  // until the client took the bytes
+      self->t_->Send(2 * k, std::string(c->buf.data(), n), [weak, k] {
+        auto s = weak.lock();
+        if (!s || s->gone_) return;
+        Conn* c = s->Find(k);
+        if (!c) return;
+        c->reading = false;
+        if (c->ended || !c->sock) {
+          s->End(k);
+          return;
+        }
+        s->Read(k);
       });
     });
   }
@@ -269,9 +314,7 @@ class PortForward : public Transport::Handler, public std::enable_shared_from_th
   // kubelet ends a WebSocket once every port's connection has ended; a
   // SPDY client may open more requests, so only it ends its connection.
   void CheckDone() {
-    if (dynamic_) return;
-    for (auto& [k, c] : conns_)
-      if (!c->failed && !c->eof) return;
+    if (dynamic_ || !conns_.empty()) return;
     t_->Finish();
   }
 

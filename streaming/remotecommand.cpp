@@ -97,9 +97,11 @@ class Session : public Transport::Handler, public std::enable_shared_from_this<S
       streams_.expires_after(kStreamsGrace);
       streams_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
         auto self = weak.lock();
-        if (!self || ec) return;
-        self->awaited_.clear();
-        if (self->start_asked_) self->StartProcess();
+        if (!self || ec || self->awaited_.empty()) return;
+        spdlog::info("streaming: {} session for container {}: the client opened {} of its streams in {} ms, closed",
+                     self->exec_ ? "exec" : "attach", self->container_,
+                     self->awaited_.size() == 1 ? "all but one" : "not all", kStreamsGrace.count());
+        self->t_->Abort();
       });
     }
     if (exec_ && tty_) {

@@ -27,8 +27,10 @@ inline constexpr std::chrono::milliseconds kExitDrain{1000};
 // SPDY: how long the process waits for the client to open the streams its
 // request asked for (kubelet waits too: what the process writes before a
 // stream opens would have nowhere to go, and a session that ends first
-// refuses the streams the client still waits for). Past it the process
-// starts anyway.
+// refuses the streams the client still waits for). A client that has not
+// opened them all by then is closed and nothing runs, as kubelet's stream
+// creation timeout does: a client silent after its upgrade would otherwise
+// hold its connection and a running command until the idle deadline.
 inline constexpr std::chrono::milliseconds kStreamsGrace{10000};
 
 // The status object kubelet writes on the error channel for protocol

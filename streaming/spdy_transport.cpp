@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "common/log.h"
 #include "streaming/spdy/session.h"
@@ -51,7 +52,7 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
  public:
   SpdyTransport(asio::io_context& io, std::shared_ptr<ByteIo> bytes, std::string early, SpdyProtocol p,
                 SpdyTimeouts t)
-      : bytes_(std::move(bytes)), early_(std::move(early)), p_(std::move(p)), t_(t), idle_(io),
+      : bytes_(std::move(bytes)), early_(std::move(early)), p_(std::move(p)), t_(t), idle_(io), frame_(io),
         session_(spdy::Session::Role::kServer) {}
 
   void Start(std::weak_ptr<Handler> h) override {
@@ -67,19 +68,21 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
   }
 
   void Send(uint32_t channel, std::string data, std::function<void()> done) override {
-    if (gone_ || finishing_) {
+    if (gone_ || finishing_ || Ended(channel)) {
       if (done) done();
       return;
     }
     out_[channel].push_back({std::move(data), 0, std::move(done), false});
     Push(channel);
+    Prune();
     Flush();
   }
 
   void CloseChannel(uint32_t channel) override {
-    if (gone_) return;
+    if (gone_ || Ended(channel)) return;
     out_[channel].push_back({"", 0, nullptr, true});
     Push(channel);
+    Prune();
     Flush();
   }
 
@@ -88,11 +91,12 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
   void Finish() override {
     if (gone_ || finishing_) return;
     // What waits for a stream the client never opened cannot go out.
-    std::vector<uint32_t> unopened;
+    std::vector<uint32_t> unopened, open;
     for (auto& [channel, q] : out_)
       if (!streams_.count(channel)) unopened.push_back(channel);
     for (uint32_t c : unopened) DropOut(c);
-    for (auto& [channel, stream] : streams_) CloseChannel(channel);
+    for (auto& [channel, stream] : streams_) open.push_back(channel);
+    for (uint32_t c : open) CloseChannel(c);
     finishing_ = true;
     MaybeEnd();
   }
@@ -121,8 +125,28 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
     });
   }
 
+  // Runs while we wait for the rest of a frame the client began.
+  void ArmFrame() {
+    if (frame_armed_ || session_.PartialFrame() == 0) return;
+    frame_armed_ = true;
+    frame_.expires_after(t_.frame);
+    frame_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self || ec || !self->frame_armed_) return;
+      spdlog::info("streaming: SPDY client left a frame unfinished for {} ms, closed", self->t_.frame.count());
+      self->bytes_->Close();
+      self->Gone(absl::DeadlineExceededError("SPDY frame unfinished past its deadline"));
+    });
+  }
+  void DisarmFrame() {
+    if (!frame_armed_) return;
+    frame_armed_ = false;
+    frame_.cancel();
+  }
+
   void Read() {
     if (gone_ || reading_ || paused_) return;
+    ArmFrame();
     reading_ = true;
     bytes_->ReadSome(asio::buffer(buf_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
       self->reading_ = false;
@@ -139,6 +163,7 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
 
   void Feed(std::string_view bytes) {
     Status st = session_.Feed(bytes);
+    if (session_.PartialFrame() == 0) DisarmFrame();
     for (auto& e : session_.TakeEvents()) events_.push_back(std::move(e));
     if (!st.ok()) {
       spdlog::info("streaming: SPDY client broke the protocol: {}", st.message());
@@ -156,6 +181,7 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
       events_.pop_front();
       Handle(e);
     }
+    Prune();
     Flush();
     if (!paused_) Read();
   }
@@ -176,6 +202,7 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
         }
         streams_[*channel] = e.stream_id;
         channels_[e.stream_id] = *channel;
+        if (p_.portforward) reqs_[*channel / 2].opened[*channel % 2] = true;
         if (h) h->OnOpen(*channel, headers);
         Push(*channel);
         if (e.fin && h) h->OnClose(*channel);
@@ -187,6 +214,7 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
         size_t n = e.data.size();
         uint32_t stream = e.stream_id;
         paused_ = true;
+        DisarmFrame();  // we stop reading: the rest of a frame may be waiting on us
         h->OnData(it->second, std::move(e.data), [weak = weak_from_this(), stream, n] {
           auto self = weak.lock();
           if (!self || self->gone_) return;
@@ -197,20 +225,24 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
         return;
       }
       case spdy::Event::Type::kFin:
-        if (auto it = channels_.find(e.stream_id); it != channels_.end() && h) h->OnClose(it->second);
+        if (auto it = channels_.find(e.stream_id); it != channels_.end()) {
+          check_.push_back(it->second);  // forgotten if our side ended too
+          if (h) h->OnClose(it->second);
+        }
         return;
       case spdy::Event::Type::kReset:
         if (auto it = channels_.find(e.stream_id); it != channels_.end()) {
           uint32_t channel = it->second;
-          channels_.erase(it);
-          streams_.erase(channel);
-          DropOut(channel);
-          if (h) h->OnClose(channel);
+          ChannelEnded(channel);
+          if (h) h->OnReset(channel);
         }
         return;
-      case spdy::Event::Type::kWindowOpened:
-        for (auto& [channel, q] : out_) Push(channel);
+      case spdy::Event::Type::kWindowOpened: {
+        std::vector<uint32_t> waiting;  // Push may drop a queue: not while iterating out_
+        for (auto& [channel, q] : out_) waiting.push_back(channel);
+        for (uint32_t c : waiting) Push(c);
         return;
+      }
       case spdy::Event::Type::kReply:
       case spdy::Event::Type::kGoAway:
         return;
@@ -229,11 +261,59 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
     }
     auto id = headers.find("requestid");
     if (id == headers.end() || (type->second != "data" && type->second != "error")) return std::nullopt;
-    auto [k, fresh] = requests_.emplace(id->second, static_cast<uint32_t>(requests_.size()));
-    if (fresh && requests_.size() > 1 << 20) return std::nullopt;
-    uint32_t channel = 2 * k->second + (type->second == "error" ? 1 : 0);
-    if (streams_.count(channel)) return std::nullopt;
-    return channel;
+    auto [k, fresh] = requests_.emplace(id->second, next_k_);
+    if (fresh) {
+      if (next_k_ >= kMaxRequestNumber) {
+        requests_.erase(k);
+        return std::nullopt;
+      }
+      reqs_[next_k_++].id = id->second;
+    }
+    int side = type->second == "error" ? 1 : 0;
+    if (reqs_[k->second].opened[side]) return std::nullopt;  // that stream of the request exists already
+    return 2 * k->second + side;
+  }
+
+  // A channel whose stream ended (reset, or closed by both sides): what is
+  // sent to it is dropped.
+  bool Ended(uint32_t channel) const {
+    if (!p_.portforward) return ended_channels_.count(channel) > 0;
+    auto r = reqs_.find(channel / 2);
+    if (r == reqs_.end()) return channel / 2 < next_k_;  // the request is over
+    return r->second.ended[channel % 2];
+  }
+
+  // Forgets an ended channel's stream and queue; a port-forward request
+  // whose streams both ended (or whose data stream ended before its error
+  // stream ever opened) is forgotten whole, so a connection serving
+  // requests one after another holds only the live ones.
+  void ChannelEnded(uint32_t channel) {
+    if (auto s = streams_.find(channel); s != streams_.end()) {
+      channels_.erase(s->second);
+      streams_.erase(s);
+    }
+    DropOut(channel);
+    if (!p_.portforward) {
+      ended_channels_.insert(channel);
+      return;
+    }
+    uint32_t k = channel / 2;
+    auto r = reqs_.find(k);
+    if (r == reqs_.end()) return;
+    r->second.ended[channel % 2] = true;
+    if (!(r->second.ended[0] && (r->second.ended[1] || !r->second.opened[1]))) return;
+    DropOut(2 * k + 1);
+    requests_.erase(r->second.id);
+    reqs_.erase(r);
+  }
+
+  // The channels check_ names whose streams the session has forgotten
+  // (both sides closed them) are ended.
+  void Prune() {
+    auto check = std::move(check_);
+    check_.clear();
+    for (uint32_t c : check)
+      if (auto s = streams_.find(c); s != streams_.end() && !session_.IsOpen(s->second)) ChannelEnded(c);
   }
 
   // Moves what the stream's windows allow from the channel's queue into the
@@ -260,6 +340,7 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
         continue;
       }
       if (o.done) after_write_.push_back(std::move(o.done));
+      if (o.fin) check_.push_back(channel);  // forgotten if the client's side ended too
       q->second.pop_front();
     }
   }
@@ -334,6 +415,7 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
     if (gone_) return;
     gone_ = true;
     idle_.cancel();
+    DisarmFrame();
     for (auto& [c, q] : out_)
       for (auto& o : q)
         if (o.done) after_write_.push_back(std::move(o.done));
@@ -347,13 +429,27 @@ class SpdyTransport : public Transport, public std::enable_shared_from_this<Spdy
   SpdyProtocol p_;
   SpdyTimeouts t_;
   asio::steady_timer idle_;
+  asio::steady_timer frame_;  // the per-frame deadline (SpdyTimeouts::frame)
+  bool frame_armed_ = false;
   spdy::Session session_;
   std::weak_ptr<Handler> h_;
   std::array<char, 65536> buf_;
   std::deque<spdy::Event> events_;
   std::map<uint32_t, uint32_t> streams_;   // channel -> stream id
   std::map<uint32_t, uint32_t> channels_;  // stream id -> channel
-  std::map<std::string, uint32_t> requests_;  // port-forward request id -> k
+  // Port-forward requests: the client's id -> k (channels 2k and 2k+1),
+  // and per k, which of its streams opened and ended. Only live ones are
+  // kept; k only grows, so a late frame never reaches a newer request.
+  struct Req {
+    std::string id;
+    bool opened[2] = {false, false}, ended[2] = {false, false};
+  };
+  static constexpr uint32_t kMaxRequestNumber = (1u << 31) - 1;  // 2k+1 fits a channel number
+  std::map<std::string, uint32_t> requests_;
+  std::map<uint32_t, Req> reqs_;
+  uint32_t next_k_ = 0;
+  std::set<uint32_t> ended_channels_;  // remote-command channels whose stream ended
+  std::vector<uint32_t> check_;     // channels that may have ended (Prune)
   std::map<uint32_t, std::deque<Out>> out_;
   std::vector<std::function<void()>> after_write_;
   std::string pending_;

@@ -49,6 +49,13 @@ class ByteIo {
 
 struct SpdyTimeouts {
   std::chrono::milliseconds idle{std::chrono::hours(4)};  // no bytes from the client this long: closed
+  // A frame the client began must be complete this long after we started
+  // waiting for its rest (a frame header whose payload never comes, or a
+  // payload trickled byte by byte, would otherwise hold the connection
+  // and its exec until the idle deadline). Not counted while the server
+  // itself stops reading (backpressure). Generous: spdystream's frames are
+  // at most 32 KiB of a 64 KiB write.
+  std::chrono::milliseconds frame{std::chrono::seconds(15)};
 };
 
 // `early`: bytes the client sent right behind its upgrade request.

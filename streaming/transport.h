@@ -29,6 +29,9 @@ class Transport {
     virtual void OnData(uint32_t channel, std::string data, std::function<void()> done) = 0;
     // The client closed `channel` (its stdin ended, or it reset the stream).
     virtual void OnClose(uint32_t channel) = 0;
+    // The client reset `channel` (SPDY RST_STREAM): nothing more goes
+    // either way on it; what is sent to it is dropped.
+    virtual void OnReset(uint32_t channel) { OnClose(channel); }
     // SPDY port-forward: the client opened `channel` with these headers
     // (lower-case names: "port", "requestid", "streamtype").
     virtual void OnOpen(uint32_t channel, const std::map<std::string, std::string>& headers) {}

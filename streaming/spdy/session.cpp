@@ -70,6 +70,7 @@ class Session::Impl {
   void GoAway();
   bool IsOpen(uint32_t id) const { return streams_.contains(id); }
   size_t OpenStreams() const { return streams_.size(); }
+  size_t PartialFrame() const { return failure_.ok() ? in_.size() : 0; }
   size_t Unconsumed(uint32_t id) const {
     auto it = streams_.find(id);
     return it == streams_.end() ? 0 : it->second.unconsumed;
@@ -626,5 +627,6 @@ void Session::GoAway() { impl_->GoAway(); }
 bool Session::IsOpen(uint32_t stream_id) const { return impl_->IsOpen(stream_id); }
 size_t Session::OpenStreams() const { return impl_->OpenStreams(); }
 size_t Session::Unconsumed(uint32_t stream_id) const { return impl_->Unconsumed(stream_id); }
+size_t Session::PartialFrame() const { return impl_->PartialFrame(); }
 
 }  // namespace kcr::streaming::spdy

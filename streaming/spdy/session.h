@@ -155,6 +155,10 @@ class Session {
   size_t OpenStreams() const;
   // Bytes of stream_id's kData events not yet Consumed() (0 when unknown).
   size_t Unconsumed(uint32_t stream_id) const;
+  // Bytes of an incomplete frame Feed has kept for the next call (0 when
+  // the input ended on a frame boundary): the caller's cue for a per-frame
+  // deadline against a peer that starts a frame and never finishes it.
+  size_t PartialFrame() const;
 
  private:
   class Impl;

@@ -190,6 +190,27 @@ TEST(SpdySession, ByteAtATime) {
   EXPECT_EQ(ev[2].headers, (Headers{{"streamtype", "data"}, {"port", "80"}}));
 }
 
+// What a caller's per-frame deadline watches: bytes of a frame begun and
+// not finished, from its first byte to its last, and 0 on each boundary.
+TEST(SpdySession, PartialFrameCountsAFrameBegunAndNotFinished) {
+  Session client(Session::Role::kClient), server(Session::Role::kServer);
+  client.TakeOutput();
+  ASSERT_TRUE(client.OpenStream({{"streamtype", "stdin"}}, false).ok());
+  ASSERT_TRUE(client.Send(1, "payload", false).ok());
+  std::string bytes = client.TakeOutput();
+  EXPECT_EQ(server.PartialFrame(), 0u);
+  size_t syn = wire::kHeaderSize + wire::ParseHeader(bytes.data()).length;
+  for (size_t i = 0; i + 1 < syn; i++) {
+    ASSERT_TRUE(server.Feed(std::string_view(bytes).substr(i, 1)).ok());
+    EXPECT_EQ(server.PartialFrame(), i + 1);
+  }
+  ASSERT_TRUE(server.Feed(std::string_view(bytes).substr(syn - 1, 2)).ok());  // its end, the next one's start
+  EXPECT_EQ(server.PartialFrame(), 1u);
+  ASSERT_TRUE(server.Feed(std::string_view(bytes).substr(syn + 1)).ok());
+  EXPECT_EQ(server.PartialFrame(), 0u);
+  EXPECT_EQ(Types(server.TakeEvents()), (std::vector<Type>{Type::kStreamOpened, Type::kData}));
+}
+
 TEST(SpdySession, ResetFromEitherSide) {
   Pair p;
   ASSERT_TRUE(p.client.OpenStream({{"streamtype", "stdout"}}, false).ok());

@@ -18,6 +18,12 @@
 #include <chrono>
 #include <thread>
 
+#include <functional>
+
+#include <absl/strings/escaping.h>
+#include <set>
+
+#include "streaming/spdy/session.h"
 #include "test/e2e/kcrd_fixture.h"
 
 namespace kcr::e2e {
@@ -140,11 +146,117 @@ int CountProcesses(const std::string& marker) {
   return n;
 }
 
+// A SPDY client driven by hand over a raw upgraded connection, for what
+// client-go never does: open streams late, stall mid-frame, reset streams.
+namespace spdy = ::kcr::streaming::spdy;
+struct SpdyClient {
+  int fd = -1;
+  spdy::Session s{spdy::Session::Role::kClient};
+  std::vector<spdy::Event> events;  // everything received, in order
+  bool closed = false;
+
+  ~SpdyClient() {
+    if (fd >= 0) close(fd);
+  }
+  // POSTs the upgrade for `path`; true once the server answered 101.
+  bool Upgrade(int port, const std::string& path, const std::string& protocol) {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
+    std::string up = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                     "X-Stream-Protocol-Version: " + protocol + "\r\n\r\n";
+    if (write(fd, up.data(), up.size()) != static_cast<ssize_t>(up.size())) return false;
+    std::string got;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (got.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 1000) <= 0) continue;
+      char b[4096];
+      ssize_t n = read(fd, b, sizeof b);
+      if (n <= 0) return false;
+      got.append(b, static_cast<size_t>(n));
+    }
+    size_t end = got.find("\r\n\r\n");
+    if (end == std::string::npos || got.find(" 101 ") == std::string::npos) return false;
+    Feed(got.substr(end + 4));
+    return true;
+  }
+  void Feed(const std::string& bytes) {
+    EXPECT_TRUE(s.Feed(bytes).ok());
+    for (auto& e : s.TakeEvents()) events.push_back(std::move(e));
+  }
+  void Flush() { Raw(s.TakeOutput()); }
+  void Raw(const std::string& bytes) {
+    if (bytes.empty()) return;
+    EXPECT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  }
+  uint32_t Open(spdy::Headers h, bool fin = false) {
+    auto id = s.OpenStream(h, fin);
+    EXPECT_TRUE(id.ok()) << id.status();
+    Flush();
+    return id.ok() ? *id : 0;
+  }
+  // Reads until `done()` holds, the server closes or `timeout` passes;
+  // what done() said last.
+  bool Pump(const std::function<bool()>& done, std::chrono::seconds timeout = 30s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (closed) return false;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) <= 0) continue;
+      char b[65536];
+      ssize_t n = read(fd, b, sizeof b);
+      if (n <= 0) {
+        closed = true;
+        continue;
+      }
+      Feed(std::string(b, static_cast<size_t>(n)));
+      Flush();  // PING answers
+    }
+    return true;
+  }
+  // Takes in what has arrived, without waiting.
+  void Drain() {
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};
+      if (closed || poll(&p, 1, 0) <= 0) return;
+      char b[65536];
+      ssize_t n = read(fd, b, sizeof b);
+      if (n <= 0) {
+        closed = true;
+        return;
+      }
+      Feed(std::string(b, static_cast<size_t>(n)));
+      Flush();
+    }
+  }
+  // Bytes received on `stream` so far.
+  std::string Data(uint32_t stream) const {
+    std::string d;
+    for (const auto& e : events)
+      if (e.type == spdy::Event::Type::kData && e.stream_id == stream) d += e.data;
+    return d;
+  }
+  bool Has(spdy::Event::Type t, uint32_t stream) const {
+    for (const auto& e : events)
+      if (e.type == t && e.stream_id == stream) return true;
+    return false;
+  }
+};
+
+// Descriptors kcrd holds open.
+int KcrdFds(pid_t pid) { return CountEntries("/proc/" + std::to_string(pid) + "/fd"); }
+
 class StreamingTest : public KcrdFixture {
  protected:
   void SetUp() override {
     KcrdFixture::SetUp();
-    Start("[streaming]\ntoken_ttl = \"2s\"\n");
+    Start("[streaming]\ntoken_ttl = \"2s\"\n" + ExtraStreamingToml());
     ASSERT_TRUE(Pull("busybox").ok());
     pc_ = PodConfig("stream");
     auto pod = RunPod(pc_);
@@ -154,6 +266,9 @@ class StreamingTest : public KcrdFixture {
     ASSERT_TRUE(ctr.ok()) << ctr.status();
     ctr_ = *ctr;
   }
+
+  // More keys for the [streaming] table.
+  virtual std::string ExtraStreamingToml() { return ""; }
 
   std::vector<std::string> CrictlArgv(std::vector<std::string> args) {
     std::vector<std::string> argv{KCR_CRICTL_BIN, "--timeout", "60s", "-r", "unix://" + sock_, "-i", "unix://" + sock_};
@@ -409,6 +524,24 @@ std::vector<std::string> ServerFrames(std::string& buf) {
   }
 }
 
+// Like ServerFrames, with each frame's opcode (1 text, 2 binary, 8 close).
+std::vector<std::pair<int, std::string>> ServerFramesWithOpcodes(std::string& buf) {
+  std::vector<std::pair<int, std::string>> out;
+  while (buf.size() >= 2) {
+    int op = static_cast<uint8_t>(buf[0]) & 0x0f;
+    std::string rest = buf;
+    // ServerFrames consumes every complete frame; one at a time here.
+    std::vector<std::string> all = ServerFrames(rest);
+    if (all.empty()) return out;
+    size_t len = static_cast<uint8_t>(buf[1]) & 0x7f;
+    size_t head = len == 126 ? 4 : len == 127 ? 10 : 2;
+    len = all[0].size();
+    out.emplace_back(op, all[0]);
+    buf.erase(0, head + len);
+  }
+  return out;
+}
+
 class StreamingPortForwardTest : public StreamingTest {
  protected:
   void SetUp() override {
@@ -477,6 +610,70 @@ TEST_F(StreamingPortForwardTest, WebSocketChannelsReachTheServerInThePod) {
   EXPECT_NE(body.find("kcr test web server"), std::string::npos) << body;
 }
 
+// Over one long SPDY port-forward connection (kubectl port-forward serving
+// many requests), each request's connection into the pod is released when
+// it ends: the pod closed it, or the client reset its streams. kcrd's
+// descriptors must not grow with the number of requests served.
+TEST_F(StreamingPortForwardTest, SpdyRequestsReleaseTheirConnections) {
+  auto [port, path] = Split(Url());
+  SpdyClient c;
+  ASSERT_TRUE(c.Upgrade(port, path, "portforward.k8s.io"));
+  pid_t kcrd = KcrdPid();
+  int base = KcrdFds(kcrd);
+  auto open = [&](int id) {
+    std::string rid = std::to_string(id);
+    c.Open({{"streamtype", "error"}, {"port", "80"}, {"requestid", rid}});
+    return c.Open({{"streamtype", "data"}, {"port", "80"}, {"requestid", rid}});
+  };
+  // 150 requests served to their end: the server in the pod answers and
+  // closes, kcrd ends the data stream.
+  std::vector<uint32_t> data;
+  for (int i = 0; i < 150; i++) {
+    uint32_t d = open(i);
+    data.push_back(d);
+    ASSERT_TRUE(c.s.Send(d, "GET / HTTP/1.0\r\n\r\n", true).ok());
+  }
+  c.Flush();
+  auto all_ended = [&] {
+    for (uint32_t d : data)
+      if (!c.Has(spdy::Event::Type::kFin, d)) return false;
+    return true;
+  };
+  ASSERT_TRUE(c.Pump(all_ended, 60s));
+  EXPECT_NE(c.Data(data[0]).find("kcr test web server"), std::string::npos);
+  bool released = false;
+  for (int i = 0; i < 100 && !released; i++) {
+    released = KcrdFds(kcrd) < base + 20;
+    if (!released) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(released) << "kcrd holds " << KcrdFds(kcrd) - base << " more descriptors after 150 ended requests";
+  // 150 requests the client resets while the pod's server still waits for
+  // their request: connected first (kcrd's descriptors show it), then reset.
+  std::vector<std::pair<uint32_t, uint32_t>> held;
+  for (int i = 1000; i < 1150; i++) {
+    uint32_t d = open(i);
+    held.push_back({d - 2, d});
+  }
+  bool connected = false;
+  for (int i = 0; i < 300 && !connected; i++) {
+    connected = KcrdFds(kcrd) >= base + 140;
+    if (!connected) c.Drain(), std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(connected) << KcrdFds(kcrd) - base;
+  for (auto [e, d] : held) {
+    c.s.Reset(d, spdy::RstStatus::kCancel);
+    c.s.Reset(e, spdy::RstStatus::kCancel);
+  }
+  c.Flush();
+  released = false;
+  for (int i = 0; i < 100 && !released; i++) {
+    released = KcrdFds(kcrd) < base + 20;
+    if (!released) c.Drain(), std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(released) << "kcrd holds " << KcrdFds(kcrd) - base << " more descriptors after 150 reset requests";
+  EXPECT_FALSE(c.closed);
+}
+
 TEST_F(StreamingPortForwardTest, CrictlPortForward) {
   for (std::string transport : {"spdy", "websocket"}) {
     SCOPED_TRACE(transport);
@@ -491,6 +688,196 @@ TEST_F(StreamingPortForwardTest, CrictlPortForward) {
     kill(c.pid, SIGTERM);
     c.Wait();
   }
+}
+
+// Regression for e92c5fe: over SPDY the process waits for the streams its
+// request asked for. A client opening stdout after a fast command ended
+// had it refused (client-go then waited 30 s for a reply) and lost the
+// output.
+TEST_F(StreamingTest, SpdyExecWaitsForAStdoutStreamOpenedLate) {
+  auto [port, path] = Split(ExecUrl({"echo", "late-stream-output"}));
+  SpdyClient c;
+  ASSERT_TRUE(c.Upgrade(port, path, "v4.channel.k8s.io"));
+  uint32_t error = c.Open({{"streamtype", "error"}});
+  // Long enough for `echo` to have run and ended had it started now.
+  ASSERT_FALSE(c.Pump([] { return false; }, 2s));
+  ASSERT_FALSE(c.closed);
+  uint32_t out = c.Open({{"streamtype", "stdout"}});
+  EXPECT_TRUE(c.Pump([&] { return c.Data(error).find("Success") != std::string::npos; }))
+      << c.Data(error);
+  EXPECT_TRUE(c.Has(spdy::Event::Type::kReply, out));
+  EXPECT_FALSE(c.Has(spdy::Event::Type::kReset, out));
+  EXPECT_EQ(c.Data(out), "late-stream-output\n");
+}
+
+// A client that upgrades and then opens none of the streams it must
+// (kubelet's stream creation timeout): closed, and its command never runs.
+TEST_F(StreamingTest, SpdyClientSilentAfterTheUpgradeIsClosedAndRunsNothing) {
+  auto [port, path] = Split(ExecUrl({"sleep", "4704"}));
+  SpdyClient c;
+  ASSERT_TRUE(c.Upgrade(port, path, "v4.channel.k8s.io"));
+  EXPECT_FALSE(c.Pump([] { return false; }, 40s));
+  EXPECT_TRUE(c.closed) << "a silent SPDY client was kept";
+  EXPECT_EQ(CountProcesses("sleep 4704"), 0);
+  ExpectExecWorks("spdy");
+}
+
+// A frame header whose payload never comes ends the connection at the
+// frame deadline (not the 4 h idle one), and the exec goes with it.
+TEST_F(StreamingTest, SpdyFrameStalledMidwayIsClosed) {
+  auto [port, path] = Split(ExecUrl({"sleep", "4705"}));
+  SpdyClient c;
+  ASSERT_TRUE(c.Upgrade(port, path, "v4.channel.k8s.io"));
+  c.Open({{"streamtype", "error"}});
+  uint32_t out = c.Open({{"streamtype", "stdout"}});
+  ASSERT_TRUE(c.Pump([&] { return c.Has(spdy::Event::Type::kReply, out); }));
+  bool running = false;
+  for (int i = 0; i < 200 && !running; i++) {
+    running = CountProcesses("sleep 4705") == 1;
+    if (!running) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(running);
+  // A DATA frame on the stdout stream announcing 100 bytes; 10 come.
+  std::string frame = {0, 0, 0, static_cast<char>(out), 0, 0, 0, 100};
+  c.Raw(frame + std::string(10, 'x'));
+  EXPECT_FALSE(c.Pump([] { return false; }, 40s));
+  EXPECT_TRUE(c.closed) << "a frame stalled midway held its connection";
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; i++) {
+    gone = CountProcesses("sleep 4705") == 0;
+    if (!gone) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(gone) << "the exec outlived its connection";
+}
+
+// The WebSocket variants client-go and kubelet also speak: v4 (no close
+// signal) and the base64 text codecs. Output and the exit status arrive
+// on their channels in each.
+TEST_F(StreamingTest, WebSocketV4AndBase64VariantsCarryOutputAndStatus) {
+  for (std::string proto : {"v4.channel.k8s.io", "v4.base64.channel.k8s.io", "v5.base64.channel.k8s.io",
+                            "base64.channel.k8s.io"}) {
+    SCOPED_TRACE(proto);
+    bool b64 = proto.find("base64") != std::string::npos;
+    auto [port, path] = Split(ExecUrl({"sh", "-c", "echo ws-variant; exit 7"}));
+    int fd = Dial(port);
+    ASSERT_GE(fd, 0);
+    std::string up = WsUpgrade(path, proto);
+    ASSERT_EQ(write(fd, up.data(), up.size()), static_cast<ssize_t>(up.size()));
+    // Up to the server's close frame (answering it would only end the
+    // connection sooner).
+    std::string got;
+    std::vector<std::pair<int, std::string>> frames;
+    bool close_frame = false;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!close_frame && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 1000) <= 0) continue;
+      char b[8192];
+      ssize_t n = read(fd, b, sizeof b);
+      if (n <= 0) break;
+      got.append(b, static_cast<size_t>(n));
+      size_t end = got.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      std::string buf = got.substr(end + 4);
+      frames = ServerFramesWithOpcodes(buf);
+      for (auto& f : frames) close_frame |= f.first == 8;
+    }
+    close(fd);
+    EXPECT_TRUE(close_frame);
+    size_t end = got.find("\r\n\r\n");
+    ASSERT_NE(end, std::string::npos) << got;
+    EXPECT_NE(got.substr(0, end).find("Sec-WebSocket-Protocol: " + proto), std::string::npos) << got;
+    std::string out, status;
+    for (auto& [op, f] : frames) {
+      if (op == 8) break;  // close
+      EXPECT_EQ(op, b64 ? 1 : 2);  // text or binary
+      ASSERT_FALSE(f.empty());
+      int channel = b64 ? f[0] - '0' : static_cast<uint8_t>(f[0]);
+      std::string data = f.substr(1);
+      if (b64) {
+        ASSERT_TRUE(absl::Base64Unescape(f.substr(1), &data)) << f;
+      }
+      if (channel == 1) out += data;
+      if (channel == 3) status += data;
+    }
+    EXPECT_EQ(out, "ws-variant\n");
+    if (proto == "base64.channel.k8s.io") {  // version 1: a message, no Status object
+      EXPECT_NE(status.find("exit status 7"), std::string::npos) << status;
+    } else {
+      EXPECT_NE(status.find("NonZeroExitCode"), std::string::npos) << status;
+      EXPECT_NE(status.find("\"message\":\"7\""), std::string::npos) << status;
+    }
+  }
+}
+
+// Several clients attached to one container at once each get all of its
+// output from the moment they attached.
+TEST_F(StreamingTest, SeveralAttachersAllSeeTheOutput) {
+  auto ctr = RunCtr(pod_, pc_, CtrConfig("ticker", "busybox",
+                                         {"sh", "-c", "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done"}));
+  ASSERT_TRUE(ctr.ok()) << ctr.status();
+  std::vector<Child> attached;
+  for (std::string transport : {"websocket", "spdy", "websocket"})
+    attached.push_back(Spawn(CrictlArgv({"attach", "--transport", transport, *ctr})));
+  for (auto& c : attached) ASSERT_TRUE(c.ReadUntil("tick-")) << c.output;
+  // A tick after all of them attached: every one sees it.
+  const std::string& o = attached[0].output;
+  size_t last = o.rfind("tick-");
+  int n = std::stoi(o.substr(last + 5));
+  std::string later = "tick-" + std::to_string(n + 3) + "\n";
+  for (auto& c : attached) EXPECT_TRUE(c.ReadUntil(later)) << c.output;
+  for (auto& c : attached) {
+    kill(c.pid, SIGKILL);  // crictl attach outlives SIGTERM
+    c.Wait();
+  }
+}
+
+// The server with [streaming] tls_cert_file/tls_key_file: URLs are https,
+// crictl (client-go, which skips verification for the runtime's URL as
+// kubelet's proxy does) execs through it over both transports, and a
+// client speaking plain HTTP to the TLS port, or stalling its TLS
+// handshake, is closed without holding anything.
+class StreamingTlsTest : public StreamingTest {
+ protected:
+  std::string ExtraStreamingToml() override {
+    std::string key = dir_ + "/streaming-key.pem", cert = dir_ + "/streaming-cert.pem";
+    auto r = e2e::Run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+                       cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return "tls_cert_file = \"" + cert + "\"\ntls_key_file = \"" + key + "\"\n";
+  }
+};
+
+TEST_F(StreamingTlsTest, ExecOverTlsAndHostileTlsClients) {
+  std::string url = ExecUrl({"true"});
+  EXPECT_EQ(url.rfind("https://", 0), 0u) << url;
+  ExpectExecWorks("websocket");
+  ExpectExecWorks("spdy");
+  auto [port, path] = Split(url);
+  // Plain HTTP on the TLS port: no upgrade, the connection closes.
+  {
+    int fd = Dial(port);
+    ASSERT_GE(fd, 0);
+    std::string up = WsUpgrade(path, "v5.channel.k8s.io");
+    ASSERT_EQ(write(fd, up.data(), up.size()), static_cast<ssize_t>(up.size()));
+    bool closed = false;
+    std::string got = ReadToClose(fd, 30s, &closed);
+    EXPECT_TRUE(closed);
+    EXPECT_EQ(got.find(" 101 "), std::string::npos) << got;
+    close(fd);
+  }
+  // A TLS handshake begun and never finished (a ClientHello's first
+  // bytes) holds only its connection, until the handshake deadline.
+  int stalled = Dial(port);
+  ASSERT_GE(stalled, 0);
+  static const char kHello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+  ASSERT_EQ(write(stalled, kHello, sizeof kHello - 1), static_cast<ssize_t>(sizeof kHello - 1));
+  ExpectExecWorks("websocket");
+  bool closed = false;
+  ReadToClose(stalled, 30s, &closed);
+  EXPECT_TRUE(closed) << "a stalled TLS handshake was never closed";
+  close(stalled);
+  ExpectExecWorks("spdy");
 }
 
 TEST_F(StreamingTest, SpdyExecAttachAndGarbage) {
