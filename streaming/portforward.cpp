@@ -10,6 +10,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include <absl/strings/numbers.h>
@@ -26,6 +27,10 @@ namespace kcr::streaming {
 
 namespace asio = boost::asio;
 using Descriptor = asio::posix::stream_descriptor;
+
+// How long a connection into the pod may take (kubelet's proxies wait
+// about as long for their first byte).
+constexpr std::chrono::seconds kConnectTimeout{10};
 
 namespace {
 
@@ -76,6 +81,28 @@ StatusOr<UniqueFd> ConnectInPod(const std::string& netns_path, int port) {
   return out;
 }
 
+StatusOr<UniqueFd> SocketInPod(const std::string& netns_path, int family) {
+  auto make = [family]() -> StatusOr<UniqueFd> {
+    UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return ErrnoError(family == AF_INET ? "IPv4 socket" : "IPv6 socket");
+    return fd;
+  };
+  if (netns_path.empty()) return make();
+  UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns) return ErrnoError("open the pod's network namespace " + netns_path);
+  StatusOr<UniqueFd> out = absl::InternalError("not run");
+  // As ConnectInPod: only this short-lived thread enters the namespace; a
+  // socket keeps the namespace it was made in wherever it is used.
+  std::thread([&] {
+    if (::setns(ns.get(), CLONE_NEWNET) != 0) {
+      out = ErrnoError("enter the pod's network namespace " + netns_path);
+      return;
+    }
+    out = make();
+  }).join();
+  return out;
+}
+
 std::optional<ChannelProtocol> NegotiatePortForward(std::string_view offered) {
   std::vector<std::string> names = OfferedProtocols(offered);
   for (const std::string& p : names) {
@@ -118,9 +145,9 @@ namespace {
 // outstanding read/write per direction.
 class PortForward : public Transport::Handler, public std::enable_shared_from_this<PortForward> {
  public:
-  PortForward(asio::io_context& io, asio::thread_pool& pool, std::shared_ptr<Transport> t, std::vector<int> ports,
+  PortForward(asio::io_context& io, std::shared_ptr<Transport> t, std::vector<int> ports,
               PortForwardRequest r, bool dynamic)
-      : io_(io), pool_(pool), t_(std::move(t)), r_(std::move(r)), dynamic_(dynamic) {
+      : io_(io), t_(std::move(t)), r_(std::move(r)), dynamic_(dynamic) {
     for (size_t k = 0; k < ports.size(); k++) conns_[static_cast<uint32_t>(k)] = NewConn(ports[k]);
   }
 
@@ -193,6 +220,10 @@ class PortForward : public Transport::Handler, public std::enable_shared_from_th
     int port = 0;
     std::unique_ptr<Descriptor> sock;
     bool connecting = false, reading = false, writing = false, client_done = false, ended = false;
+    bool timed_out = false;
+    int attempt = 0;  // 0: IPv4 next, 1: IPv6 next
+    std::string why;  // the last connect error
+    std::unique_ptr<asio::steady_timer> timer;
     std::optional<std::pair<std::string, std::function<void()>>> pending;
     std::array<char, 32768> buf;
   };
@@ -229,34 +260,106 @@ class PortForward : public Transport::Handler, public std::enable_shared_from_th
     CheckDone();
   }
 
+  // Non-blocking, on the event loop, 127.0.0.1 then ::1, bounded by
+  // kConnectTimeout: a listener that never accepts (its queue full, SYNs
+  // dropped) would hold a blocking connect about 2 minutes, and with it a
+  // thread of the pool exec and attach need.
   void Connect(uint32_t k) {
     Conn& c = *conns_[k];
     if (c.connecting) return;
     c.connecting = true;
-    asio::post(pool_, [weak = weak_from_this(), io = &io_, k, netns = r_.netns_path, port = c.port] {
-      auto fd = std::make_shared<StatusOr<UniqueFd>>(ConnectInPod(netns, port));
-      asio::post(*io, [weak, k, fd] {
-        if (auto self = weak.lock()) self->OnConnected(k, std::move(*fd));
-      });
+    c.timer = std::make_unique<asio::steady_timer>(io_, kConnectTimeout);
+    c.timer->async_wait([weak = weak_from_this(), k](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self || self->gone_ || ec) return;
+      Conn* c = self->Find(k);
+      if (!c || !c->connecting) return;
+      c->timed_out = true;
+      c->sock.reset();  // the pending wait completes, aborted
     });
+    TryConnect(k);
   }
 
-  void OnConnected(uint32_t k, StatusOr<UniqueFd> fd) {
-    Conn* c = Find(k);
-    if (gone_ || !c) return;
-    c->connecting = false;
-    if (c->ended) {  // reset while connecting: the socket closes with `fd`
+  void TryConnect(uint32_t k) {
+    Conn& c = *conns_[k];
+    while (c.attempt < 2 && !c.timed_out) {
+      int family = c.attempt++ == 0 ? AF_INET : AF_INET6;
+      auto fd = SocketInPod(r_.netns_path, family);
+      if (!fd.ok()) {
+        c.why = std::string(fd.status().message());
+        continue;
+      }
+      sockaddr_storage addr{};
+      socklen_t len;
+      if (family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+        a->sin_family = AF_INET;
+        a->sin_port = htons(static_cast<uint16_t>(c.port));
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof *a;
+      } else {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(static_cast<uint16_t>(c.port));
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof *a;
+      }
+      int rc = ::connect(fd->get(), reinterpret_cast<sockaddr*>(&addr), len);
+      if (rc != 0 && errno != EINPROGRESS) {
+        c.why = strerror(errno);
+        continue;
+      }
+      c.sock = std::make_unique<Descriptor>(io_, fd->release());
+      if (rc == 0) {
+        Connected(k);
+        return;
+      }
+      c.sock->async_wait(Descriptor::wait_write, [weak = weak_from_this(), k](const boost::system::error_code&) {
+        auto self = weak.lock();
+        if (!self || self->gone_) return;
+        Conn* c = self->Find(k);
+        if (!c) return;
+        if (c->ended) {  // reset meanwhile
+          c->connecting = false;
+          self->End(k);
+          return;
+        }
+        int err = ETIMEDOUT;
+        socklen_t n = sizeof err;
+        if (!c->timed_out && c->sock && ::getsockopt(c->sock->native_handle(), SOL_SOCKET, SO_ERROR, &err, &n) != 0)
+          err = errno;
+        if (!c->timed_out && err == 0) {
+          self->Connected(k);
+          return;
+        }
+        c->why = c->timed_out ? "no answer within " + std::to_string(kConnectTimeout.count() / 1000) + " s"
+                              : strerror(err);
+        c->sock.reset();
+        self->TryConnect(k);
+      });
+      return;
+    }
+    ConnectFailed(k, "cannot connect to localhost:" + std::to_string(c.port) + " in the pod: " + c.why);
+  }
+
+  void ConnectFailed(uint32_t k, const std::string& why) {
+    Conn& c = *conns_[k];
+    c.connecting = false;
+    c.timer.reset();
+    spdlog::info("streaming: port-forward to pod {}: {}", r_.pod_id, why);
+    if (!c.ended) t_->Send(2 * k + 1, why, nullptr);
+    End(k);
+  }
+
+  void Connected(uint32_t k) {
+    Conn& c = *conns_[k];
+    c.connecting = false;
+    c.timer.reset();
+    if (c.ended) {
       End(k);
       return;
     }
-    if (!fd.ok()) {
-      spdlog::info("streaming: port-forward to pod {}: {}", r_.pod_id, fd.status().message());
-      t_->Send(2 * k + 1, std::string(fd.status().message()), nullptr);
-      End(k);
-      return;
-    }
-    c->sock = std::make_unique<Descriptor>(io_, fd->release());
-    if (c->client_done) ::shutdown(c->sock->native_handle(), SHUT_WR);
+    if (c.client_done) ::shutdown(c.sock->native_handle(), SHUT_WR);
     Read(k);
     Flush(k);
   }
@@ -319,7 +422,6 @@ class PortForward : public Transport::Handler, public std::enable_shared_from_th
   }
 
   asio::io_context& io_;
-  asio::thread_pool& pool_;
   std::shared_ptr<Transport> t_;
   PortForwardRequest r_;
   bool dynamic_;
@@ -330,14 +432,16 @@ class PortForward : public Transport::Handler, public std::enable_shared_from_th
 
 }  // namespace
 
-void RunWsPortForward(asio::io_context& io, asio::thread_pool& blocking, std::shared_ptr<Transport> t,
+void RunWsPortForward(asio::io_context& io, asio::thread_pool& /*blocking: connects are asynchronous*/,
+                      std::shared_ptr<Transport> t,
                       std::vector<int> ports, PortForwardRequest r) {
-  std::make_shared<PortForward>(io, blocking, std::move(t), std::move(ports), std::move(r), false)->Run();
+  std::make_shared<PortForward>(io, std::move(t), std::move(ports), std::move(r), false)->Run();
 }
 
-void RunSpdyPortForward(asio::io_context& io, asio::thread_pool& blocking, std::shared_ptr<Transport> t,
+void RunSpdyPortForward(asio::io_context& io, asio::thread_pool& /*blocking: connects are asynchronous*/,
+                        std::shared_ptr<Transport> t,
                         PortForwardRequest r) {
-  std::make_shared<PortForward>(io, blocking, std::move(t), std::vector<int>{}, std::move(r), true)->Run();
+  std::make_shared<PortForward>(io, std::move(t), std::vector<int>{}, std::move(r), true)->Run();
 }
 
 }  // namespace kcr::streaming

@@ -33,6 +33,13 @@ namespace kcr::streaming {
 // Unavailable naming the port when nothing listens on either address.
 StatusOr<UniqueFd> ConnectInPod(const std::string& netns_path, int port);
 
+// A non-blocking TCP socket of `family` (AF_INET, AF_INET6) made in the
+// network namespace at `netns_path` (empty: the caller's own), for the
+// session's own asynchronous connect: a socket stays in the namespace it
+// was made in. Entering the namespace takes a short-lived thread, never
+// anything the pod controls.
+StatusOr<UniqueFd> SocketInPod(const std::string& netns_path, int family);
+
 // The protocol for port-forward over WebSocket; nullopt when none offered
 // is supported.
 std::optional<ChannelProtocol> NegotiatePortForward(std::string_view offered);

@@ -880,6 +880,75 @@ TEST_F(StreamingTlsTest, ExecOverTlsAndHostileTlsClients) {
   ExpectExecWorks("spdy");
 }
 
+// Port-forward into a host-network pod, to a port whose listener never
+// accepts and whose queue is full (the kernel drops the SYNs: a blocking
+// connect waits about 2 minutes). Connecting must neither hold up other
+// clients' exec (the monitor calls share a small pool) nor outlast the
+// connect deadline; the client hears why on the error channel.
+TEST_F(StreamingTest, PortForwardToAPortThatNeverAcceptsHoldsUpNoExec) {
+  int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(l, 0), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(getsockname(l, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  int port = ntohs(a.sin_port);
+  std::vector<int> fillers;  // fill the accept queue
+  for (int i = 0; i < 4; i++) {
+    int f = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    connect(f, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fillers.push_back(f);
+  }
+  auto hpc = PodConfig("hostnet");
+  hpc.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(v1::NamespaceMode::NODE);
+  auto hpod = RunPod(hpc);
+  ASSERT_TRUE(hpod.ok()) << hpod.status();
+  std::vector<int> forwards;
+  for (int i = 0; i < 3; i++) {
+    v1::PortForwardRequest req;
+    req.set_pod_sandbox_id(*hpod);
+    req.add_port(port);
+    v1::PortForwardResponse resp;
+    grpc::Status st = Runtime().PortForward(Ctx().get(), req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    auto [sport, path] = Split(resp.url());
+    int fd = Dial(sport);
+    ASSERT_GE(fd, 0);
+    std::string up = WsUpgrade(path + "?port=" + std::to_string(port), "v4.channel.k8s.io");
+    ASSERT_EQ(write(fd, up.data(), up.size()), static_cast<ssize_t>(up.size()));
+    forwards.push_back(fd);
+  }
+  // Exec in the other pod while those connects are pending.
+  Child c = Spawn(CrictlArgv({"exec", ctr_, "echo", "not-held-up"}));
+  EXPECT_TRUE(c.ReadUntil("not-held-up", 30s)) << c.output;
+  kill(c.pid, SIGKILL);
+  c.Wait();
+  // Each forward reports its failed connect on its error channel (1).
+  for (int fd : forwards) {
+    std::string got, error;
+    auto deadline = std::chrono::steady_clock::now() + 40s;
+    while (error.empty() && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 1000) <= 0) continue;
+      char b[4096];
+      ssize_t n = read(fd, b, sizeof b);
+      if (n <= 0) break;
+      got.append(b, static_cast<size_t>(n));
+      size_t end = got.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      std::string buf = got.substr(end + 4);
+      for (auto& f : ServerFrames(buf))
+        if (f.size() > 3 && f[0] == 1) error = f.substr(1);
+    }
+    EXPECT_NE(error.find(std::to_string(port)), std::string::npos) << "no connect error within 40 s: " << got;
+    close(fd);
+  }
+  for (int f : fillers) close(f);
+  close(l);
+}
+
 TEST_F(StreamingTest, SpdyExecAttachAndGarbage) {
   Child c = Spawn(CrictlArgv({"exec", "-i", ctr_, "sh", "-c", "tr a-z A-Z; exit 5"}));
   c.Write("spdy stdin\n");
