@@ -56,8 +56,10 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
   std::lock_guard<std::mutex> lock(LockFor(s->id));
   s = d_.store.GetSandbox(s->id);  // as it is now that no other call on the pod runs
   if (!s.ok()) return ToGrpc(s.status());
-  if (s->state != kcr::runtime::SandboxState::kReady)
-    return ToGrpc(absl::FailedPreconditionError("pod sandbox " + s->id + " is not ready"));
+  if (s->state != kcr::runtime::SandboxState::kReady) {
+    std::string why = NotReadyReason(*s);
+    return ToGrpc(absl::FailedPreconditionError("pod sandbox " + s->id + " is not ready" + (why.empty() ? "" : ": " + why)));
+  }
   auto image = d_.images.Get(c.image().image());
   if (!image.ok()) return ToGrpc(Annotate(image.status(), "container image"));
   // Image volumes: read-only, of pulled images, with a sub path inside the

@@ -136,6 +136,16 @@ void RuntimeService::WatchPod(const std::string& pod_id) {
     spdlog::warn("pod {}: no exit events from its monitor", pod_id);
     return;
   }
+  // A reaper that died while nobody listened (kcrd was down, or before the
+  // subscription): a hello after the subscription says so (the monitor
+  // serves one request at a time, so a death after it comes as an event).
+  if (auto s = d_.store.GetSandbox(pod_id); s.ok() && s->state == kcr::runtime::SandboxState::kReady &&
+                                            SharesPidNamespace(*s)) {
+    auto now = kcr::monitor::MonitorClient::Connect(d_.paths.MonitorSocket(pod_id), std::chrono::seconds(2));
+    if (now.ok() && (*now)->hello().value("reaper", -1) <= 0)
+      PodReaperExited(pod_id, "the reaper of its shared PID namespace (PID 1) is gone; every process in that "
+                              "namespace was killed with it");
+  }
   std::shared_ptr<kcr::monitor::MonitorClient> shared(std::move(*conn));
   auto closing = std::make_shared<std::atomic<bool>>(false);
   auto ended = std::make_shared<std::atomic<bool>>(false);
@@ -156,6 +166,12 @@ void RuntimeService::WatchPod(const std::string& pod_id) {
         if (!closing->load()) MonitorLost(pod_id, "its monitor exited unexpectedly (" + std::string(ev.status().message()) + ")");
         ended->store(true);
         return;
+      }
+      if (ev->value("event", "") == "pod_reaper_exited") {
+        PodReaperExited(pod_id, "the reaper of its shared PID namespace (PID 1) exited with code " +
+                                    std::to_string(ev->value("exit_code", -1)) +
+                                    "; every process in that namespace was killed with it");
+        continue;
       }
       std::string id = ev->value("container", "");
       // A container can exit before its StartContainer has recorded the

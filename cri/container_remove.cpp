@@ -18,7 +18,9 @@ namespace v1 = ::runtime::v1;
 
 absl::Status RuntimeService::RemoveContainerLocked(const kcr::runtime::ContainerRecord& c) {
   if (auto mon = Monitor(c.sandbox_id); mon.ok()) {
-    kcr::runtime::ContainerRecord r = Refresh(c);
+    // A CREATED record may hide a container its monitor runs (a start
+    // whose answer was lost): what runs is what is killed.
+    kcr::runtime::ContainerRecord r = AdoptMonitorState(Refresh(c), **mon);
     if (r.state == kcr::runtime::ContainerState::kRunning) {
       (*mon)->Call({{"op", "kill"}, {"container", c.id}, {"signal", 9}}).IgnoreError();
       // The stored record (an exit the pod's watcher recorded counts too).

@@ -23,6 +23,33 @@ absl::Status RuntimeService::RecordStart(kcr::runtime::ContainerRecord& c, const
   return d_.store.UpdateContainer(c);
 }
 
+kcr::runtime::ContainerRecord RuntimeService::AdoptMonitorState(kcr::runtime::ContainerRecord c,
+                                                                 kcr::monitor::MonitorClient& m) {
+  if (c.state != kcr::runtime::ContainerState::kCreated) return c;
+  auto s = m.Call({{"op", "state"}, {"container", c.id}});
+  if (!s.ok()) {
+    spdlog::warn("container {}: its state from its monitor: {}", c.id, s.status().message());
+    return c;
+  }
+  nlohmann::json cs = (*s)["containers"].is_array() && !(*s)["containers"].empty() ? (*s)["containers"][0]
+                                                                                 : nlohmann::json::object();
+  std::string status = cs.value("status", "");
+  if (status != "running" && status != "exited") return c;
+  std::lock_guard<std::mutex> order(transition_mu_);
+  auto now = d_.store.GetContainer(c.id);
+  if (!now.ok()) return c;
+  if (now->state != kcr::runtime::ContainerState::kCreated) return *now;  // recorded meanwhile
+  spdlog::warn("container {}: started by its monitor, though its start was not recorded", c.id);
+  if (status == "exited") return RecordExit(*now, cs);  // its exit event announces it
+  c = *now;
+  if (absl::Status st = RecordStart(c, cs); !st.ok()) {
+    spdlog::warn("container {}: {}", c.id, st.message());
+    return *now;
+  }
+  Publish(c.id, v1::CONTAINER_STARTED_EVENT);
+  return c;
+}
+
 grpc::Status RuntimeService::StartContainer(grpc::ServerContext*, const v1::StartContainerRequest* req,
                                             v1::StartContainerResponse*) {
   auto c = d_.store.GetContainer(req->container_id());
@@ -45,22 +72,10 @@ grpc::Status RuntimeService::StartContainer(grpc::ServerContext*, const v1::Star
     // what happened. Only when that fails too is the outcome unknown (the
     // pod's watcher adopts the start when it reconnects).
     if (auto fresh = Monitor(c->sandbox_id); fresh.ok()) {
-      auto s = (*fresh)->Call({{"op", "state"}, {"container", c->id}});
-      nlohmann::json cs = s.ok() && (*s)["containers"].is_array() && !(*s)["containers"].empty()
-                              ? (*s)["containers"][0]
-                              : nlohmann::json::object();
-      std::string status = cs.value("status", "");
-      if (status == "running" || status == "exited") {
-        std::lock_guard<std::mutex> order(transition_mu_);
+      kcr::runtime::ContainerRecord now = AdoptMonitorState(*c, **fresh);
+      if (now.state != kcr::runtime::ContainerState::kCreated) {
         spdlog::warn("StartContainer {}: its monitor's answer was lost ({}), but it started the container", c->id,
                      r.status().message());
-        if (status == "exited") {
-          RecordExit(*c, cs);  // its exit event announces it
-        } else {
-          MarkStarted(*c, cs);
-          if (absl::Status st = d_.store.UpdateContainer(*c); !st.ok()) return ToGrpc(st, "StartContainer");
-          Publish(c->id, v1::CONTAINER_STARTED_EVENT);
-        }
         return grpc::Status::OK;
       }
     }

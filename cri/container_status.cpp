@@ -61,11 +61,19 @@ void RuntimeService::MonitorLost(const std::string& pod_id, const std::string& w
   }
   if (auto s = d_.store.GetSandbox(pod_id); s.ok() && s->state == kcr::runtime::SandboxState::kReady) {
     spdlog::error("pod {} ({}/{}): {}; marking it not ready", s->id, s->ns, s->name, why);
-    json extra = json::parse(s->extra.empty() ? "{}" : s->extra, nullptr, false);
-    if (!extra.is_object()) extra = json::object();
-    extra["notReadyReason"] = why;
-    s->extra = extra.dump();
-    s->state = kcr::runtime::SandboxState::kNotReady;
+    MarkNotReady(*s, why);
+    if (absl::Status st = d_.store.UpdateSandbox(*s); !st.ok()) spdlog::warn("pod {}: {}", pod_id, st.message());
+  }
+}
+
+void RuntimeService::PodReaperExited(const std::string& pod_id, const std::string& why) {
+  std::lock_guard<std::mutex> order(transition_mu_);
+  // The containers in the namespace died with it; their exits came first
+  // (recorded by the watcher). Containers with namespaces of their own run
+  // on, but no container can join this pod's PID namespace any more.
+  if (auto s = d_.store.GetSandbox(pod_id); s.ok() && s->state == kcr::runtime::SandboxState::kReady) {
+    spdlog::error("pod {} ({}/{}): {}; marking it not ready", s->id, s->ns, s->name, why);
+    MarkNotReady(*s, why);
     if (absl::Status st = d_.store.UpdateSandbox(*s); !st.ok()) spdlog::warn("pod {}: {}", pod_id, st.message());
   }
 }

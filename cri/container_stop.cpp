@@ -50,6 +50,11 @@ grpc::Status RuntimeService::StopContainer(grpc::ServerContext*, const v1::StopC
   }
   std::unique_lock<std::mutex> lock(LockFor(c->sandbox_id));
   kcr::runtime::ContainerRecord r = Refresh(*c);
+  if (r.state == kcr::runtime::ContainerState::kCreated) {
+    // Its monitor may run it though the record says CREATED (a start whose
+    // answer was lost): what runs is what is stopped.
+    if (auto mon = Monitor(r.sandbox_id); mon.ok()) r = AdoptMonitorState(r, **mon);
+  }
   if (r.state != kcr::runtime::ContainerState::kRunning) return grpc::Status::OK;
   auto mon = Monitor(r.sandbox_id);
   if (!mon.ok()) return ToGrpc(mon.status(), "StopContainer");

@@ -47,6 +47,24 @@ void MarkLost(kcr::runtime::ContainerRecord& c, const std::string& why) {
   c.message = "the container's pod monitor is gone: " + why;
 }
 
+void MarkNotReady(kcr::runtime::SandboxRecord& s, const std::string& why) {
+  nlohmann::json extra = nlohmann::json::parse(s.extra.empty() ? "{}" : s.extra, nullptr, false);
+  if (!extra.is_object()) extra = nlohmann::json::object();
+  extra["notReadyReason"] = why;
+  s.extra = extra.dump();
+  s.state = kcr::runtime::SandboxState::kNotReady;
+}
+
+std::string NotReadyReason(const kcr::runtime::SandboxRecord& s) {
+  nlohmann::json extra = nlohmann::json::parse(s.extra.empty() ? "{}" : s.extra, nullptr, false);
+  if (!extra.is_object() || !extra.contains("notReadyReason") || !extra["notReadyReason"].is_string()) return "";
+  return extra["notReadyReason"].get<std::string>();
+}
+
+bool SharesPidNamespace(const kcr::runtime::SandboxRecord& s) {
+  return SandboxConfigOf(s).linux().security_context().namespace_options().pid() == ::runtime::v1::POD;
+}
+
 StatusOr<std::string> PodCgroup(const ::runtime::v1::PodSandboxConfig& c, const std::string& pod_id,
                                 const std::string& default_parent, bool systemd) {
   auto trim = [](std::string p) {

@@ -34,6 +34,17 @@ void MarkStarted(kcr::runtime::ContainerRecord& c, const nlohmann::json& started
 // stores it.
 void MarkLost(kcr::runtime::ContainerRecord& c, const std::string& why);
 
+// A pod that can no longer run containers (its monitor is gone, or the
+// reaper of its shared PID namespace died): NOTREADY, with `why` kept as
+// notReadyReason (PodSandboxStatus' verbose info, CreateContainer's
+// refusal). The caller stores it.
+void MarkNotReady(kcr::runtime::SandboxRecord& s, const std::string& why);
+// Why a pod is not ready, as MarkNotReady recorded it; empty if unknown.
+std::string NotReadyReason(const kcr::runtime::SandboxRecord& s);
+// Whether the pod's containers share one PID namespace (kubelet's
+// shareProcessNamespace), whose PID 1 is the monitor's reaper.
+bool SharesPidNamespace(const kcr::runtime::SandboxRecord& s);
+
 // The pod's cgroup (a path relative to the hierarchy root): kubelet's
 // cgroup_parent when given, else one under the configured parent.
 // cgroupfs: "/kubepods/burstable/pod<uid>" as given, a slice name as systemd

@@ -89,12 +89,24 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
   // again). Takes transition_mu_, never a pod lock (StopSandbox joins the
   // watcher that calls it while holding the pod's).
   void MonitorLost(const std::string& pod_id, const std::string& why);
+  // The reaper of the pod's shared PID namespace died (the monitor's
+  // pod_reaper_exited event, or its hello's reaper -1 on reconnecting): the
+  // pod becomes NOTREADY with `why`, so kubelet recreates it and
+  // CreateContainer refuses it. Takes transition_mu_.
+  void PodReaperExited(const std::string& pod_id, const std::string& why);
   // Stops every container of a pod, tears down its network and monitor.
   absl::Status StopSandbox(kcr::runtime::SandboxRecord& s);
   absl::Status RemoveContainerLocked(const kcr::runtime::ContainerRecord& c);
   // Records a start the monitor reported (container_start.cpp); the caller
   // holds transition_mu_.
   absl::Status RecordStart(kcr::runtime::ContainerRecord& c, const nlohmann::json& started);
+  // A record still CREATED whose monitor started the container all the
+  // same (a start whose answer was lost, and whose follow-up state query
+  // failed too): the monitor's view is recorded — RUNNING with its pid and
+  // start time (a STARTED event), or its exit — and returned. Any other
+  // record, or a monitor that does not say, is returned as it is. Takes
+  // transition_mu_ (container_start.cpp).
+  kcr::runtime::ContainerRecord AdoptMonitorState(kcr::runtime::ContainerRecord c, kcr::monitor::MonitorClient& m);
 
   // Container events (GetContainerEvents): every subscriber has a queue.
   struct EventQueue {

@@ -183,6 +183,9 @@ StatusOr<std::shared_ptr<kcr::monitor::MonitorClient>> RuntimeService::Monitor(c
   }
   KCR_ASSIGN_OR_RETURN(auto c, kcr::monitor::MonitorClient::Connect(d_.paths.MonitorSocket(pod_id), timeout));
   std::shared_ptr<kcr::monitor::MonitorClient> shared(std::move(c));
+  // A reconnection (the last connection broke or timed out, maybe in the
+  // middle of a start): the monitor's view of what it started is adopted.
+  AdoptStarts(*shared, pod_id);
   std::lock_guard<std::mutex> l(monitors_mu_);
   monitors_[pod_id] = shared;
   return shared;

@@ -7,6 +7,7 @@ blobs attack the puller one way:
 - hostile/honest: a small image that does nothing wrong;
 - hostile/bomb: one gzip layer of 64 MiB of zeros (a few KiB compressed);
 - hostile/bombs: four gzip layers of 6 MiB of zeros each (24 MiB together);
+- hostile/bombs-half: the first two of those layers (12 MiB);
 - hostile/huge-size: a layer descriptor that declares 1 TiB;
 - hostile/long-body: the layer blob comes with 1 MiB more than its
   descriptor's size, Content-Length announcing all of it;
@@ -17,6 +18,10 @@ blobs attack the puller one way:
 - hostile/stall: an image whose only layer is the upstream busybox's (same
   digest, its own config); the layer blob sends its headers and 1 KiB, then
   nothing until the client hangs up.
+
+Under the prefix /flip (a mirror endpoint "http://HOST/flip") every image
+is served as above except that every blob has its first byte flipped: a
+mirror that serves wrong content, for the puller to pass over.
 
 GET /stats: JSON counters: blob GETs per digest, "stalling" (stalled blob
 answers in progress), "hangups" (stalled answers whose client hung up).
@@ -83,8 +88,8 @@ def build(repo):
         layers.append(({"mediaType": b["media"], "digest": sha256(b["blob"]), "size": len(b["blob"])},
                        b["blob"], "plain"))
         diff_ids.append(b["diff_id"])
-    elif kind == "bombs":
-        for i in range(4):
+    elif kind in ("bombs", "bombs-half"):
+        for i in range(4 if kind == "bombs" else 2):
             b = zeros_layer(f"zeros-{i}", 6 * MiB)
             layers.append(({"mediaType": b["media"], "digest": sha256(b["blob"]), "size": len(b["blob"])},
                            b["blob"], "plain"))
@@ -154,6 +159,9 @@ class Handler(BaseHTTPRequestHandler):
         return bool(r) and self.connection.recv(1, 0x40) == b""  # MSG_DONTWAIT
 
     def do_GET(self):
+        flip_all = self.path.startswith("/flip/")
+        if flip_all:
+            self.path = self.path[len("/flip"):]
         if self.path == "/stats":
             with lock:
                 return self.reply(200, json.dumps(stats).encode(), {"Content-Type": "application/json"})
@@ -176,6 +184,8 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             stats["blob_requests"][ref] = stats["blob_requests"].get(ref, 0) + 1
         blob, behaviour, size = img["blobs"][ref]
+        if flip_all and behaviour == "plain":
+            behaviour = "flip"
         if behaviour == "plain":
             return self.reply(200, blob, {"Content-Type": "application/octet-stream"})
         if behaviour == "flip":

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <set>
@@ -267,23 +268,44 @@ class Store final : public ImageStore {
     }
     for (size_t i : need) KCR_RETURN_IF_ERROR(results[i]);
     // Unpack in order: each layer sits on its parent. Each layer is capped,
-    // and so is what this pull unpacks for the image in all.
-    int64_t unpacked = 0;
-    for (size_t i : need) {
-      LayerStore::ApplyLimits limits;
-      limits.cancel = &cancel;
-      int64_t left = opt_.max_image_bytes - unpacked;
-      if (left < opt_.max_layer_bytes) {
-        limits.max_bytes = left;
-        limits.limit = "images.max_image_bytes, all layers of " + ref.String() + " together";
+    // and so is the image as a whole: every one of its layers counts,
+    // those another image (or pull) already stored too, so an image cannot
+    // pass the cap by sharing most of its bytes with one pulled before.
+    int64_t image_bytes = 0;
+    std::string image_limit = "images.max_image_bytes, all layers of " + ref.String() + " together";
+    auto stored_bytes = [&](size_t i) -> int64_t {
+      auto n = layers_.LayerBytes(chains[i]);
+      if (n.ok() && *n >= 0) return *n;
+      // Stored before kcr recorded sizes: its download size, a lower bound.
+      spdlog::debug("layer {}: no recorded size; counting its compressed size", m.layers[i].digest);
+      return m.layers[i].size;
+    };
+    for (size_t i = 0; i < m.layers.size(); i++) {
+      bool wanted = std::find(need.begin(), need.end(), i) != need.end();
+      int64_t n = 0;
+      if (wanted) {
+        LayerStore::ApplyLimits limits;
+        limits.cancel = &cancel;
+        int64_t left = opt_.max_image_bytes - image_bytes;
+        if (left < opt_.max_layer_bytes) {
+          limits.max_bytes = std::max<int64_t>(left, 0);
+          limits.limit = image_limit;
+        } else {
+          limits.max_bytes = opt_.max_layer_bytes;
+          limits.limit = "images.max_layer_bytes";
+        }
+        KCR_ASSIGN_OR_RETURN(n, layers_.ApplyLayer(chains[i], i == 0 ? "" : chains[i - 1],
+                                                   content_.PathOf(m.layers[i].digest), m.layers[i].media_type,
+                                                   cfg.diff_ids[i], m.layers[i].digest, limits));
+        if (n == 0) n = stored_bytes(i);  // another pull unpacked it meanwhile
       } else {
-        limits.max_bytes = opt_.max_layer_bytes;
-        limits.limit = "images.max_layer_bytes";
+        n = stored_bytes(i);
       }
-      KCR_ASSIGN_OR_RETURN(int64_t n, layers_.ApplyLayer(chains[i], i == 0 ? "" : chains[i - 1],
-                                                         content_.PathOf(m.layers[i].digest), m.layers[i].media_type,
-                                                         cfg.diff_ids[i], m.layers[i].digest, limits));
-      unpacked += n;
+      image_bytes += n;
+      if (image_bytes > opt_.max_image_bytes)
+        return absl::FailedPreconditionError("layer " + m.layers[i].digest + " of " + ref.String() + ": " +
+                                             std::to_string(image_bytes) + " uncompressed bytes so far, more than " +
+                                             image_limit + " (" + std::to_string(opt_.max_image_bytes) + ")");
     }
     for (const auto& [d, body] : manifests) KCR_RETURN_IF_ERROR(content_.Put(d, body));
 
@@ -381,8 +403,10 @@ class Store final : public ImageStore {
     };
     KCR_RETURN_IF_ERROR(restart());
     auto sink = [&](const char* data, size_t n) { return w->Write(data, n); };
-    KCR_RETURN_IF_ERROR(registry_.GetBlob(ref, d.digest, d.size, auth, sink, restart, cancel));
-    return w->Commit();
+    // The digest is checked per endpoint (Commit): a mirror that serves
+    // wrong content is passed over for the next endpoint.
+    auto commit = [&]() -> Status { return w->Commit(); };
+    return registry_.GetBlob(ref, d.digest, d.size, auth, sink, restart, commit, cancel);
   }
 
   // Frees blobs and layers (of a removed image, or a failed pull) that no

@@ -473,11 +473,17 @@ StatusOr<std::string> RegistryClient::Token(const std::string& endpoint, const s
 StatusOr<RegistryClient::Response> RegistryClient::Get(const Reference& ref, const std::string& suffix,
                                                        const std::string& accept, const AuthConfig& auth,
                                                        const Sink* sink, const std::function<Status()>* restart,
-                                                       size_t max_body, const Bounds& bounds) {
+                                                       size_t max_body, const Bounds& bounds, const Verify* verify) {
   std::string scope = "repository:" + ref.path + ":pull";
   Status best = absl::UnavailableError("no endpoint for " + ref.domain);
   bool have_definitive = false;
+  std::string failures;  // each endpoint's, in order
+  bool first_endpoint = true;
   for (const auto& ep : Endpoints(ref.domain)) {
+    // What an earlier endpoint sent (an answer that failed verification)
+    // is not kept.
+    if (!first_endpoint && restart && *restart) KCR_RETURN_IF_ERROR((*restart)());
+    first_endpoint = false;
     std::string url = ep + "/v2/" + ref.path + suffix;
     std::string key = ep + " " + scope + " " + CredentialKey(auth);
     Status last;
@@ -492,7 +498,19 @@ StatusOr<RegistryClient::Response> RegistryClient::Get(const Reference& ref, con
         if (auto it = tokens_.find(key); it != tokens_.end()) authz = it->second;
       }
       if (authz.empty() && !auth.registry_token.empty()) authz = "Bearer " + auth.registry_token;
-      KCR_ASSIGN_OR_RETURN(Response r, Do(url, accept, authz, sink, max_body, "", bounds));
+      // A request that failed outright (an answer longer than announced,
+      // refused plain HTTP, ...) fails this endpoint; the caller's
+      // cancellation and the deadline of all attempts end the whole fetch.
+      auto final_error = [](const Status& st) {
+        return st.code() == absl::StatusCode::kCancelled || st.code() == absl::StatusCode::kDeadlineExceeded;
+      };
+      StatusOr<Response> got = Do(url, accept, authz, sink, max_body, "", bounds);
+      if (!got.ok()) {
+        if (final_error(got.status())) return got.status();
+        last = got.status();
+        break;
+      }
+      Response r = std::move(*got);
       if (r.code == 401 && !r.www_authenticate.empty()) {
         auto tok = Token(ep, r.www_authenticate, scope, auth, bounds);
         if (!tok.ok()) {
@@ -506,9 +524,24 @@ StatusOr<RegistryClient::Response> RegistryClient::Get(const Reference& ref, con
           tokens_[key] = *tok;
         }
         if (restart && *restart) KCR_RETURN_IF_ERROR((*restart)());
-        KCR_ASSIGN_OR_RETURN(r, Do(url, accept, *tok, sink, max_body, "", bounds));
+        got = Do(url, accept, *tok, sink, max_body, "", bounds);
+        if (!got.ok()) {
+          if (final_error(got.status())) return got.status();
+          last = got.status();
+          break;
+        }
+        r = std::move(*got);
       }
-      if (r.code == 200) return r;
+      if (r.code == 200) {
+        if (!verify || !*verify) return r;
+        Status ok = (*verify)(r);
+        if (ok.ok()) return r;
+        if (ok.code() == absl::StatusCode::kCancelled) return ok;
+        // A wrong answer (a digest mismatch) from this endpoint: as containerd
+        // does for any fetch error, the next endpoint may have it right.
+        last = ok;
+        break;
+      }
       last = r.code == 0 ? absl::UnavailableError(url + ": " + r.body) : HttpError(r.code, url, r.body);
       if (!Transient(r.code)) break;
       spdlog::debug("registry {}: {} (attempt {})", url, last.message(), attempt + 1);
@@ -521,30 +554,37 @@ StatusOr<RegistryClient::Response> RegistryClient::Get(const Reference& ref, con
       have_definitive = have_definitive || definitive;
     }
     spdlog::debug("endpoint {} failed for {}: {}", ep, ref.Name(), last.message());
+    failures += (failures.empty() ? "" : "; ") + ep + ": " + std::string(last.message());
   }
-  return best;
+  if (failures.empty()) return best;
+  return Status(best.code(), "every endpoint failed (" + failures + ")");
 }
 
 StatusOr<RegistryClient::Manifest> RegistryClient::GetManifest(const Reference& ref, const std::string& tag_or_digest,
                                                               const AuthConfig& auth, const Cancel& cancel) {
   Bounds bounds;
   bounds.cancel = &cancel;
+  // A manifest asked for by digest must have it; an endpoint whose answer
+  // does not is that endpoint's failure.
+  Verify verify = [&](const Response& r) -> Status {
+    std::string computed = Sha256Digest(r.body);
+    if (IsDigest(tag_or_digest) && computed != tag_or_digest)
+      return absl::DataLossError("manifest " + tag_or_digest + " of " + ref.Name() + ": content digest is " + computed);
+    return absl::OkStatus();
+  };
   KCR_ASSIGN_OR_RETURN(Response r,
                        Get(ref, "/manifests/" + tag_or_digest, media::kAcceptManifests, auth, nullptr, nullptr,
-                           kMaxManifestBytes, bounds));
+                           kMaxManifestBytes, bounds, &verify));
   Manifest m;
   m.body = std::move(r.body);
   m.content_type = r.content_type;
-  std::string computed = Sha256Digest(m.body);
-  if (IsDigest(tag_or_digest) && computed != tag_or_digest)
-    return absl::DataLossError("manifest " + tag_or_digest + " of " + ref.Name() + ": content digest is " + computed);
-  m.digest = computed;
+  m.digest = Sha256Digest(m.body);
   return m;
 }
 
 Status RegistryClient::GetBlob(const Reference& ref, const std::string& digest, int64_t max_bytes,
                                const AuthConfig& auth, const Sink& sink, const std::function<Status()>& restart,
-                               const Cancel& cancel) {
+                               const std::function<Status()>& verify, const Cancel& cancel) {
   Bounds bounds;
   bounds.cancel = &cancel;
   bounds.max_content_length = max_bytes;
@@ -555,7 +595,8 @@ Status RegistryClient::GetBlob(const Reference& ref, const std::string& digest, 
     bounds.deadline_what = "blob " + digest + " of " + ref.Name() + ": not complete within " +
                            std::to_string(opt_.blob_timeout_s) + " s (images.blob_timeout_s)";
   }
-  return Get(ref, "/blobs/" + digest, "", auth, &sink, &restart, kMaxErrorBodyBytes, bounds).status();
+  Verify check = [&](const Response&) { return verify ? verify() : absl::OkStatus(); };
+  return Get(ref, "/blobs/" + digest, "", auth, &sink, &restart, kMaxErrorBodyBytes, bounds, &check).status();
 }
 
 }  // namespace kcr::images

@@ -67,13 +67,18 @@ class RegistryClient {
                                  const Cancel& cancel);
 
   // GET /v2/<path>/blobs/<digest>, streaming into `sink` (which may fail).
-  // `restart` is called before each retry so the sink can start over. An
-  // answer announcing more than `max_bytes` (the descriptor's size) is
-  // DataLoss before any byte reaches the sink; all attempts together end
-  // with DeadlineExceeded after blob_timeout_s.
+  // `restart` is called before each retry so the sink can start over.
+  // `verify` (the sink's digest check and commit) judges each complete
+  // answer: its error (e.g. DataLoss, a digest mismatch) counts as that
+  // endpoint's failure, and the next endpoint is tried after `restart`, as
+  // for any other fetch error. An answer announcing more than `max_bytes`
+  // (the descriptor's size) is DataLoss before any byte reaches the sink;
+  // all attempts together end with DeadlineExceeded after blob_timeout_s.
+  // When every endpoint failed the error names each endpoint's failure.
   using Sink = std::function<Status(const char*, size_t)>;
   Status GetBlob(const Reference& ref, const std::string& digest, int64_t max_bytes, const AuthConfig& auth,
-                 const Sink& sink, const std::function<Status()>& restart, const Cancel& cancel);
+                 const Sink& sink, const std::function<Status()>& restart, const std::function<Status()>& verify,
+                 const Cancel& cancel);
 
   // Endpoints tried for `domain`, in order (mirrors, then the origin).
   std::vector<std::string> Endpoints(const std::string& domain) const;
@@ -97,10 +102,14 @@ class RegistryClient {
   };
   StatusOr<Response> Do(const std::string& url, const std::string& accept, const std::string& authorization,
                         const Sink* sink, size_t max_body, const std::string& post, const Bounds& bounds);
-  // Runs GET `suffix` against each endpoint with auth handling and retries.
+  // Runs GET `suffix` against each endpoint in order with auth handling
+  // and retries, until one answers 200 and `verify` (if set) accepts the
+  // answer; a verify error moves on to the next endpoint (after `restart`).
+  // The error when none did names each endpoint's failure.
+  using Verify = std::function<Status(const Response&)>;
   StatusOr<Response> Get(const Reference& ref, const std::string& suffix, const std::string& accept,
                          const AuthConfig& auth, const Sink* sink, const std::function<Status()>* restart,
-                         size_t max_body, const Bounds& bounds);
+                         size_t max_body, const Bounds& bounds, const Verify* verify = nullptr);
   StatusOr<std::string> Token(const std::string& endpoint, const std::string& challenge, const std::string& scope,
                               const AuthConfig& auth, const Bounds& bounds);
   const RegistryHostConfig* HostConfig(const std::string& url) const;

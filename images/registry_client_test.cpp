@@ -239,7 +239,7 @@ TEST(RegistryClient, EndlessHeadersEndTheRequest) {
         got += n;
         return absl::OkStatus();
       },
-      [] { return absl::OkStatus(); }, Cancel());
+      [] { return absl::OkStatus(); }, nullptr, Cancel());
   EXPECT_FALSE(st.ok());
   EXPECT_EQ(got, 0u);
 }
@@ -282,7 +282,7 @@ Status GetBlobInto(RegistryClient& c, const std::string& host, int64_t max_bytes
         *got += n;
         return absl::OkStatus();
       },
-      [] { return absl::OkStatus(); }, cancel);
+      [] { return absl::OkStatus(); }, nullptr, cancel);
 }
 
 // A blob that keeps moving (40 KiB/s, well above the stall limit) but would

@@ -42,6 +42,10 @@ class LayerStore : public Snapshotter {
                                        const std::string& blob_path, const std::string& media_type,
                                        const std::string& diff_id, const std::string& layer_digest,
                                        const ApplyLimits& limits) = 0;
+  // The uncompressed bytes (the tar stream, as ApplyLayer counts them) of
+  // committed layer `chain_id`, whichever pull unpacked it; -1 for a layer
+  // stored before kcr recorded sizes. NotFound if it is not stored.
+  virtual StatusOr<int64_t> LayerBytes(const std::string& chain_id) = 0;
   // Removes committed layer `chain_id`. OK if missing. FailedPrecondition if
   // a child layer or an active (container) snapshot still uses it.
   virtual Status RemoveLayer(const std::string& chain_id) = 0;

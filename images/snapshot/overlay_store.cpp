@@ -36,6 +36,12 @@ class OverlayStore final : public LayerStore {
 
   Status Init() {
     KCR_RETURN_IF_ERROR(db_.Exec(kSchema));
+    // A committed layer's uncompressed size (a column added after the
+    // table first shipped: databases made before it get it here, -1).
+    bool has_size = false;
+    for (const auto& c : db_.Column("SELECT name FROM pragma_table_info('snapshot_snapshots')")) has_size |= c == "size";
+    if (!has_size)
+      KCR_RETURN_IF_ERROR(db_.Exec("ALTER TABLE snapshot_snapshots ADD COLUMN size INTEGER NOT NULL DEFAULT -1"));
     KCR_RETURN_IF_ERROR(fs::MkdirAll(paths_.Snapshots(), 0700));
     KCR_RETURN_IF_ERROR(fs::RemoveAll(paths_.SnapshotsTmp()));
     KCR_RETURN_IF_ERROR(fs::MkdirAll(paths_.SnapshotsTmp(), 0700));
@@ -92,8 +98,9 @@ class OverlayStore final : public LayerStore {
     Transaction tx(db_);
     KCR_RETURN_IF_ERROR(tx.status());
     KCR_ASSIGN_OR_RETURN(Statement ins, db_.Prepare(
-        "INSERT INTO snapshot_snapshots(key, parent, kind, created) VALUES(?1, ?2, 'committed', strftime('%s','now'))"));
-    ins.Bind(1, chain_id).Bind(2, parent);
+        "INSERT INTO snapshot_snapshots(key, parent, kind, created, size) "
+        "VALUES(?1, ?2, 'committed', strftime('%s','now'), ?3)"));
+    ins.Bind(1, chain_id).Bind(2, parent).Bind(3, *unpacked);
     KCR_RETURN_IF_ERROR(ins.Run());
     std::string dir = paths_.Snapshot(std::to_string(sqlite3_last_insert_rowid(db_.raw())));
     if (::rename(tmp.c_str(), dir.c_str()) != 0) return ErrnoError("commit snapshot " + dir);
@@ -102,6 +109,16 @@ class OverlayStore final : public LayerStore {
     KCR_RETURN_IF_ERROR(tx.Commit());
     cleanup.keep = true;
     return *unpacked;
+  }
+
+  StatusOr<int64_t> LayerBytes(const std::string& chain_id) override {
+    std::lock_guard<std::recursive_mutex> l(db_.mu());
+    KCR_ASSIGN_OR_RETURN(Statement st, db_.Prepare(
+        "SELECT size FROM snapshot_snapshots WHERE key = ?1 AND kind = 'committed'"));
+    st.Bind(1, chain_id);
+    KCR_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError("layer " + chain_id + " is not stored");
+    return st.Int(0);
   }
 
   Status RemoveLayer(const std::string& chain_id) override {

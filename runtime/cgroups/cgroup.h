@@ -41,8 +41,25 @@ class CgroupManager {
   virtual Status Add(const std::string& path, pid_t pid) = 0;
   virtual Status Update(const std::string& path, const oci::Resources& res) = 0;
   virtual StatusOr<CgroupStats> Stats(const std::string& path) = 0;
-  // Removes the cgroup; OK if missing. FailedPrecondition while processes remain.
+  // Removes the cgroup and its descendants, killing the processes inside;
+  // OK if missing. Waits up to about a second for them to die, then
+  // FailedPrecondition while processes remain. For callers that may block.
   virtual Status Destroy(const std::string& path) = 0;
+  // One pass of the same, never waiting (a single-threaded monitor calls it
+  // from its event loop): SIGKILL to every process in the cgroup and its
+  // descendants (v2: cgroup.kill, which also takes what is forked
+  // meanwhile; v1: each process listed, so a fork bomb is taken over a few
+  // passes), then rmdir, deepest first. True once the cgroup is gone from
+  // every hierarchy (or never existed); false while processes remain
+  // (deaths are asynchronous, and a process in D state or frozen dies
+  // later): the caller repeats the call, from a timer. Idempotent.
+  // Test doubles that do not override it get Destroy's blocking answer.
+  virtual StatusOr<bool> KillAndRemove(const std::string& path) {
+    Status st = Destroy(path);
+    if (absl::IsFailedPrecondition(st)) return false;
+    if (!st.ok()) return st;
+    return true;
+  }
   // Where a process should be for "joining" it (v2: the one directory;
   // v1: the memory controller's), for exec's setns into the cgroup.
   virtual std::string Dir(const std::string& path) const = 0;

@@ -90,57 +90,73 @@ uint64_t Lines(const std::string& file) {
   return static_cast<uint64_t>(std::count(s->begin(), s->end(), '\n'));
 }
 
-// Removes a cgroup directory and its descendants. Processes still inside
-// (e.g. a container's children re-parented to a pod's PID 1) are killed:
-// removing a container leaves no process behind.
-Status RemoveDir(const std::string& dir) {
-  struct stat st;
-  if (::stat(dir.c_str(), &st) != 0) return absl::OkStatus();
-  if (DIR* d = ::opendir(dir.c_str())) {
-    std::vector<std::string> kids;
-    while (dirent* e = ::readdir(d))
-      if (e->d_type == DT_DIR && e->d_name[0] != '.') kids.push_back(e->d_name);
-    ::closedir(d);
-    for (const auto& k : kids) KCR_RETURN_IF_ERROR(RemoveDir(JoinPath(dir, k)));
-  }
-  for (int attempt = 0; attempt < 100; attempt++) {
-    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return absl::OkStatus();
-    if (errno != EBUSY) return ErrnoError("rmdir " + dir);
-    auto procs = fs::ReadFile(JoinPath(dir, "cgroup.procs"), 1 << 20);
-    for (size_t pos = 0; procs.ok() && pos < procs->size();) {
-      size_t end = procs->find('\n', pos);
-      pid_t pid = static_cast<pid_t>(std::strtol(procs->c_str() + pos, nullptr, 10));
-      if (pid > 0) ::kill(pid, SIGKILL);
-      if (end == std::string::npos) break;
-      pos = end + 1;
-    }
-    ::usleep(10000);
-  }
-  return absl::FailedPreconditionError("cgroup " + dir + " still has processes");
+// SIGKILL to every process in cgroup directory `dir`, never waiting:
+// v2's cgroup.kill (`use_kill_file`, when the kernel has it: it also takes
+// the cgroup's descendants and what is forked meanwhile), else each process
+// listed. A listed process may exit and be reaped, and its PID reused,
+// before the signal: each is pinned by a pidfd first and signalled only if
+// the listing taken after that still has it (then the pidfd is that
+// member). A process forked between the listing and the signal is taken by
+// the caller's next pass (a killed process forks no more).
+void KillMembers(const std::string& dir, bool use_kill_file) {
+  if (use_kill_file && Write(JoinPath(dir, "cgroup.kill"), "1").ok()) return;
+  std::string procs = JoinPath(dir, "cgroup.procs");
+  std::vector<std::pair<pid_t, UniqueFd>> pinned;
+  for (pid_t pid : Procs(procs))
+    if (UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); fd) pinned.emplace_back(pid, std::move(fd));
+  std::vector<pid_t> still = Procs(procs);
+  for (const auto& [pid, fd] : pinned)
+    if (std::find(still.begin(), still.end(), pid) != still.end())
+      ::syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0);
 }
 
-// One pass of killing a tracking cgroup, never waiting: SIGKILL to the
-// whole cgroup (`kill_file`: v2's cgroup.kill, when the kernel has it) or
-// to each process listed, then rmdir. True once the directory is gone.
-StatusOr<bool> KillAndRemove(const std::string& dir, bool use_kill_file) {
+// One pass of killing and removing a cgroup directory, never waiting:
+// rmdir, else SIGKILL to its processes and rmdir again. True once the
+// directory is gone; false while it holds processes (or children).
+StatusOr<bool> KillPassDir(const std::string& dir, bool use_kill_file) {
   if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return true;
   if (errno != EBUSY) return ErrnoError("rmdir " + dir);
-  if (!use_kill_file || !Write(JoinPath(dir, "cgroup.kill"), "1").ok()) {
-    // A listed process may exit and be reaped, and its PID reused, before
-    // the signal: each is pinned by a pidfd first and signalled only if the
-    // listing taken after that still has it (then the pidfd is that member).
-    std::string procs = JoinPath(dir, "cgroup.procs");
-    std::vector<std::pair<pid_t, UniqueFd>> pinned;
-    for (pid_t pid : Procs(procs))
-      if (UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); fd) pinned.emplace_back(pid, std::move(fd));
-    std::vector<pid_t> still = Procs(procs);
-    for (const auto& [pid, fd] : pinned)
-      if (std::find(still.begin(), still.end(), pid) != still.end())
-        ::syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0);
-  }
+  KillMembers(dir, use_kill_file);
   if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return true;
   if (errno != EBUSY) return ErrnoError("rmdir " + dir);
   return false;
+}
+
+// KillPassDir over a cgroup directory and its descendants, deepest first
+// (a directory with children cannot be removed). True once `dir` is gone.
+StatusOr<bool> KillPassTree(const std::string& dir, bool use_kill_file) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return true;
+  std::vector<std::string> kids;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') kids.push_back(e->d_name);
+    ::closedir(d);
+  }
+  bool kids_gone = true;
+  for (const auto& k : kids) {
+    KCR_ASSIGN_OR_RETURN(bool gone, KillPassTree(JoinPath(dir, k), use_kill_file));
+    kids_gone = kids_gone && gone;
+  }
+  if (!kids_gone) {
+    KillMembers(dir, use_kill_file);  // its own processes die meanwhile too
+    return false;
+  }
+  return KillPassDir(dir, use_kill_file);
+}
+
+// Removes a cgroup directory and its descendants, killing what is inside
+// (e.g. a container's children re-parented to a pod's PID 1): removing a
+// container leaves no process behind. Waits up to about a second for the
+// deaths, so it is for callers that may block (kcrd, kcr-oci); the
+// monitor's loop uses KillPassTree passes (CgroupManager::KillAndRemove) from a timer instead.
+Status RemoveDir(const std::string& dir, bool use_kill_file) {
+  for (int attempt = 0; attempt < 100; attempt++) {
+    KCR_ASSIGN_OR_RETURN(bool gone, KillPassTree(dir, use_kill_file));
+    if (gone) return absl::OkStatus();
+    ::usleep(10000);
+  }
+  return absl::FailedPreconditionError("cgroup " + dir + " still has processes");
 }
 
 bool RemoveIfEmpty(const std::string& dir) { return ::rmdir(dir.c_str()) == 0 || errno == ENOENT; }
@@ -252,10 +268,19 @@ class V1 final : public CgroupManager {
   Status Destroy(const std::string& path) override {
     Status first;
     for (const char* c : controllers_) {
-      Status st = RemoveDir(JoinPath(JoinPath(root_, c), path));
+      Status st = RemoveDir(JoinPath(JoinPath(root_, c), path), false);
       if (!st.ok() && first.ok()) first = st;
     }
     return first;
+  }
+
+  StatusOr<bool> KillAndRemove(const std::string& path) override {
+    bool gone = true;
+    for (const char* c : controllers_) {
+      KCR_ASSIGN_OR_RETURN(bool g, KillPassTree(JoinPath(JoinPath(root_, c), path), false));
+      gone = gone && g;
+    }
+    return gone;
   }
 
   std::string Dir(const std::string& path) const override { return JoinPath(JoinPath(root_, "memory"), path); }
@@ -267,7 +292,7 @@ class V1 final : public CgroupManager {
     return Write(JoinPath(dir, "cgroup.procs"), std::to_string(pid));
   }
   StatusOr<bool> KillTracked(const std::string& path, const std::string& name) override {
-    return controllers_.empty() ? true : KillAndRemove(JoinPath(TrackingDir(path), name), false);
+    return controllers_.empty() ? true : KillPassDir(JoinPath(TrackingDir(path), name), false);
   }
   bool ReleaseTracked(const std::string& path, const std::string& name) override {
     return controllers_.empty() || RemoveIfEmpty(JoinPath(TrackingDir(path), name));
@@ -402,7 +427,8 @@ class V2 final : public CgroupManager {
     s.procs = Procs(JoinPath(d, "cgroup.procs"));
     return s;
   }
-  Status Destroy(const std::string& path) override { return RemoveDir(Dir(path)); }
+  Status Destroy(const std::string& path) override { return RemoveDir(Dir(path), true); }
+  StatusOr<bool> KillAndRemove(const std::string& path) override { return KillPassTree(Dir(path), true); }
   std::string Dir(const std::string& path) const override { return JoinPath(root_, path); }
 
   // A child of a cgroup that has processes is allowed while its
@@ -413,7 +439,7 @@ class V2 final : public CgroupManager {
     return Write(JoinPath(dir, "cgroup.procs"), std::to_string(pid));
   }
   StatusOr<bool> KillTracked(const std::string& path, const std::string& name) override {
-    return KillAndRemove(JoinPath(Dir(path), name), true);
+    return KillPassDir(JoinPath(Dir(path), name), true);
   }
   bool ReleaseTracked(const std::string& path, const std::string& name) override {
     return RemoveIfEmpty(JoinPath(Dir(path), name));

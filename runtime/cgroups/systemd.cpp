@@ -81,6 +81,7 @@ class Systemd final : public CgroupManager {
   Status Update(const std::string& path, const oci::Resources& res) override { return fs_->Update(path, res); }
   StatusOr<CgroupStats> Stats(const std::string& path) override { return fs_->Stats(path); }
   Status Destroy(const std::string& path) override { return fs_->Destroy(path); }
+  StatusOr<bool> KillAndRemove(const std::string& path) override { return fs_->KillAndRemove(path); }
   std::string Dir(const std::string& path) const override { return fs_->Dir(path); }
 
   // The slice is systemd's to create (it appears with the scope); only its

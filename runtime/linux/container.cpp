@@ -265,6 +265,17 @@ StatusOr<std::unique_ptr<Container>> Container::Spawn(const oci::Spec& spec, con
   if (own_pidns) ::setns(own_pidns.get(), CLONE_NEWPID);
   if (pid < 0) return ErrnoError("clone", clone_errno);
 
+  // The container's cgroup, from the moment it is made until the init is
+  // released: any failure before that removes it again. Declared before
+  // `c`, so it runs after `c` has killed and reaped the init (the cgroup is
+  // empty then, its removal no wait).
+  struct CgroupUndo {
+    CgroupManager* cgroups = nullptr;
+    std::string path;
+    ~CgroupUndo() {
+      if (cgroups) cgroups->Destroy(path).IgnoreError();
+    }
+  } undo_cgroup;
   std::unique_ptr<Container> c(new Container());
   c->pid_ = pid;
   go_r.reset();
@@ -272,11 +283,15 @@ StatusOr<std::unique_ptr<Container>> Container::Spawn(const oci::Spec& spec, con
   st_r.reset();
   con_child.reset();
   if (opts.cgroups && !spec.linux.cgroups_path.empty()) {
+    // Armed first: a Create that fails half-way (a limit the kernel
+    // refuses after the directories were made) leaves them too.
+    undo_cgroup = {opts.cgroups, spec.linux.cgroups_path};
     KCR_RETURN_IF_ERROR(opts.cgroups->Create(spec.linux.cgroups_path, spec.linux.resources.value_or(oci::Resources{})));
     KCR_RETURN_IF_ERROR(opts.cgroups->Add(spec.linux.cgroups_path, pid));
   }
   if (!WriteAll(go_w.get(), "g")) return absl::InternalError("container init died before set-up");
   go_w.reset();
+  undo_cgroup.cgroups = nullptr;  // the container's from here (its owner removes it)
   // From the release on, what the init runs is what the image controls:
   // its report is read without ever blocking, every wait on it bounded.
   ::fcntl(rep_r.get(), F_SETFL, O_NONBLOCK);

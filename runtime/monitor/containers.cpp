@@ -151,10 +151,13 @@ void Monitor::CreateDone(const std::string& id, const Status& st) {
     body["user"] = c.user;
     ctrs_[id] = std::move(c);
   } else {
-    // Kills and reaps the init (at once when it is already reaped). Its
-    // cgroup goes with it.
+    // Kills the init; the loop reaps it (an init stuck in the kernel, say
+    // on a hung mount, must not stall the loop in a wait). Its cgroup goes
+    // with it, asynchronously.
+    if (!p.init_reaped) ::kill(c.pid, SIGKILL);
+    c.c->MarkReaped();
     c.c.reset();
-    if (!c.spec.linux.cgroups_path.empty()) cgroups_->Destroy(c.spec.linux.cgroups_path).IgnoreError();
+    if (!c.spec.linux.cgroups_path.empty()) ReleaseCgroup(c.spec.linux.cgroups_path);
   }
   if (p.conn >= 0) Reply(p.conn, p.req_id, st, body);
 }
@@ -189,9 +192,47 @@ Status Monitor::Remove(const std::string& id) {
   auto it = ctrs_.find(id);
   if (it == ctrs_.end()) return absl::OkStatus();
   if (it->second.status == "running") return absl::FailedPreconditionError("container " + id + " is running; stop it first");
-  if (!it->second.spec.linux.cgroups_path.empty()) cgroups_->Destroy(it->second.spec.linux.cgroups_path).IgnoreError();
+  // Gone from the protocol's view now; what is left in its cgroup (what
+  // the container started, re-parented to a pod's PID 1) is killed and the
+  // cgroup removed from timers.
+  if (!it->second.spec.linux.cgroups_path.empty()) ReleaseCgroup(it->second.spec.linux.cgroups_path);
   ctrs_.erase(it);
   return absl::OkStatus();
+}
+
+namespace {
+// Passes over a container cgroup whose processes do not die (a few minutes
+// at one pass per second at most) before it is left to the pod's removal.
+constexpr int kMaxCgroupPasses = 300;
+}  // namespace
+
+void Monitor::ReleaseCgroup(const std::string& path) {
+  if (dying_cgroups_.count(path)) return;  // passes already run
+  dying_cgroups_[path];
+  CgroupPass(path);
+}
+
+void Monitor::CgroupPass(const std::string& path) {
+  auto it = dying_cgroups_.find(path);
+  if (it == dying_cgroups_.end()) return;
+  DyingCgroup& d = it->second;
+  if (d.retry) {
+    Unwatch(d.retry.get());
+    d.retry.reset();
+  }
+  StatusOr<bool> gone = cgroups_->KillAndRemove(path);
+  if (!gone.ok() || *gone || ++d.attempts >= kMaxCgroupPasses) {
+    if (!gone.ok() || !*gone)
+      spdlog::warn("cgroup {}: {}", path,
+                   gone.ok() ? std::string("processes survive; left to the pod's removal")
+                             : std::string(gone.status().message()));
+    dying_cgroups_.erase(it);
+    return;
+  }
+  // Deaths are asynchronous: look again soon (backing off to once a
+  // second), never waiting here.
+  d.retry = OneShotTimer(std::min(5 * d.attempts, 1000));
+  Watch(d.retry.get(), {kCgroupKill, path, -1});
 }
 
 // The stop timeout expired: SIGKILL.

@@ -126,6 +126,8 @@ Status Monitor::Loop() {
         case kExecOut:
         case kExecErr: OnExecOutput(fd, t); break;
         case kCreateProgress: OnCreateProgress(t.ctr); break;
+        case kCgroupKill: CgroupPass(t.ctr); break;
+        case kShutdownTimer: MaybeFinishShutdown(true); break;
         case kCreateTimer: {
           auto p = creating_.find(t.ctr);
           if (p != creating_.end()) CreateDone(t.ctr, p->second.ctr.c->SetupTimedOut());
@@ -133,6 +135,7 @@ Status Monitor::Loop() {
         }
       }
     }
+    if (shutting_down_ && !stopping_) MaybeFinishShutdown(false);
   }
   return absl::OkStatus();
 }
@@ -251,6 +254,7 @@ void Monitor::CloseConn(int fd) {
   // the answer is dropped.
   for (auto& [id, p] : creating_)
     if (p.conn == fd) p.conn = -1;
+  std::erase_if(shutdown_waiters_, [fd](const auto& w) { return w.first == fd; });
   Unwatch(fd);
   conns_.erase(fd);
   ::close(fd);
@@ -259,6 +263,11 @@ void Monitor::CloseConn(int fd) {
 void Monitor::Handle(int conn, const json& req) {
   std::string op = req.value("op", "");
   std::string id = req.value("container", "");
+  // Nothing new starts in a pod whose monitor is on its way out.
+  if (shutting_down_ && (op == "create" || op == "start" || op == "exec_sync" || op == "exec" || op == "attach")) {
+    Reply(conn, req, absl::UnavailableError("the pod monitor is shutting down"));
+    return;
+  }
   if (op == "hello") {
     int v = req.value("version", 0);
     if (v != kProtocolVersion) {
@@ -299,8 +308,7 @@ void Monitor::Handle(int conn, const json& req) {
     conns_[conn].subscribed = true;
     Reply(conn, req, absl::OkStatus());
   } else if (op == "shutdown") {
-    Reply(conn, req, absl::OkStatus());
-    Shutdown();
+    Shutdown(conn, req);  // answers once done (bounded)
   } else {
     Reply(conn, req, absl::InvalidArgumentError("unknown monitor operation \"" + op + "\""));
   }
@@ -343,6 +351,7 @@ void Monitor::Reaped(pid_t pid, int status) {
   for (auto& [id, p] : creating_)
     if (p.ctr.pid == pid) {
       p.ctr.c->MarkReaped();
+      p.init_reaped = true;
       return;
     }
   if (auto i = interactive_.find(pid); i != interactive_.end()) {
@@ -357,20 +366,45 @@ void Monitor::Reaped(pid_t pid, int status) {
   }
 }
 
-void Monitor::Shutdown() {
+void Monitor::Shutdown(int conn, const json& req) {
+  if (conn >= 0) shutdown_waiters_.push_back({conn, req.contains("id") ? req["id"] : json()});
+  if (shutting_down_) return;
+  shutting_down_ = true;
   std::vector<std::string> pending;
   for (const auto& [id, p] : creating_) pending.push_back(id);
   for (const auto& id : pending) CreateDone(id, absl::UnavailableError("the pod monitor is shutting down"));
   for (auto& [id, c] : ctrs_)
     if (c.status == "running" || c.status == "created") ::kill(c.pid, SIGKILL);
-  for (auto& [id, c] : ctrs_) {
-    if (c.status == "exited") continue;
-    int st;
-    if (::waitpid(c.pid, &st, 0) == c.pid) Exited(c, st);
-  }
+  // The reaper's death kills what is left in the shared PID namespace.
+  if (reaper_ && reaper_->pid() > 0) ::kill(reaper_->pid(), SIGKILL);
+  // Kills, too, what containers started that is no longer their child.
   for (auto& [id, c] : ctrs_)
-    if (!c.spec.linux.cgroups_path.empty()) cgroups_->Destroy(c.spec.linux.cgroups_path).IgnoreError();
-  reaper_.reset();  // killed and reaped unless it already was
+    if (!c.spec.linux.cgroups_path.empty()) ReleaseCgroup(c.spec.linux.cgroups_path);
+  // The exits are reaped, recorded and reported by the loop; a process
+  // that cannot die (D state, frozen) holds the shutdown up this long.
+  shutdown_timer_ = OneShotTimer(kShutdownBoundMs);
+  Watch(shutdown_timer_.get(), {kShutdownTimer, "", -1});
+}
+
+void Monitor::MaybeFinishShutdown(bool force) {
+  if (!shutting_down_ || stopping_) return;
+  std::vector<std::string> alive;
+  for (const auto& [id, c] : ctrs_)
+    if (c.status != "exited") alive.push_back(id);
+  bool reaper_alive = reaper_ && reaper_->pid() > 0;
+  if (!force && (!alive.empty() || !dying_cgroups_.empty() || reaper_alive)) return;
+  if (force) {
+    // Killed, but not dead yet: whoever inherits them reaps them; waiting
+    // here would have no bound.
+    for (const auto& id : alive) {
+      spdlog::warn("container {}: killed, but not dead when the monitor's shutdown bound passed", id);
+      if (auto& c = ctrs_[id]; c.c) c.c->MarkReaped();
+    }
+    for (const auto& [path, d] : dying_cgroups_) spdlog::warn("cgroup {}: not yet removed at shutdown", path);
+    if (reaper_alive) reaper_->Abandon();
+  }
+  reaper_.reset();
+  for (const auto& [conn, id] : shutdown_waiters_) Reply(conn, {{"id", id}}, absl::OkStatus());
   // Replies already queued (the shutdown's own) get one last chance to go.
   std::vector<int> open;
   for (const auto& [fd, c] : conns_) open.push_back(fd);

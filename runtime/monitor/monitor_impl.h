@@ -79,6 +79,16 @@ struct PendingCreate {
   Ctr ctr;                  // its Container (setting up), log, stdin mode
   UniqueFd out, err, in_w;  // the monitor's ends of its stdio pipes
   UniqueFd timer;
+  bool init_reaped = false;  // the loop reaped it: its PID is no longer ours to signal
+};
+
+// A container cgroup being killed and removed after its container left the
+// protocol's view (remove, a failed create, shutdown): one pass per timer
+// tick until it is gone, so a process that cannot die yet (D state, frozen)
+// or a fork bomb refilling it never holds up the loop.
+struct DyingCgroup {
+  int attempts = 0;  // passes so far
+  UniqueFd retry;    // the timer of the next pass
 };
 
 // One exec_sync: its output is collected up to max_output per stream and
@@ -125,7 +135,7 @@ class Monitor {
  private:
   enum Kind {
     kListen, kConn, kSignal, kCtrOut, kCtrErr, kStopTimer, kExecOut, kExecErr, kExecTimer, kExecDrain, kExecKill,
-    kCreateProgress, kCreateTimer
+    kCreateProgress, kCreateTimer, kCgroupKill, kShutdownTimer
   };
   struct Tag {
     Kind kind;
@@ -151,7 +161,15 @@ class Monitor {
   void OnSignal();
   void Reaped(pid_t pid, int status);
   std::string PodNs(const std::string& type) const;
-  void Shutdown();
+  // Kills every container and the reaper, removes their cgroups, then the
+  // monitor exits; the reply (to `conn`, -1: none, e.g. SIGTERM) goes out
+  // once every container is reaped (its exit recorded) and every cgroup is
+  // gone, or after kShutdownBound, whatever is left then. Never blocks.
+  void Shutdown(int conn = -1, const nlohmann::json& req = nlohmann::json::object());
+  // Ends a shutdown in progress when nothing is left to wait for, or at
+  // once with `force` (its bound passed).
+  void MaybeFinishShutdown(bool force);
+  static constexpr int64_t kShutdownBoundMs = 10000;
 
   // containers.cpp
   // Starts a create: its init is spawned and the reply goes out later
@@ -168,6 +186,10 @@ class Monitor {
   void OnCtrOutput(int fd, const Tag& t);
   void Exited(Ctr& c, int status);
   nlohmann::json StateOf(const Ctr& c) const;
+  // Kills what is in a container cgroup and removes it, pass after pass
+  // from a timer (CgroupManager::KillAndRemove), never waiting.
+  void ReleaseCgroup(const std::string& path);
+  void CgroupPass(const std::string& path);  // one pass over dying_cgroups_[path]
 
   // exec.cpp
   // The spec of a process to run in the request's container (running,
@@ -203,10 +225,14 @@ class Monitor {
   std::map<pid_t, int> interactive_;  // exec pid -> the connection told of its exit
   std::map<pid_t, TrackedCgroup> tracked_;      // exec pid (unreaped, or exec_sync unanswered) -> its tracking cgroup
   std::map<std::string, TrackedCgroup> dying_;  // tracking cgroups being killed, by name, until gone
+  std::map<std::string, DyingCgroup> dying_cgroups_;  // container cgroups being removed, by path
   uint64_t exec_serial_ = 0;
   std::unique_ptr<runtime::CgroupManager> cgroups_;
   std::unique_ptr<PodReaper> reaper_;  // shared PID namespace only
   bool stopping_ = false;
+  bool shutting_down_ = false;
+  std::vector<std::pair<int, nlohmann::json>> shutdown_waiters_;  // connection, request id
+  UniqueFd shutdown_timer_;
 };
 
 }  // namespace kcr::monitor

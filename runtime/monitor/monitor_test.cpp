@@ -770,5 +770,156 @@ TEST_F(MonitorTest, ExecTimeoutRemovesItsTrackingCgroupOnceItsProcessesDie) {
   EXPECT_EQ((*state)["containers"][0]["status"], "running");
 }
 
+
+// The host PID of the process whose command line is exactly `argv`
+// (NUL-separated), waiting for it to appear (bounded); -1 if it does not.
+pid_t FindProcess(const std::string& argv) {
+  for (int i = 0; i < 2000; i++) {
+    if (DIR* d = opendir("/proc")) {
+      pid_t found = -1;
+      while (dirent* e = readdir(d)) {
+        pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
+        if (p > 0 && fs::ReadFile("/proc/" + std::to_string(p) + "/cmdline").value_or("") == argv) found = p;
+      }
+      closedir(d);
+      if (found > 0) return found;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return -1;
+}
+
+// A v1 freezer cgroup of the test's own: a process frozen there cannot
+// die (SIGKILL waits for the thaw), as one in D state. Thawed and removed
+// when it goes.
+class Freezer {
+ public:
+  Freezer() : dir_("/sys/fs/cgroup/freezer/kcr-test-freeze-" + std::to_string(getpid())) {
+    ok_ = mkdir(dir_.c_str(), 0755) == 0;
+  }
+  ~Freezer() {
+    Write("freezer.state", "THAWED");
+    for (int i = 0; i < 500 && rmdir(dir_.c_str()) != 0; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  static bool Available() {
+    struct stat st;
+    return runtime::DetectCgroupLayout() != runtime::CgroupLayout::kV2 &&
+           stat("/sys/fs/cgroup/freezer/cgroup.procs", &st) == 0;
+  }
+  bool Freeze(pid_t p) { return ok_ && Write("cgroup.procs", std::to_string(p)) && Write("freezer.state", "FROZEN"); }
+  bool Thaw() { return Write("freezer.state", "THAWED"); }
+
+ private:
+  bool Write(const std::string& file, const std::string& v) {  // cgroup files take one write(2) each
+    UniqueFd f(::open((dir_ + "/" + file).c_str(), O_WRONLY | O_CLOEXEC));
+    return f && ::write(f.get(), v.data(), v.size()) == static_cast<ssize_t>(v.size());
+  }
+  std::string dir_;
+  bool ok_ = false;
+};
+
+bool CgroupExists(const std::string& rel) {
+  struct stat st;
+  return stat(runtime::testing::MemoryCgroupDir(rel).c_str(), &st) == 0 ||
+         stat(("/sys/fs/cgroup/pids/" + rel).c_str(), &st) == 0;
+}
+
+// A create that fails once the container's cgroup exists (here: a cpuset
+// the host has no CPUs for, refused when the limits are written) takes the
+// cgroup back: nothing of the container is left.
+TEST_F(MonitorTest, ACreateThatFailsAfterItsCgroupWasMadeLeavesNoCgroup) {
+  json req = CreateReq("c1", {"true"});
+  req["spec"]["linux"]["resources"]["cpu"]["cpus"] = "100000";
+  auto r = client_->Call(req);
+  ASSERT_FALSE(r.ok()) << "a cpuset of CPU 100000 was accepted";
+  EXPECT_FALSE(CgroupExists(cgroup_ + "/c1")) << "the failed create left its cgroup";
+  auto st = client_->Call({{"op", "state"}, {"container", "c1"}});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE((*st)["containers"].empty());
+}
+
+// Removing a container whose cgroup still holds a process that cannot die
+// yet (what it started, re-parented to the pod's PID 1, frozen here as a
+// process in D state would be) answers without waiting for that death,
+// the monitor serves other calls meanwhile, and the cgroup is removed by
+// the monitor itself once the process can die.
+TEST_F(MonitorTest, RemoveNeverWaitsForTheContainersProcessesToDie) {
+  if (!Freezer::Available()) GTEST_SKIP() << "no v1 freezer";
+  MonitorOptions o = opts_;
+  o.pod_id += "-remove";
+  o.socket = dir_ + "/remove.sock";
+  o.share_pid = true;  // the container's children outlive it, as kubelet's shareProcessNamespace pods
+  ASSERT_TRUE(MonitorClient::Spawn(KCR_MONITOR_BIN, o).ok());
+  auto shared = MonitorClient::Connect(o.socket);
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  pid_t mon = (*shared)->hello().value("pid", -1);
+  struct Shutdown {
+    MonitorClient& m;
+    ~Shutdown() { m.Call({{"op", "shutdown"}}, Within(30)).IgnoreError(); }
+  } shutdown{**shared};
+  auto events = MonitorClient::Connect(o.socket);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_TRUE((*events)->Subscribe().ok());
+  auto spec = runtime::testing::BusyboxSpec(rootfs_, {"sh", "-c", "sleep 607 & exit 0"});
+  spec.linux.namespaces = {{"pid", "pod"}, {"mount", ""}, {"ipc", "pod"}, {"uts", "pod"}, {"network", "pod"}};
+  spec.linux.cgroups_path = cgroup_ + "/c1";
+  ASSERT_TRUE((*shared)->Call({{"op", "create"}, {"container", "c1"},
+                               {"spec", json::parse(runtime::oci::SerializeSpec(spec))}, {"log_path", dir_ + "/c1.log"}})
+                  .ok());
+  ASSERT_TRUE((*shared)->Call({{"op", "start"}, {"container", "c1"}}).ok());
+  pid_t sleeper = FindProcess(std::string("sleep\0" "607", 9) + std::string(1, 0));
+  ASSERT_GT(sleeper, 0);
+  Freezer freezer;
+  ASSERT_TRUE(freezer.Freeze(sleeper));
+  for (;;) {  // the container itself (its shell) has exited
+    auto ev = (*events)->NextEvent();
+    ASSERT_TRUE(ev.ok()) << ev.status();
+    if ((*ev)["event"] == "exited" && (*ev)["container"] == "c1") break;
+  }
+  auto removed = (*shared)->Call({{"op", "remove"}, {"container", "c1"}}, Within(30));
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  // Gone from the protocol's view, though its process lives on, frozen.
+  auto other = MonitorClient::Connect(o.socket);
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto st = (*other)->Call({{"op", "state"}}, Within(30));
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE((*st)["containers"].empty());
+  EXPECT_TRUE(Alive(sleeper));
+  ASSERT_TRUE(freezer.Thaw());
+  // The monitor's own passes take the cgroup once the process can die.
+  for (int i = 0; i < 1000 && CgroupExists(cgroup_ + "/c1"); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(CgroupExists(cgroup_ + "/c1")) << "the removed container's cgroup was left behind";
+  for (int i = 0; i < 500 && Alive(sleeper); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(sleeper));
+  EXPECT_GT(mon, 0);
+}
+
+// A shutdown whose container cannot die (frozen, as in D state) is
+// bounded: the monitor answers and exits all the same.
+TEST_F(MonitorTest, ShutdownIsBoundedThoughAContainerCannotDie) {
+  if (!Freezer::Available()) GTEST_SKIP() << "no v1 freezer";
+  Run("c1", {"sleep", "608"});
+  auto st = client_->Call({{"op", "state"}, {"container", "c1"}});
+  ASSERT_TRUE(st.ok()) << st.status();
+  pid_t init = (*st)["containers"][0]["pid"];
+  Freezer freezer;
+  ASSERT_TRUE(freezer.Freeze(init));
+  pid_t mon = hello_pid();
+  auto done = client_->Call({{"op", "shutdown"}}, Within(60));
+  EXPECT_TRUE(done.ok()) << done.status();
+  for (int i = 0; i < 500 && Alive(mon); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(mon)) << "the monitor did not exit";
+  ASSERT_TRUE(freezer.Thaw());
+  for (int i = 0; i < 500 && Alive(init); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(Alive(init));
+  // What the bounded shutdown left is the pod's removal's (kcrd's
+  // DestroyPod); here the test's.
+  auto cg = runtime::NewCgroupfsManager();
+  ASSERT_TRUE(cg.ok());
+  EXPECT_TRUE((*cg)->Destroy(cgroup_ + "/c1").ok());
+  client_.reset();  // shut down already
+}
+
 }  // namespace
 }  // namespace kcr::monitor

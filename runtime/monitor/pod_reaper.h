@@ -41,6 +41,13 @@ class PodReaper {
   // it is gone, its namespace is released, and every process that was in
   // it has been killed by the kernel.
   bool Reaped(pid_t pid);
+  // The owner is exiting without waiting for the reaper (it was killed and
+  // may not be dead yet): it is forgotten, never waited for, and whoever
+  // inherits it reaps it.
+  void Abandon() {
+    pid_ = -1;
+    pidns_.reset();
+  }
 
  private:
   PodReaper() = default;

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -156,6 +157,110 @@ TEST_F(AvailabilityTest, AMonitorThatDiesMakesItsPodNotReady) {
   EXPECT_EQ(c.reason(), "Unknown");
   EXPECT_EQ(PodInfo(b.id)["state"], v1::SANDBOX_READY);
   EXPECT_EQ(Exec(b.ctr, {"echo", "hi"}).stdout(), "hi\n");
+}
+
+
+// PID 1 of a shared PID namespace pod: the child of the pod's monitor that
+// names itself kcr-pod-init. -1 if there is none.
+pid_t PodReaperOf(pid_t monitor) {
+  std::ifstream children("/proc/" + std::to_string(monitor) + "/task/" + std::to_string(monitor) + "/children");
+  for (pid_t p; children >> p;) {
+    std::ifstream cmd("/proc/" + std::to_string(p) + "/cmdline");
+    std::string name;
+    std::getline(cmd, name, '\0');
+    if (name == "kcr-pod-init") return p;
+  }
+  return -1;
+}
+
+class SharedPidPodTest : public AvailabilityTest {
+ protected:
+  // A pod whose containers share one PID namespace, with one container.
+  Pod SharedPidPod(const std::string& name) {
+    Pod p;
+    p.config = PodConfig(name);
+    auto* ns = p.config.mutable_linux()->mutable_security_context()->mutable_namespace_options();
+    ns->set_network(v1::NODE);
+    ns->set_pid(v1::POD);
+    auto id = RunPod(p.config);
+    EXPECT_TRUE(id.ok()) << id.status();
+    p.id = id.value_or("");
+    v1::ContainerConfig c = CtrConfig("long", "busybox", {"sleep", "100000"});
+    c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::POD);
+    auto ctr = RunCtr(p.id, p.config, c);
+    EXPECT_TRUE(ctr.ok()) << ctr.status();
+    p.ctr = ctr.value_or("");
+    return p;
+  }
+  // The pod's state, once it is no longer READY (bounded wait).
+  json WaitNotReady(const std::string& pod) {
+    json info;
+    for (int i = 0; i < 500; i++) {
+      info = PodInfo(pod);
+      if (info["state"] == v1::SANDBOX_NOTREADY) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return info;
+  }
+  // What kubelet then sees: the pod NOTREADY naming the reaper, its
+  // container exited, and no container created in it any more.
+  void ExpectBroken(const Pod& p, const json& info) {
+    EXPECT_EQ(info["state"], v1::SANDBOX_NOTREADY) << info.dump();
+    EXPECT_NE(info.value("notReadyReason", "").find("reaper"), std::string::npos) << info.dump();
+    EXPECT_EQ(CtrStatus(p.ctr).state(), v1::CONTAINER_EXITED);
+    v1::ContainerConfig c = CtrConfig("late", "busybox", {"sleep", "100000"});
+    c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::POD);
+    v1::CreateContainerRequest req;
+    req.set_pod_sandbox_id(p.id);
+    *req.mutable_config() = c;
+    *req.mutable_sandbox_config() = p.config;
+    v1::CreateContainerResponse resp;
+    grpc::Status st = Runtime().CreateContainer(Ctx(30).get(), req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+    EXPECT_NE(st.error_message().find(p.id), std::string::npos) << st.error_message();
+    EXPECT_NE(st.error_message().find("reaper"), std::string::npos) << st.error_message();
+  }
+};
+
+// The reaper's death (pod_reaper_exited) breaks the pod: kcrd reports it
+// NOTREADY with the reason, so kubelet recreates it, and creates no
+// container in it.
+TEST_F(SharedPidPodTest, ThePodReapersDeathMakesThePodNotReady) {
+  Pod a = SharedPidPod("a"), b = LongRunningPod("b");
+  pid_t monitor = PodInfo(a.id).value("monitorPid", -1);
+  ASSERT_GT(monitor, 0);
+  pid_t reaper = PodReaperOf(monitor);
+  ASSERT_GT(reaper, 0) << "no kcr-pod-init child of monitor " << monitor;
+  ASSERT_EQ(kill(reaper, SIGKILL), 0);
+  ExpectBroken(a, WaitNotReady(a.id));
+  EXPECT_EQ(PodInfo(b.id)["state"], v1::SANDBOX_READY);
+  // kubelet's next steps work on the broken pod.
+  v1::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(a.id);
+  v1::StopPodSandboxResponse stopped;
+  grpc::Status st = Runtime().StopPodSandbox(Ctx(60).get(), stop, &stopped);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(RemovePod(a.id).ok());
+}
+
+// A reaper that died while kcrd was down: the restarted kcrd finds it gone
+// when it reconnects.
+TEST_F(SharedPidPodTest, AReaperThatDiedWhileKcrdWasDownIsFoundOnRestart) {
+  Pod a = SharedPidPod("a");
+  pid_t monitor = PodInfo(a.id).value("monitorPid", -1);
+  ASSERT_GT(monitor, 0);
+  pid_t reaper = PodReaperOf(monitor);
+  ASSERT_GT(reaper, 0);
+  Kill9();
+  ASSERT_EQ(kill(reaper, SIGKILL), 0);
+  // The monitor has reaped it once it says so (its hello's reaper is -1).
+  for (int i = 0; i < 500; i++) {
+    auto hello = MonitorRequest(a.id, {{"op", "hello"}, {"version", 1}});
+    if (hello.ok() && hello->value("reaper", 0) == -1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Start();
+  ExpectBroken(a, WaitNotReady(a.id));
 }
 
 }  // namespace

@@ -648,5 +648,44 @@ TEST_F(HostileRegistryTest, StalledPullBlocksNoOtherAndEndsWithItsCall) {
   EXPECT_FALSE(Status(Hostile("stall")).has_image());
 }
 
+
+// A mirror that serves a blob whose digest is wrong is passed over for the
+// next endpoint, as for any other fetch error; when every endpoint fails
+// the error names each one's failure.
+TEST_F(HostileRegistryTest, ADigestMismatchFromOneMirrorTriesTheNext) {
+  Start("[images]\nmax_retries = 0\n"
+        "[registry.mirrors.\"hostile.test\"]\n"
+        "endpoints = [\"http://" + host_ + "/flip\", \"http://" + host_ + "\"]\n"
+        "server = \"http://" + host_ + "\"\n");
+  v1::PullImageResponse r;
+  grpc::Status s = Pull("hostile.test/hostile/honest:1", &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(List().size(), 1u);
+  EXPECT_EQ(CountEntries(root_ + "/content/ingest"), 0);
+  // Wrong on every endpoint: refused, each named.
+  s = Pull("hostile.test/hostile/bad-digest:1", &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS) << s.error_message();
+  EXPECT_NE(s.error_message().find(host_ + "/flip"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("http://" + host_ + ":"), std::string::npos) << s.error_message();
+  EXPECT_EQ(List().size(), 1u);
+}
+
+
+// The per-image cap counts every layer of the image, those already stored
+// for another image too: an image whose own new layers are under the cap
+// but whose whole is over it is refused.
+TEST_F(HostileRegistryTest, ThePerImageCapCountsLayersAlreadyStored) {
+  Start("[images]\nmax_retries = 0\nmax_layer_bytes = 8388608\nmax_image_bytes = 20971520\n");
+  v1::PullImageResponse r;
+  grpc::Status s = Pull(Hostile("bombs-half"), &r);  // 12 MiB: under the cap
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  int blobs = CountEntries(Blobs()), snapshots = CountEntries(root_ + "/snapshots");
+  // Its two layers and two more: 12 MiB new, 24 MiB in all.
+  s = Pull(Hostile("bombs"), &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_NE(s.error_message().find("images.max_image_bytes"), std::string::npos) << s.error_message();
+  ExpectStoreUnchanged(blobs, snapshots, 1, "bombs after bombs-half");
+}
+
 }  // namespace
 }  // namespace kcr::e2e

@@ -301,5 +301,52 @@ TEST_F(InterruptedCallTest, RemovingAPodWhoseMonitorWasKilledLeavesNoSocket) {
   EXPECT_EQ(CountEntries(state_ + "/monitors"), 0);
 }
 
+
+// A start whose answer never reached the record, with no restart and no
+// reconnection to correct it: the record says CREATED while the monitor
+// runs the container. RemoveContainer asks the monitor, kills what runs
+// and removes it; it neither fails nor leaves the process running.
+TEST_F(InterruptedCallTest, RemovingACreatedContainerItsMonitorStartedKillsIt) {
+  std::string id = CreatedThenStartedByTheMonitor("c", "echo run; exec sleep 100000");
+  ASSERT_EQ(LogLines("c", "run"), 1);
+  auto before = MonitorRequest(pod_, {{"op", "state"}, {"container", id}});
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_EQ((*before)["containers"][0]["status"], "running");
+  pid_t pid = (*before)["containers"][0]["pid"];
+  v1::RemoveContainerRequest req;
+  req.set_container_id(id);
+  v1::RemoveContainerResponse resp;
+  grpc::Status st = Runtime().RemoveContainer(Ctx().get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  auto after = MonitorRequest(pod_, {{"op", "state"}, {"container", id}});
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE((*after)["containers"].empty()) << after->dump();
+  EXPECT_NE(kill(pid, 0), 0) << "container process " << pid << " still runs";
+  v1::ContainerStatusRequest sreq;
+  sreq.set_container_id(id);
+  v1::ContainerStatusResponse sresp;
+  EXPECT_EQ(Runtime().ContainerStatus(Ctx().get(), sreq, &sresp).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// The same for StopContainer: the running container is recorded as such
+// (its start adopted) and stopped.
+TEST_F(InterruptedCallTest, StoppingACreatedContainerItsMonitorStartedStopsIt) {
+  std::string id = CreatedThenStartedByTheMonitor("c", "echo run; exec sleep 100000");
+  ASSERT_EQ(LogLines("c", "run"), 1);
+  v1::StopContainerRequest stop;
+  stop.set_container_id(id);
+  stop.set_timeout(1);
+  v1::StopContainerResponse stop_resp;
+  grpc::Status st = Runtime().StopContainer(Ctx().get(), stop, &stop_resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  auto s = CtrStatus(id);
+  EXPECT_EQ(s.state(), v1::CONTAINER_EXITED) << s.reason() << ": " << s.message();
+  EXPECT_EQ(s.exit_code(), 137);
+  EXPECT_GT(s.started_at(), 0);
+  auto mon = MonitorRequest(pod_, {{"op", "state"}, {"container", id}});
+  ASSERT_TRUE(mon.ok()) << mon.status();
+  EXPECT_EQ((*mon)["containers"][0]["status"], "exited");
+}
+
 }  // namespace
 }  // namespace kcr::e2e
