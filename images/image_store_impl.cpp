@@ -380,7 +380,10 @@ class Store final : public ImageStore {
       return absl::OkStatus();
     };
     KCR_RETURN_IF_ERROR(restart());
-    auto sink = [&](const char* data, size_t n) { return w->Write(data, n); };
+    auto sink = [&](const char* data, size_t n) {
+      cancel.Downloaded(n);
+      return w->Write(data, n);
+    };
     KCR_RETURN_IF_ERROR(registry_.GetBlob(ref, d.digest, d.size, auth, sink, restart, cancel));
     return w->Commit();
   }
