@@ -196,7 +196,7 @@ Status RunDaemon(const Config& config) {
   std::unique_ptr<MetricsServer> metrics_server;
   if (!config.metrics_address.empty()) {
     auto ms = MetricsServer::Start(config.metrics_address,
-                                   {metrics.registry(), std::make_shared<StateCollector>(*pods),
+                                   {metrics.registry(), std::make_shared<StateCollector>(*db),
                                     std::make_shared<ProcessCollector>()});
     if (ms.ok()) {
       metrics_server = std::move(*ms);

@@ -1,11 +1,14 @@
 #include "cri/metrics_collectors.h"
 
+#include "runtime/pod/state_counts.h"
+
 #include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace kcr::cri {
@@ -102,14 +105,16 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
 }
 
 std::vector<prometheus::MetricFamily> StateCollector::Collect() const {
-  using kcr::runtime::ContainerState;
-  using kcr::runtime::SandboxState;
-  double ready = 0, not_ready = 0;
-  for (const auto& s : store_.ListSandboxes()) (s.state == SandboxState::kReady ? ready : not_ready) += 1;
+  std::map<std::string, int64_t> pod_states = kcr::runtime::CountSandboxesByState(db_);
+  std::map<std::string, int64_t> ctr_states = kcr::runtime::CountContainersByState(db_);
+  double ready = static_cast<double>(pod_states["ready"]), not_ready = static_cast<double>(pod_states["notready"]);
+  const char* names[4] = {"created", "running", "exited", "unknown"};
   double by_state[4] = {0, 0, 0, 0};
-  for (const auto& c : store_.ListContainers()) {
-    int i = static_cast<int>(c.state);
-    by_state[i >= 0 && i < 4 ? i : 3] += 1;
+  for (const auto& [state, n] : ctr_states) {
+    int i = 3;  // a state this kcrd does not know counts as unknown
+    for (int k = 0; k < 3; ++k)
+      if (state == names[k]) i = k;
+    by_state[i] += static_cast<double>(n);
   }
   std::vector<prometheus::MetricFamily> out;
   auto pods = Family("kcr_pods", "Pod sandboxes kcr holds, by state (ready, notready).", prometheus::MetricType::Gauge);
@@ -121,7 +126,6 @@ std::vector<prometheus::MetricFamily> StateCollector::Collect() const {
   out.push_back(std::move(pods));
   auto ctrs = Family("kcr_containers", "Containers kcr holds, by state (created, running, exited, unknown).",
                      prometheus::MetricType::Gauge);
-  const char* names[4] = {"created", "running", "exited", "unknown"};
   for (int i = 0; i < 4; ++i) {
     auto& m = ctrs.metric.emplace_back();
     m.label = {{"state", names[i]}};

@@ -2,14 +2,15 @@
 // Scrape-time collectors: values read when Prometheus asks, so nothing on
 // a hot path keeps them. ProcessCollector reads /proc/self with the names
 // the Go and Python clients use (process_*); StateCollector counts kcr's
-// pods and containers by state from its store.
+// pods and containers by state from its database (one GROUP BY query per
+// table; no record is decoded).
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
 #include <string>
 #include <vector>
 
-#include "runtime/pod/store.h"
+#include "common/sqlite.h"
 
 namespace kcr::cri {
 
@@ -33,12 +34,13 @@ class ProcessCollector final : public prometheus::Collectable {
 // a series vanish. One read of the store per scrape.
 class StateCollector final : public prometheus::Collectable {
  public:
-  // `store` is borrowed and outlives the collector.
-  explicit StateCollector(kcr::runtime::PodStore& store) : store_(store) {}
+  // `db` (kcr's database, holding the pod tables) is borrowed and outlives
+  // the collector.
+  explicit StateCollector(Database& db) : db_(db) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
-  kcr::runtime::PodStore& store_;
+  Database& db_;
 };
 
 }  // namespace kcr::cri

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cri/metrics_collectors.h"
+#include "runtime/pod/store.h"
 
 namespace kcr::cri {
 namespace {
@@ -197,6 +198,47 @@ TEST(ProcessCollectorTest, ParsesStatWhoseCommandHoldsParenthesesAndSpaces) {
   EXPECT_EQ(s["process_virtual_memory_bytes"], 4096000);
   EXPECT_EQ(s["process_resident_memory_bytes"], 300.0 * static_cast<double>(::sysconf(_SC_PAGESIZE)));
   EXPECT_EQ(s["process_max_fds"], 4096);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(StateCollectorTest, CountsPodsAndContainersByStateFromTheStore) {
+  auto dir = std::filesystem::temp_directory_path() / ("kcr-state-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto db = Database::Open((dir / "kcr.db").string());
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto store = kcr::runtime::PodStore::Open(**db);
+  ASSERT_TRUE(store.ok()) << store.status();
+  StateCollector sc(**db);
+  auto s = Samples(Text(sc));
+  EXPECT_EQ(s["kcr_pods{state=\"ready\"}"], 0);
+  EXPECT_EQ(s.count("kcr_containers{state=\"running\"}"), 1u);  // present at 0
+  for (int p = 0; p < 2; ++p) {
+    kcr::runtime::SandboxRecord r;
+    r.id = std::string(63, 'a') + std::to_string(p);
+    r.name_key = "pod" + std::to_string(p);
+    r.state = p == 0 ? kcr::runtime::SandboxState::kReady : kcr::runtime::SandboxState::kNotReady;
+    ASSERT_TRUE((*store)->AddSandbox(r).ok());
+  }
+  int i = 0;
+  for (auto st : {kcr::runtime::ContainerState::kRunning, kcr::runtime::ContainerState::kRunning,
+                  kcr::runtime::ContainerState::kExited, kcr::runtime::ContainerState::kCreated}) {
+    kcr::runtime::ContainerRecord c;
+    c.id = std::string(63, 'c') + std::to_string(i);
+    c.sandbox_id = std::string(63, 'a') + "0";
+    c.name_key = "ctr" + std::to_string(i++);
+    c.state = st;
+    ASSERT_TRUE((*store)->AddContainer(c).ok());
+  }
+  s = Samples(Text(sc));
+  EXPECT_EQ(s["kcr_pods{state=\"ready\"}"], 1);
+  EXPECT_EQ(s["kcr_pods{state=\"notready\"}"], 1);
+  EXPECT_EQ(s["kcr_monitors_running"], 1);
+  EXPECT_EQ(s["kcr_containers{state=\"running\"}"], 2);
+  EXPECT_EQ(s["kcr_containers{state=\"exited\"}"], 1);
+  EXPECT_EQ(s["kcr_containers{state=\"created\"}"], 1);
+  EXPECT_EQ(s["kcr_containers{state=\"unknown\"}"], 0);
+  store->reset();
+  db->reset();
   std::filesystem::remove_all(dir);
 }
 
