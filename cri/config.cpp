@@ -7,6 +7,7 @@
 
 #include <toml++/toml.h>
 
+#include <set>
 #include <sstream>
 
 #include "common/fs.h"
@@ -24,8 +25,15 @@ root = "/var/lib/kcr"
 state = "/run/kcr"
 # CRI gRPC socket (mode 0660). Empty means <state>/kcr.sock.
 listen = ""
-# trace | debug | info | warn | error
-log_level = "info"
+
+[log]
+# trace | debug | info | warn | error. debug logs every CRI request with
+# its method, the pod, container or image it names, and its duration.
+# SIGHUP re-reads this key (and format) from the configuration file. The
+# older top-level spelling, log_level = "info", is still read; [log] wins.
+level = "info"
+# text | json (one object per line: ts, level, msg, fields) | logfmt
+format = "text"
 
 [cgroup]
 # auto (systemd where it is the init system and its bus answers, else
@@ -93,12 +101,18 @@ tls_key_file = ""
 token_ttl = "1m"
 
 [metrics]
-# Prometheus endpoint "host:port"; empty disables it.
-address = ""
+# Prometheus endpoint "host:port" serving /metrics (text format 0.0.4);
+# empty disables it. IPv6 as "[::1]:1338".
+address = "127.0.0.1:1338"
 )";
 }
 
 namespace {
+
+const std::set<std::string>& spdlog_levels() {
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  return kLevels;
+}
 
 template <typename T>
 Status Get(const toml::node_view<const toml::node>& n, const std::string& key, T& out) {
@@ -146,6 +160,13 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& origin)
   KCR_RETURN_IF_ERROR(Get(v["state"], "state", c.state));
   KCR_RETURN_IF_ERROR(Get(v["listen"], "listen", c.listen));
   KCR_RETURN_IF_ERROR(Get(v["log_level"], "log_level", c.log_level));
+  KCR_RETURN_IF_ERROR(Get(v["log"]["level"], "log.level", c.log_level));
+  KCR_RETURN_IF_ERROR(Get(v["log"]["format"], "log.format", c.log_format));
+  if (spdlog_levels().count(c.log_level) == 0)
+    return absl::InvalidArgumentError("config key log.level: \"" + c.log_level +
+                                      "\" is not trace, debug, info, warn, error, critical or off");
+  if (c.log_format != "text" && c.log_format != "json" && c.log_format != "logfmt")
+    return absl::InvalidArgumentError("config key log.format: \"" + c.log_format + "\" is not text, json or logfmt");
   KCR_RETURN_IF_ERROR(Get(v["cgroup"]["driver"], "cgroup.driver", c.cgroup_driver));
   KCR_RETURN_IF_ERROR(Get(v["cgroup"]["parent"], "cgroup.parent", c.cgroup_parent));
   KCR_RETURN_IF_ERROR(Get(v["cgroup"]["systemd_bus"], "cgroup.systemd_bus", c.systemd_bus));
@@ -222,13 +243,34 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& origin)
     c.streaming_token_ttl_ms = absl::ToInt64Milliseconds(d);
   }
   KCR_RETURN_IF_ERROR(Get(v["metrics"]["address"], "metrics.address", c.metrics_address));
+  if (!c.metrics_address.empty()) {
+    Status st = CheckMetricsAddress(c.metrics_address);
+    if (!st.ok()) return absl::InvalidArgumentError("config key metrics.address: " + std::string(st.message()));
+  }
   return c;
+}
+
+Status CheckMetricsAddress(const std::string& address) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError("metrics address \"" + address + "\": " + why);
+  };
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) return bad("must be host:port (e.g. 127.0.0.1:1338)");
+  std::string host = address.substr(0, colon), port = address.substr(colon + 1);
+  if (host.front() == '[' ? host.back() != ']' : host.find(':') != std::string::npos)
+    return bad("an IPv6 host must be in brackets ([::1]:1338)");
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535)
+    return bad("port must be 0..65535");
+  return absl::OkStatus();
 }
 
 StatusOr<Config> LoadConfig(const std::string& path) {
   auto text = fs::ReadFile(path, 1 << 20);
   if (!text.ok()) return Annotate(text.status(), "config");
-  return ParseConfig(*text, path);
+  KCR_ASSIGN_OR_RETURN(Config c, ParseConfig(*text, path));
+  c.path = path;
+  return c;
 }
 
 }  // namespace kcr::cri

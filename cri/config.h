@@ -22,7 +22,9 @@ struct Config {
   std::string root = "/var/lib/kcr";
   std::string state = "/run/kcr";
   std::string listen;  // empty: <state>/kcr.sock
-  std::string log_level = "info";
+  std::string log_level = "info";    // [log] level (a top-level log_level is read too)
+  std::string log_format = "text";   // [log] format: text | json | logfmt
+  std::string path;                  // the file it was loaded from; "" for defaults (SIGHUP re-reads it)
 
   std::string cgroup_driver = "auto";  // auto | cgroupfs | systemd
   std::string cgroup_parent = "kcr.slice";
@@ -47,13 +49,17 @@ struct Config {
   int streaming_port = 0;  // 0: an ephemeral port
   std::string streaming_tls_cert, streaming_tls_key;  // both: https
   int64_t streaming_token_ttl_ms = 60000;  // how long an Exec/Attach/PortForward URL stays valid
-  std::string metrics_address;  // "127.0.0.1:9090"; empty: off
+  std::string metrics_address = "127.0.0.1:1338";  // Prometheus /metrics; empty: off
 };
 
 // Parses TOML text on top of the defaults. InvalidArgument naming the key on
 // a wrong type or an unknown value.
 StatusOr<Config> ParseConfig(const std::string& toml_text, const std::string& origin);
 StatusOr<Config> LoadConfig(const std::string& path);
+
+// Checks "host:port" for the metrics endpoint (IPv6 as "[::1]:port", port
+// 0..65535). InvalidArgument naming the address otherwise.
+Status CheckMetricsAddress(const std::string& address);
 
 // The complete default configuration, every key commented.
 std::string DefaultConfigToml();

@@ -29,6 +29,32 @@ TEST(Config, Streaming) {
   EXPECT_NE(c.status().message().find("tls_key_file"), absl::string_view::npos);
 }
 
+TEST(Config, LogAndMetrics) {
+  Config d;
+  EXPECT_EQ(d.metrics_address, "127.0.0.1:1338");
+  EXPECT_EQ(d.log_format, "text");
+  auto c = ParseConfig(DefaultConfigToml(), "default");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->metrics_address, "127.0.0.1:1338");
+  EXPECT_EQ(c->log_level, "info");
+  c = ParseConfig("log_level = \"warn\"\n", "t");  // the older spelling
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->log_level, "warn");
+  c = ParseConfig("log_level = \"warn\"\n[log]\nlevel = \"debug\"\nformat = \"json\"\n[metrics]\naddress = \"\"\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->log_format, "json");
+  EXPECT_EQ(c->metrics_address, "");
+  for (const char* bad : {"[log]\nformat = \"xml\"\n", "[log]\nlevel = \"loud\"\n",
+                          "[metrics]\naddress = \"1338\"\n", "[metrics]\naddress = \"::1:1338\"\n",
+                          "[metrics]\naddress = \"127.0.0.1:70000\"\n", "[metrics]\naddress = \"127.0.0.1:x\"\n"}) {
+    c = ParseConfig(bad, "t");
+    EXPECT_FALSE(c.ok()) << bad;
+  }
+  EXPECT_TRUE(CheckMetricsAddress("[::1]:1338").ok());
+  EXPECT_TRUE(CheckMetricsAddress("0.0.0.0:0").ok());
+}
+
 TEST(Config, MirrorsAndTls) {
   auto c = ParseConfig(R"(
 [registry.mirrors."registry.k8s.io"]

@@ -8,6 +8,7 @@
 #include "cri/grpc_status.h"
 #include "cri/stream_chunks.h"
 #include "cri/runtime_common.h"
+#include "cri/metrics.h"
 #include "cri/runtime_service.h"
 
 namespace kcr::cri {
@@ -61,6 +62,7 @@ void RuntimeService::MonitorLost(const std::string& pod_id, const std::string& w
   }
   if (auto s = d_.store.GetSandbox(pod_id); s.ok() && s->state == kcr::runtime::SandboxState::kReady) {
     spdlog::error("pod {} ({}/{}): {}; marking it not ready", s->id, s->ns, s->name, why);
+    if (d_.metrics) d_.metrics->MonitorLost();
     MarkNotReady(*s, why);
     if (absl::Status st = d_.store.UpdateSandbox(*s); !st.ok()) spdlog::warn("pod {}: {}", pod_id, st.message());
   }

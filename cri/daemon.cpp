@@ -9,10 +9,14 @@
 #include <thread>
 
 #include "common/fs.h"
-#include "common/log.h"
+#include "common/log_format.h"
 #include "common/paths.h"
 #include "common/sqlite.h"
 #include "cri/image_service.h"
+#include "cri/metrics.h"
+#include "cri/metrics_collectors.h"
+#include "cri/metrics_interceptor.h"
+#include "cri/metrics_server.h"
 #include "cri/root_lock.h"
 #include "cri/runtime_service.h"
 #include "cri/version.h"
@@ -60,8 +64,11 @@ images::ImageStoreOptions ImageOptions(const Config& c) {
   return o;
 }
 
-std::unique_ptr<runtime::NetworkPlugin> Network(const Config& c, const Paths& paths) {
+std::unique_ptr<runtime::NetworkPlugin> Network(const Config& c, const Paths& paths, Metrics& metrics) {
   runtime::CniOptions o;
+  o.observe = [&metrics](const std::string& plugin, const std::string& cmd, double seconds, bool ok) {
+    metrics.CniCall(plugin, cmd, seconds, ok);
+  };
   o.conf_dir = c.cni_conf_dir;
   o.bin_dirs = c.cni_bin_dirs;
   o.cache_dir = paths.CniResults();
@@ -69,17 +76,20 @@ std::unique_ptr<runtime::NetworkPlugin> Network(const Config& c, const Paths& pa
   return runtime::NewCniNetwork(std::move(o));
 }
 
-// Waits for SIGTERM/SIGINT on a dedicated thread and shuts the server down.
+// Waits for signals on a dedicated thread: SIGTERM/SIGINT shut the server
+// down; SIGHUP re-reads the configuration file's [log] level and format
+// (nothing else changes without a restart).
 class SignalWaiter {
  public:
-  explicit SignalWaiter(grpc::Server& server)
-      : thread_([&server] {
+  SignalWaiter(grpc::Server& server, std::string config_path)
+      : thread_([&server, path = std::move(config_path)] {
           sigset_t set;
           sigemptyset(&set);
           sigaddset(&set, SIGTERM);
           sigaddset(&set, SIGINT);
+          sigaddset(&set, SIGHUP);
           int sig = 0;
-          sigwait(&set, &sig);
+          while (sigwait(&set, &sig) == 0 && sig == SIGHUP) ReloadLogging(path);
           spdlog::info("received signal {}, shutting down", sig);
           sd_notify(0, "STOPPING=1");
           // In-flight unary RPCs get a second to finish; streams are cancelled.
@@ -88,6 +98,20 @@ class SignalWaiter {
   ~SignalWaiter() { thread_.detach(); }
 
  private:
+  static void ReloadLogging(const std::string& path) {
+    if (path.empty()) {
+      spdlog::warn("SIGHUP: kcrd runs without a configuration file (--config); nothing to re-read");
+      return;
+    }
+    StatusOr<Config> c = LoadConfig(path);
+    if (!c.ok()) {
+      spdlog::error("SIGHUP: logging unchanged: {}", c.status().message());
+      return;
+    }
+    if (Status st = SetLogFormat(c->log_format); !st.ok()) spdlog::error("SIGHUP: {}", st.message());
+    if (Status st = SetLogLevel(c->log_level); !st.ok()) spdlog::error("SIGHUP: {}", st.message());
+    spdlog::info("SIGHUP: log level {}, format {} (from {})", c->log_level, c->log_format, path);
+  }
   std::thread thread_;
 };
 
@@ -132,13 +156,14 @@ Status RunDaemon(const Config& config) {
   KCR_ASSIGN_OR_RETURN(std::unique_ptr<images::ImageStore> image_store,
                        images::NewImageStore(paths, *db, *layers, ImageOptions(config)));
 
-  std::unique_ptr<runtime::NetworkPlugin> network = Network(config, paths);
-  if (Status ready = network->Ready(); !ready.ok()) spdlog::warn("network not ready: {}", ready.message());
-  spdlog::info("pod network: {}", network->Describe());
-  KCR_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PodStore> pods, runtime::PodStore::Open(*db));
   KCR_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CgroupManager> cgroups,
                        NewCgroupDriver(config.cgroup_driver, runtime::SystemdOptions{config.systemd_bus}));
   std::string driver = cgroups->Driver();
+  Metrics metrics(BuildInfo{kVersion, kGitCommit, kCriApiVersion, driver});
+  std::unique_ptr<runtime::NetworkPlugin> network = Network(config, paths, metrics);
+  if (Status ready = network->Ready(); !ready.ok()) spdlog::warn("network not ready: {}", ready.message());
+  spdlog::info("pod network: {}", network->Describe());
+  KCR_ASSIGN_OR_RETURN(std::unique_ptr<runtime::PodStore> pods, runtime::PodStore::Open(*db));
   KCR_RETURN_IF_ERROR(fs::MkdirAll(paths.Containers(), 0700));
   streaming::ServerOptions so;
   so.address = config.streaming_address;
@@ -151,6 +176,7 @@ Status RunDaemon(const Config& config) {
                config.streaming_tls_cert.empty() ? "" : " (TLS)");
   RuntimeDeps deps{paths, config, *pods, *network, *image_store, *layers, *cgroups, monitor_binary};
   deps.streaming = streaming.get();
+  deps.metrics = &metrics;
   RuntimeService runtime_service(RuntimeInfo{driver}, std::move(deps));
   runtime_service.Recover();
   // CNI GC: plugins free what they hold for pods that no longer exist
@@ -163,7 +189,22 @@ Status RunDaemon(const Config& config) {
       attachments.push_back(p);
     }
   if (Status gc = network->GarbageCollect(attachments); !gc.ok()) spdlog::warn("CNI GC: {}", gc.message());
-  ImageService image_service(*image_store);
+  ImageService image_service(*image_store, &metrics);
+
+  // The metrics endpoint is an aid, not a duty: a kcrd that cannot listen
+  // on its address (taken by another process) still serves CRI, and says so.
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (!config.metrics_address.empty()) {
+    auto ms = MetricsServer::Start(config.metrics_address,
+                                   {metrics.registry(), std::make_shared<StateCollector>(*db),
+                                    std::make_shared<ProcessCollector>()});
+    if (ms.ok()) {
+      metrics_server = std::move(*ms);
+      spdlog::info("metrics on http://{}/metrics", config.metrics_address);
+    } else {
+      spdlog::error("no metrics endpoint: {}", ms.status().message());
+    }
+  }
 
   std::string sock = config.listen.empty() ? paths.DefaultSocket() : config.listen;
   auto slash = sock.rfind('/');
@@ -177,6 +218,9 @@ Status RunDaemon(const Config& config) {
   builder.SetMaxSendMessageSize(16 << 20);
   builder.RegisterService(&runtime_service);
   builder.RegisterService(&image_service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(metrics));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) return absl::UnavailableError("cannot listen on unix:" + sock);
   if (::chmod(sock.c_str(), 0660) != 0) return ErrnoError("chmod " + sock);
@@ -186,7 +230,7 @@ Status RunDaemon(const Config& config) {
   // Under systemd (Type=notify, hack/kcrd.service) the unit is started once
   // the socket answers; elsewhere NOTIFY_SOCKET is unset and this does nothing.
   sd_notify(0, ("READY=1\nSTATUS=serving CRI on " + sock).c_str());
-  SignalWaiter waiter(*server);
+  SignalWaiter waiter(*server, config.path);
   server->Wait();
   ::unlink(sock.c_str());
   spdlog::info("kcrd stopped");

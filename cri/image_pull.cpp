@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "cri/grpc_status.h"
 #include "cri/image_service.h"
+#include "cri/metrics.h"
 
 namespace kcr::cri {
 
@@ -25,8 +26,13 @@ grpc::Status ImageService::PullImage(grpc::ServerContext* ctx, const ::runtime::
   // The pull ends with its call: kubelet's deadline or a client that hung
   // up (crictl's Ctrl-C) cancel the call, and the download, unpack and any
   // wait on another pull stop with it.
-  images::Cancel cancel([ctx] { return ctx->IsCancelled(); });
+  std::unique_ptr<Metrics::Pull> pull = metrics_ ? metrics_->StartPull() : nullptr;
+  images::Cancel cancel([ctx] { return ctx->IsCancelled(); },
+                        [p = pull.get()](size_t n) {
+                          if (p) p->AddBytes(n);
+                        });
   auto img = store_.Pull(ref, auth, cancel);
+  if (pull) pull->Finish(img.status());
   if (!img.ok()) return ToGrpc(Annotate(img.status(), "pull " + ref), "PullImage");
   spdlog::info("PullImage {} -> {}", ref, img->id);
   resp->set_image_ref(img->id);

@@ -8,10 +8,13 @@
 
 namespace kcr::cri {
 
+class Metrics;
+
 class ImageService final : public ::runtime::v1::ImageService::Service {
  public:
-  // `store` is borrowed and outlives the service.
-  explicit ImageService(images::ImageStore& store) : store_(store) {}
+  // `store` and `metrics` (pull counts, bytes, in-flight pulls; null: none)
+  // are borrowed and outlive the service.
+  explicit ImageService(images::ImageStore& store, Metrics* metrics = nullptr) : store_(store), metrics_(metrics) {}
 
   grpc::Status PullImage(grpc::ServerContext*, const ::runtime::v1::PullImageRequest*,
                          ::runtime::v1::PullImageResponse*) override;
@@ -28,6 +31,7 @@ class ImageService final : public ::runtime::v1::ImageService::Service {
 
  private:
   images::ImageStore& store_;
+  Metrics* metrics_;
 };
 
 // Fills a CRI Image from kcr's image record.

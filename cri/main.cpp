@@ -4,7 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "common/log.h"
+#include "common/log_format.h"
 #include "cri/config.h"
 #include "cri/daemon.h"
 #include "cri/version.h"
@@ -43,16 +43,22 @@ int main(int argc, char** argv) {
   if (!state.empty()) cfg->state = state;
   if (!listen.empty()) cfg->listen = listen;
   if (!log_level.empty()) cfg->log_level = log_level;
+  if (auto st = kcr::SetLogFormat(cfg->log_format); !st.ok()) {
+    std::cerr << "kcrd: " << st.message() << "\n";
+    return 2;
+  }
   if (auto st = kcr::SetLogLevel(cfg->log_level); !st.ok()) {
     std::cerr << "kcrd: " << st.message() << "\n";
     return 2;
   }
 
-  // Block termination signals in every thread: one thread sigwait()s them.
+  // Block termination signals and SIGHUP (re-read logging) in every
+  // thread: one thread sigwait()s them.
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 

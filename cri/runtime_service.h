@@ -27,6 +27,8 @@
 
 namespace kcr::cri {
 
+class Metrics;
+
 // What the runtime reports about itself; filled by the daemon's wiring.
 struct RuntimeInfo {
   std::string cgroup_driver;  // "cgroupfs" | "systemd"
@@ -44,6 +46,8 @@ struct RuntimeDeps {
   std::string monitor_binary;
   // Exec/Attach/PortForward URLs; null: those RPCs answer UNAVAILABLE.
   streaming::Server* streaming = nullptr;
+  // Daemon metrics (lost monitors); null: not counted.
+  Metrics* metrics = nullptr;
 };
 
 class RuntimeService final : public ::runtime::v1::RuntimeService::Service {

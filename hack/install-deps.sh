@@ -20,6 +20,8 @@ pkgs=(
   # test and benchmark peers
   docker-registry apache2-utils busybox-static containernetworking-plugins
   iproute2 nftables iptables curl jq sqlite3 zstd openssl
+  # prometheus: the metrics e2e test scrapes kcrd with it and lints with promtool
+  prometheus
   containerd runc crun
 )
 missing=()

@@ -21,6 +21,11 @@ class Cancel {
   // (gRPC's ServerContext::IsCancelled must not run concurrently), from any
   // thread; once it said yes it is not called again.
   explicit Cancel(std::function<bool()> probe) : probe_(std::move(probe)) {}
+  // `on_bytes`, when set, is told of every blob byte this pull downloads
+  // (cri/'s in-flight pull metrics), from download threads, concurrently:
+  // it must be thread-safe and never block.
+  Cancel(std::function<bool()> probe, std::function<void(size_t)> on_bytes)
+      : probe_(std::move(probe)), on_bytes_(std::move(on_bytes)) {}
   Cancel(const Cancel&) = delete;
   Cancel& operator=(const Cancel&) = delete;
 
@@ -49,8 +54,14 @@ class Cancel {
 
   static constexpr std::chrono::milliseconds kPoll{100};
 
+  // Progress of the pull this Cancel belongs to: `n` more blob bytes.
+  void Downloaded(size_t n) const {
+    if (on_bytes_) on_bytes_(n);
+  }
+
  private:
   std::function<bool()> probe_;
+  std::function<void(size_t)> on_bytes_;
   mutable std::mutex mu_;
   mutable std::atomic<bool> cancelled_{false};
 };

@@ -402,7 +402,10 @@ class Store final : public ImageStore {
       return absl::OkStatus();
     };
     KCR_RETURN_IF_ERROR(restart());
-    auto sink = [&](const char* data, size_t n) { return w->Write(data, n); };
+    auto sink = [&](const char* data, size_t n) {
+      cancel.Downloaded(n);
+      return w->Write(data, n);
+    };
     // The digest is checked per endpoint (Commit): a mirror that serves
     // wrong content is passed over for the next endpoint.
     auto commit = [&]() -> Status { return w->Commit(); };

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <mutex>
 #include <set>
@@ -323,6 +324,16 @@ class CniNetwork final : public NetworkPlugin {
 
   StatusOr<json> Run(const std::string& cmd, const NetConf& conf, const json& plugin, const PodNetwork& pod,
                      const json& prev) {
+    if (!opt_.observe) return RunPlugin(cmd, conf, plugin, pod, prev);
+    auto start = std::chrono::steady_clock::now();
+    StatusOr<json> r = RunPlugin(cmd, conf, plugin, pod, prev);
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    opt_.observe(plugin.value("type", std::string("unknown")), cmd, took.count(), r.ok());
+    return r;
+  }
+
+  StatusOr<json> RunPlugin(const std::string& cmd, const NetConf& conf, const json& plugin, const PodNetwork& pod,
+                           const json& prev) {
     KCR_ASSIGN_OR_RETURN(std::string bin, FindPlugin(plugin["type"]));
     json in = plugin;
     in["name"] = conf.name();

@@ -5,6 +5,7 @@
 // the first network configuration in the conf dir by file name, plugins
 // looked up in the bin dirs, results cached for DEL and CHECK.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,6 +82,10 @@ struct CniOptions {
   std::string cache_dir;  // result cache (Paths owns it)
   // Used when conf_dir has no network; empty: none (Ready fails).
   std::string default_conflist;
+  // Told of every plugin call for a pod (ADD, DEL, CHECK): the plugin's
+  // type, the command, seconds taken, success (cri/'s metrics). Called from
+  // the calling thread; must be thread-safe.
+  std::function<void(const std::string& plugin, const std::string& command, double seconds, bool ok)> observe;
 };
 
 // Loads the network configuration now (and on every Ready(): a config
