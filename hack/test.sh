@@ -5,7 +5,8 @@
 # tests and a representative end-to-end subset built with ASan+UBSan
 # (build-asan/), and every libFuzzer target for a bounded time
 # (hack/fuzz.sh, build-fuzz/), with critest of both pinned cri-tools
-# versions beside it (hack/critest.sh). Ends with a report line per stage
+# versions beside it (hack/critest.sh), and last the Kubernetes node
+# conformance suite (hack/node-conformance.sh). Ends with a report line per stage
 # and one line `N passed, N failed, N skipped` over every test of every
 # stage (hack/test-counts.sh); the exit status is non-zero if any part
 # failed.
@@ -135,6 +136,18 @@ for r in "${critest_runs[@]}"; do
   report+=("critest $version ($transport${focus:+, $focus}): exit $rc, $secs s")
 done
 
+# 5. The Kubernetes node conformance suite (hack/node-conformance.sh): a
+# single-node cluster on a fresh kcrd in a network namespace of its own,
+# e2e_node.test --ginkgo.focus='\[NodeConformance\]' against it; alone,
+# last (kubelet changes host sysctls while it runs).
+t0=$(stamp)
+node_log=$(mktemp /tmp/kcr-test-node-conformance.XXXXXX)
+bash hack/node-conformance.sh 2>&1 | tee "$node_log"
+rc=${PIPESTATUS[0]}
+((rc == 0)) || failed+=("node conformance")
+report+=("hack/node-conformance.sh: exit $rc, $(($(stamp) - t0)) s")
+count_ginkgo "node conformance $K8S_VERSION" "$node_log"
+
 echo "---- hack/test.sh ----"
 printf '%s\n' "${report[@]}"
 echo "---- tests per stage ----"
@@ -144,6 +157,6 @@ if ((${#failed[@]})); then
 else
   echo "all parts passed"
 fi
-rm -rf "$main_log" "${asan_log:-}" "$fuzz_log" "$critest_dir"
+rm -rf "$main_log" "${asan_log:-}" "$fuzz_log" "$critest_dir" "$node_log"
 echo "$total_passed passed, $total_failed failed, $total_skipped skipped"
 ((${#failed[@]} == 0))
