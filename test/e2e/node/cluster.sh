@@ -70,11 +70,23 @@ names() {  # DIR -> the per-cluster names, in globals
 in_ns() { nsenter --net="/run/netns/$NETNS" -- "$@"; }
 
 # ---------- processes ----------
+# Daemons keep no descriptor of ours beyond stdio: run as `flock LOCK
+# cluster.sh up`, the lock's descriptor would otherwise stay open in every
+# daemon and the lock held until `down`.
+close_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
+  done
+  true
+}
+
 # start NAME ARGV...: runs ARGV in the namespace, in a session of its own
 # (a Ctrl-C of the caller leaves it to `down`), PID in DIR/pid/NAME.
 start() {
   local name=$1; shift
-  nsenter --net="/run/netns/$NETNS" -- setsid "$@" </dev/null >>"$DIR/log/$name.log" 2>&1 &
+  (close_fds; exec nsenter --net="/run/netns/$NETNS" -- setsid "$@" </dev/null >>"$DIR/log/$name.log" 2>&1) &
   echo $! >"$DIR/pid/$name"
 }
 
@@ -221,7 +233,7 @@ resolvConf: /etc/resolv.conf
 serializeImagePulls: false
 # A shared development disk must not put the node under pressure.
 evictionHard: {memory.available: "1Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%", imagefs.inodesFree: "1%"}
-$3
+${3:-}
 EOT
 }
 
@@ -284,14 +296,14 @@ EOT
 
   # Registry relay, then etcd.
   nsenter --net="/run/netns/$NETNS" -- true  # the namespace is usable
-  setsid "$PY" "$here/relay.py" "/run/netns/$NETNS" 5000 5000 "$DIR" </dev/null >>"$DIR/log/relay.log" 2>&1 &
+  (close_fds; exec setsid "$PY" "$here/relay.py" "/run/netns/$NETNS" 5000 5000 "$DIR" </dev/null >>"$DIR/log/relay.log" 2>&1) &
   echo $! >"$DIR/pid/relay"
   start etcd "$K8S_BIN/etcd" --name kcr-node --data-dir "$DIR/etcd" \
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster kcr-node=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
   start kcrd "$BUILD/bin/kcrd" --config "$DIR/kcr.toml"
-  wait_for 60 etcd in_ns curl -sf http://127.0.0.1:2379/health
+  wait_for ${KCR_NODE_ETCD_WAIT:-60} etcd in_ns curl -sf http://127.0.0.1:2379/health
   start kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers=http://127.0.0.1:2379 \
     --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port=6443 \
     --cert-dir="$DIR/apiserver" \
@@ -309,6 +321,8 @@ EOT
   driver=$(crictl_ info -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["config"]["cgroupDriver"])')
   echo "$driver" >"$DIR/cgroup-driver"
   kubelet_config "$DIR/kubelet.yaml" "$driver"
+  # kube-controller-manager gives up if the API server is not healthy
+  # within 10 s of its start: all three start once it is.
   wait_for 120 kube-apiserver kc get --raw /readyz
   start kube-controller-manager "$K8S_BIN/kube-controller-manager" --kubeconfig="$KUBECONFIG_FILE" \
     --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
