@@ -94,7 +94,7 @@ def agnhost_layer(binary):
 
 def main():
     busybox = e2e_busybox()
-    image(REG, E2E + "busybox", ["1.37.0-2"], [busybox], {"Cmd": ["sh"]})
+    image(REG, E2E + "busybox", ["1.37.0-2", "1.36.1-1"], [busybox], {"Cmd": ["sh"]})
     image(REG, E2E + "agnhost", ["2.66.1", "2.55"], [busybox, agnhost_layer(agnhost_binary())],
           {"Entrypoint": ["/agnhost"], "Cmd": ["pause"],
            "ExposedPorts": {f"{p}/tcp": {} for p in (80, 8080, 8081, 9376, 5000)}})

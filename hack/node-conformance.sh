@@ -16,7 +16,8 @@
 # pull. Programs: hack/k8s-tools.sh (--e2e-node, agnhost, the cluster's).
 #
 # Env: KCR_NODE_CONFORMANCE_PROCS (parallel processes, default 4),
-#      KCR_NODE_CONFORMANCE_DIR (where the cluster and the reports go).
+#      KCR_NODE_CONFORMANCE_DIR (where the cluster and the reports go),
+#      KCR_NODE_CONFORMANCE_FOCUS (a narrower focus, for a developer's run).
 # Extra arguments go to the ginkgo CLI (e.g. --focus=..., --dry-run).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,16 +56,23 @@ trap down EXIT
 bash "$cluster_sh" up "$cluster"
 eval "$(bash "$cluster_sh" env "$cluster")"
 
+# The suite talks to the API server as node e2e does (--host and a bearer
+# token, no kubeconfig): a service account's token, bound to cluster-admin.
+kc=$KCR_NODE_KUBECTL
+$kc -n kube-system create serviceaccount node-conformance >/dev/null
+$kc create clusterrolebinding node-conformance --clusterrole=cluster-admin \
+  --serviceaccount=kube-system:node-conformance >/dev/null
+token=$($kc -n kube-system create token node-conformance --duration=4h)
 report=$out/report.json
 rc=0
 # --ginkgo.* flags are the CLI's own here; the suite's flags follow "--".
 nsenter --net="/run/netns/$KCR_NODE_NETNS" -- \
-  "$ginkgo" --procs="${KCR_NODE_CONFORMANCE_PROCS:-4}" --no-color --focus='\[NodeConformance\]' \
-  --json-report="$report" --output-dir="$out" --timeout=2h "$@" "$suite" -- \
-  --start-services=false --prepull-images=false --kubeconfig="$KUBECONFIG" --node-name="$KCR_NODE_NAME" \
+  "$ginkgo" --procs="${KCR_NODE_CONFORMANCE_PROCS:-4}" --no-color --focus="${KCR_NODE_CONFORMANCE_FOCUS:-\[NodeConformance\]}" \
+  --output-dir="$out" --json-report=report.json --timeout=2h "$@" "$suite" -- \
+  --start-services=false --prepull-images=false --host="https://$KCR_NODE_IP:6443" --bearer-token="$token" \
+  --node-name="$KCR_NODE_NAME" \
   --container-runtime-endpoint="$CONTAINER_RUNTIME_ENDPOINT" --image-service-endpoint="$CONTAINER_RUNTIME_ENDPOINT" \
   --container-runtime-process-name=kcrd --container-runtime-pid-file="$cluster/pid/kcrd" \
-  --kubelet-root-dir="$cluster/kubelet" --repo-root="$(go env GOMODCACHE)/k8s.io/kubernetes@$K8S_VERSION" \
   --report-dir="$out/junit" || rc=$?
 
 if [[ -s $report ]]; then
