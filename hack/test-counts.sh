@@ -63,3 +63,21 @@ count_fuzz() {
   ((p + f > 0)) || { echo "counts: $what: no fuzz summary in $log" >&2; f=1; }
   tally "$what" "$p" "$f" 0
 }
+
+# count_ginkgo_report WHAT LOG: hack/ginkgo_report.py's last line ("ginkgo:
+# N passed, N failed, N skipped, N not selected"), for suites whose focus
+# leaves most specs out (the node suite: 614 of its 1276 are
+# [NodeConformance]); specs left out by the focus are not counted.
+count_ginkgo_report() {
+  local what=$1 log=$2 line
+  line=$(grep -E '^ginkgo: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$log" | tail -1)
+  if ! [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped ]]; then
+    echo "counts: $what: no spec report in $log" >&2
+    tally "$what" 0 1 0
+    return
+  fi
+  local f=${BASH_REMATCH[2]}
+  # A suite that failed before any spec ran (its set-up) reports no spec.
+  ((${BASH_REMATCH[1]} + f + ${BASH_REMATCH[3]} > 0)) || f=1
+  tally "$what" "${BASH_REMATCH[1]}" "$f" "${BASH_REMATCH[3]}"
+}

@@ -146,7 +146,7 @@ bash hack/node-conformance.sh 2>&1 | tee "$node_log"
 rc=${PIPESTATUS[0]}
 ((rc == 0)) || failed+=("node conformance")
 report+=("hack/node-conformance.sh: exit $rc, $(($(stamp) - t0)) s")
-count_ginkgo "node conformance $K8S_VERSION" "$node_log"
+count_ginkgo_report "node conformance $K8S_VERSION" "$node_log"
 
 echo "---- hack/test.sh ----"
 printf '%s\n' "${report[@]}"
