@@ -9,8 +9,12 @@ benchmarks unless -benchmark; a focused run leaves out the rest): they were
 never meant to run in it. "Skipped" are specs that were selected and then
 skipped themselves (Skip() with a reason: no AppArmor on this host, ...).
 
-Usage: ginkgo_report.py REPORT.json [--all]   (--all lists passed specs too)
+Usage: ginkgo_report.py REPORT.json [--all] [--known FILE]
+  --all lists passed specs too; --known FILE holds lines "REGEX<TAB>REASON":
+  a failed spec whose failure message matches REGEX is listed (and still
+  counted) as failed, with REASON: why it cannot pass on this host.
 """
+import re
 import json
 import sys
 
@@ -31,6 +35,13 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     show_all = "--all" in argv[2:]
+    known = []
+    if "--known" in argv[2:]:
+        with open(argv[argv.index("--known") + 1]) as f:
+            for line in f:
+                if line.strip() and not line.startswith("#") and "\t" in line:
+                    rx, why = line.rstrip("\n").split("\t", 1)
+                    known.append((re.compile(rx), why))
     with open(argv[1]) as f:
         suites = json.load(f)
     counts = {"passed": 0, "failed": 0, "skipped": 0, "not selected": 0}
@@ -59,6 +70,10 @@ def main(argv):
                 lines.append(f"skipped  {name(spec)} -- pending in the suite")
             else:
                 counts["failed"] += 1
+                full = (spec.get("Failure") or {}).get("Message") or ""
+                env = [w for rx, w in known if rx.search(full)]
+                if env:
+                    why = "cannot pass on this host: " + env[0]
                 lines.append(f"{state:8s} {name(spec)} -- {why}")
     for line in lines:
         print(line)

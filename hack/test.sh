@@ -5,8 +5,9 @@
 # tests and a representative end-to-end subset built with ASan+UBSan
 # (build-asan/), and every libFuzzer target for a bounded time
 # (hack/fuzz.sh, build-fuzz/), with critest of both pinned cri-tools
-# versions beside it (hack/critest.sh), and last the Kubernetes node
-# conformance suite (hack/node-conformance.sh). Ends with a report line per stage
+# versions beside it (hack/critest.sh), and last, with
+# KCR_CI_NODE_CONFORMANCE=1, the Kubernetes node conformance suite
+# (hack/node-conformance.sh). Ends with a report line per stage
 # and one line `N passed, N failed, N skipped` over every test of every
 # stage (hack/test-counts.sh); the exit status is non-zero if any part
 # failed.
@@ -139,14 +140,21 @@ done
 # 5. The Kubernetes node conformance suite (hack/node-conformance.sh): a
 # single-node cluster on a fresh kcrd in a network namespace of its own,
 # e2e_node.test --ginkgo.focus='\[NodeConformance\]' against it; alone,
-# last (kubelet changes host sysctls while it runs).
-t0=$(stamp)
-node_log=$(mktemp /tmp/kcr-test-node-conformance.XXXXXX)
-bash hack/node-conformance.sh 2>&1 | tee "$node_log"
-rc=${PIPESTATUS[0]}
-((rc == 0)) || failed+=("node conformance")
-report+=("hack/node-conformance.sh: exit $rc, $(($(stamp) - t0)) s")
-count_ginkgo_report "node conformance $K8S_VERSION" "$node_log"
+# last (kubelet changes host sysctls while it runs). Its 614 specs take far
+# longer than CI's budget leaves on 2 cores (about 70 specs in the first 11
+# minutes here, with 4 processes), so it runs only with
+# KCR_CI_NODE_CONFORMANCE=1.
+if [[ ${KCR_CI_NODE_CONFORMANCE:-0} == 1 ]]; then
+  t0=$(stamp)
+  node_log=$(mktemp /tmp/kcr-test-node-conformance.XXXXXX)
+  bash hack/node-conformance.sh 2>&1 | tee "$node_log"
+  rc=${PIPESTATUS[0]}
+  ((rc == 0)) || failed+=("node conformance")
+  report+=("hack/node-conformance.sh: exit $rc, $(($(stamp) - t0)) s")
+  count_ginkgo_report "node conformance $K8S_VERSION" "$node_log"
+else
+  report+=("hack/node-conformance.sh: not run (KCR_CI_NODE_CONFORMANCE=1 runs it; longer than CI's budget)")
+fi
 
 echo "---- hack/test.sh ----"
 printf '%s\n' "${report[@]}"
@@ -157,6 +165,6 @@ if ((${#failed[@]})); then
 else
   echo "all parts passed"
 fi
-rm -rf "$main_log" "${asan_log:-}" "$fuzz_log" "$critest_dir" "$node_log"
+rm -rf "$main_log" "${asan_log:-}" "$fuzz_log" "$critest_dir" "${node_log:-}"
 echo "$total_passed passed, $total_failed failed, $total_skipped skipped"
 ((${#failed[@]} == 0))
