@@ -55,9 +55,10 @@ def e2e_busybox():
     return layer.build()
 
 
-def static_program(name):
+def static_program(name, src_dir="critest-images"):
+    """hack/SRC_DIR/NAME.c built static (cached by mtime)."""
     out = os.path.join(CACHE, name)
-    src = os.path.join(HERE, "critest-images", name + ".c")
+    src = os.path.join(HERE, src_dir, name + ".c")
     if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
         subprocess.run(["gcc", "-static", "-O2", "-o", out, src], check=True)
     with open(out, "rb") as f:

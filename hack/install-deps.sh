@@ -49,14 +49,33 @@ if ! "$KCR_TOOLS_BIN/crictl" --version 2>/dev/null | grep -q "$CRI_TOOLS_VERSION
     -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION" \
     "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION"
 fi
-if [[ ! -x "$KCR_TOOLS_BIN/critest" ]]; then
+# critest_build VERSION OUT: critest of cri-tools VERSION as OUT, rebuilt
+# only when OUT.key (the version and Go's) differs.
+critest_build() {
+  local v=$1 out=$2 key work
+  key="$v $(go env GOVERSION)"
+  # A critest built before keys were written: keep it if it is that version.
+  [[ -x $out && ! -e $out.key ]] && "$out" --version 2>/dev/null | grep -q "version: $v\$" &&
+    echo "$key" >"$out.key"
+  [[ -x $out && "$(cat "$out.key" 2>/dev/null)" == "$key" ]] && return
+  echo "install-deps: building critest $v (once per machine)" >&2
+  mkdir -p "$(dirname "$out")"
   work=$(mktemp -d)
-  (cd "$work" && go mod init kcr-critest >/dev/null 2>&1 &&
-    go get -t "sigs.k8s.io/cri-tools/cmd/critest@$CRI_TOOLS_VERSION" >/dev/null 2>&1 &&
-    go test -c -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION" \
-      -o "$KCR_TOOLS_BIN/critest" sigs.k8s.io/cri-tools/cmd/critest) || echo "warning: critest not built" >&2
+  if (cd "$work" && go mod init kcr-critest >/dev/null 2>&1 &&
+    GOFLAGS=-mod=mod go get -t "sigs.k8s.io/cri-tools/cmd/critest@$v" >/dev/null 2>&1 &&
+    GOFLAGS="-mod=mod -p=2" nice go test -c -ldflags "-X sigs.k8s.io/cri-tools/pkg/version.Version=$v" \
+      -o "$out.tmp" sigs.k8s.io/cri-tools/cmd/critest); then
+    mv "$out.tmp" "$out"
+    echo "$key" >"$out.key"
+  else
+    echo "warning: critest $v not built" >&2
+  fi
   rm -rf "$work"
-fi
+}
+# The current one as $KCR_TOOLS_BIN/critest (what hack/critest.sh runs by
+# default), the older one under cri-tools-$CRI_TOOLS_OLD_VERSION/.
+critest_build "$CRI_TOOLS_VERSION" "$KCR_TOOLS_BIN/critest"
+critest_build "$CRI_TOOLS_OLD_VERSION" "$KCR_TOOLS_BIN/cri-tools-$CRI_TOOLS_OLD_VERSION/critest"
 # kcr's own Go test programs (kcr-streamclient), rebuilt when their sources change.
 bash "$here/go-tools.sh" >/dev/null
 echo "install-deps: ok"

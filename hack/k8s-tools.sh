@@ -4,6 +4,9 @@
 #   kubelet kube-apiserver kube-controller-manager kube-scheduler kubectl
 #   etcd (go.etcd.io/etcd/server/v3 at the version Kubernetes requires)
 #   e2e_node.test (the node e2e suite, `go test -c`), only with --e2e-node
+#   agnhost (test/images/agnhost), only when named: the node suite's test
+#     image program (hack/e2e_node_images.py puts it and the C library
+#     files it links into the image)
 # From the Go module proxy with the ordinary go client: a throwaway module
 # (kept in $KCR_GO_WORK, outside the checkout) requires k8s.io/kubernetes
 # and replaces each staging module its go.mod points at ./staging with the
@@ -67,6 +70,7 @@ module() {
       done
       echo '	_ "go.etcd.io/etcd/server/v3"'
       echo '	_ "k8s.io/kubernetes/test/e2e_node"'
+      echo '	_ "k8s.io/kubernetes/test/images/agnhost"'
       echo ')'
     } >tools.go
     # e2e_node's specs are its _test.go files: a test in this module that
@@ -80,6 +84,7 @@ module() {
 pkg() {
   case $1 in
     etcd) echo go.etcd.io/etcd/server/v3 ;;
+    agnhost) echo k8s.io/kubernetes/test/images/agnhost ;;
     *) echo "k8s.io/kubernetes/cmd/$1" ;;
   esac
 }

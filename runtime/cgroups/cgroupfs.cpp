@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -197,11 +198,21 @@ class V1 final : public CgroupManager {
     if (!r.cpuset_cpus.empty()) KCR_RETURN_IF_ERROR(Write(f("cpuset", "cpuset.cpus"), r.cpuset_cpus));
     if (!r.cpuset_mems.empty()) KCR_RETURN_IF_ERROR(Write(f("cpuset", "cpuset.mems"), r.cpuset_mems));
     if (r.memory_limit) {
-      KCR_RETURN_IF_ERROR(Write(f("memory", "memory.limit_in_bytes"), std::to_string(*r.memory_limit)));
-      if (r.memory_swap) {
-        Status st = Write(f("memory", "memory.memsw.limit_in_bytes"), std::to_string(*r.memory_swap));
+      // v1 refuses (EINVAL) any write that would leave memory.limit_in_bytes
+      // above memory.memsw.limit_in_bytes, so a resize that raises both
+      // (kubelet sends swap = memory) writes the swap limit first; one that
+      // lowers them, the memory limit first (runc orders them the same way).
+      const std::string mem = f("memory", "memory.limit_in_bytes");
+      const std::string memsw = f("memory", "memory.memsw.limit_in_bytes");
+      auto write_swap = [&] {
+        Status st = Write(memsw, std::to_string(*r.memory_swap));
         if (!st.ok()) spdlog::debug("swap limit not applied (no swap accounting): {}", st.message());
-      }
+      };
+      const uint64_t want = *r.memory_limit < 0 ? UINT64_MAX : static_cast<uint64_t>(*r.memory_limit);
+      const bool swap_first = r.memory_swap && want > ReadU64(memsw);
+      if (swap_first) write_swap();
+      KCR_RETURN_IF_ERROR(Write(mem, std::to_string(*r.memory_limit)));
+      if (r.memory_swap && !swap_first) write_swap();
     }
     if (r.pids_limit)
       KCR_RETURN_IF_ERROR(Write(f("pids", "pids.max"), *r.pids_limit <= 0 ? "max" : std::to_string(*r.pids_limit)));
