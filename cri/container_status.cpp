@@ -81,19 +81,43 @@ void RuntimeService::PodReaperExited(const std::string& pod_id, const std::strin
 }
 
 namespace {
+// ListContainers answers from the records alone (kubelet lists every
+// second): the image as CreateContainer was given it, which kubelet uses
+// only through image_id (its image GC's "in use"), as containerd does.
 void FillContainer(const ContainerRecord& r, v1::Container* out) {
   v1::ContainerConfig c = ContainerConfigOf(r);
   out->set_id(r.id);
   out->set_pod_sandbox_id(r.sandbox_id);
   *out->mutable_metadata() = c.metadata();
-  out->mutable_image()->set_image(r.image_id);
-  out->mutable_image()->set_user_specified_image(r.image);
+  out->mutable_image()->set_image(r.image);
+  out->mutable_image()->set_user_specified_image(c.image().user_specified_image());
   out->set_image_ref(r.image_id);
   out->set_image_id(r.image_id);
   out->set_state(CriState(r.state));
   out->set_created_at(r.created_ns);
   out->mutable_labels()->insert(r.labels.begin(), r.labels.end());
   out->mutable_annotations()->insert(r.annotations.begin(), r.annotations.end());
+}
+
+// ContainerStatus' image fields (api.proto): `image` names the image,
+// `image_ref` is its digested reference, `image_id` what PullImage returned.
+// kubelet creates containers with the image ID as image.image and the pod
+// spec's reference as user_specified_image, and shows `image` and
+// `image_ref` as the pod's status.containerStatuses[].image and imageID:
+// so `image` is the user's reference (else the image's first tag, else what
+// CreateContainer got) and `image_ref` its repository digest (else the ID,
+// for an image removed since or never pulled from a registry).
+void FillImage(const ContainerRecord& r, const v1::ContainerConfig& c, images::ImageStore& images,
+               v1::ContainerStatus* st) {
+  std::string name = c.image().user_specified_image(), ref = r.image_id;
+  if (auto img = images.Get(r.image_id); img.ok()) {
+    if (name.empty() && !img->repo_tags.empty()) name = img->repo_tags.front();
+    if (!img->repo_digests.empty()) ref = img->repo_digests.front();
+  }
+  st->mutable_image()->set_image(name.empty() ? r.image : name);
+  st->mutable_image()->set_user_specified_image(c.image().user_specified_image());
+  st->set_image_ref(ref);
+  st->set_image_id(r.image_id);
 }
 
 bool Matches(const v1::ContainerFilter& f, const ContainerRecord& r) {
@@ -118,9 +142,7 @@ grpc::Status RuntimeService::ContainerStatus(grpc::ServerContext*, const v1::Con
   st->set_started_at(r.started_ns);
   st->set_finished_at(r.finished_ns);
   st->set_exit_code(r.exit_code);
-  st->mutable_image()->set_image(r.image);
-  st->set_image_ref(r.image_id);
-  st->set_image_id(r.image_id);
+  FillImage(r, c, d_.images, st);
   st->set_reason(r.reason);
   st->set_message(r.message);
   st->mutable_labels()->insert(r.labels.begin(), r.labels.end());

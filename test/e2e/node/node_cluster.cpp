@@ -250,6 +250,7 @@ Proc NodeTest::Kubectl(std::vector<std::string> args, const std::string& in, int
 }
 
 nlohmann::json NodeTest::Get(std::vector<std::string> args) {
+  args.insert(args.begin(), "get");
   args.push_back("-o");
   args.push_back("json");
   Proc p = Kubectl(args, "", 60);

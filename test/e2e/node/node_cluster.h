@@ -60,7 +60,7 @@ class NodeTest : public ::testing::Test {
   // kubectl against the cluster (inside its network namespace).
   Proc Kubectl(std::vector<std::string> args, const std::string& in = "", int timeout_s = 120,
                const std::map<std::string, std::string>& env = {});
-  // kubectl ARGS -o json, parsed; a failure is a test failure and null.
+  // kubectl get ARGS -o json, parsed; a failure is a test failure and null.
   nlohmann::json Get(std::vector<std::string> args);
   // kubectl apply of a manifest (YAML or JSON); remembered for TearDown's
   // delete (without waiting: the next test need not wait for it).

@@ -99,7 +99,8 @@ TEST_F(NodeRestarts, ImageGarbageCollectionRemovesAnUnusedImage) {
   // manager checks every 10 s and, when imagefs.available crosses its
   // threshold, reclaims through the same image GC manager
   // (DeleteUnusedImages) before evicting anything: restart kubelet with a
-  // threshold any disk crosses and no minimum image age. No pod of this
+  // threshold any disk crosses and a minimum image age of 1 s (0 means
+  // kubelet's default, 2 minutes). No pod of this
   // test runs, so the eviction that follows has nothing to evict.
   std::ifstream in(TheCluster().dir + "/kubelet.yaml");
   std::stringstream cfg;
@@ -107,7 +108,7 @@ TEST_F(NodeRestarts, ImageGarbageCollectionRemovesAnUnusedImage) {
   std::string c = cfg.str();
   auto at = c.find("evictionHard:");
   ASSERT_NE(at, std::string::npos);
-  c = c.substr(0, at) + "evictionHard: {imagefs.available: \"99%\"}\nimageMinimumGCAge: 0s\n" +
+  c = c.substr(0, at) + "evictionHard: {imagefs.available: \"99%\"}\nimageMinimumGCAge: 1s\n" +
       c.substr(c.find('\n', at) + 1);
   std::string gc_cfg = TheCluster().dir + "/kubelet-gc.yaml";
   std::ofstream(gc_cfg) << c;

@@ -28,6 +28,24 @@ TEST_F(NodeWorkloads, NodeIsReadyOnKcr) {
   EXPECT_TRUE(addr) << n["status"]["addresses"].dump();
 }
 
+// kubelet shows CRI ContainerStatus' image and image_ref as the pod's
+// status image and imageID; it creates containers by image ID, with the pod
+// spec's reference beside it (kcr reported the ID as the image, and as the
+// digested reference).
+TEST_F(NodeWorkloads, PodStatusNamesTheImageAsThePodSpecDoes) {
+  Apply(std::string(R"j({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "image-names"},
+    "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": ")j") +
+        kBusybox + R"j(", "command": )j" + kSleeper + "}]}}");
+  ASSERT_TRUE(Wait("pod/image-names", "condition=Ready"));
+  Json c = ContainerStatus("image-names", "c");
+  EXPECT_EQ(c["image"], kBusybox) << c.dump(2);
+  std::string id = c["imageID"];
+  EXPECT_EQ(id.rfind("docker.io/library/busybox@sha256:", 0), 0u) << c.dump(2);
+  // The digest is the manifest's, as the registry and ListImages know it.
+  Proc img = RunCmd({TheCluster().crictl, "inspecti", "-o", "json", kBusybox}, "", 30);
+  EXPECT_NE(img.out.find(id), std::string::npos) << img.out.substr(0, 2000);
+}
+
 TEST_F(NodeWorkloads, DeploymentRollsOutAndRollsToNewImage) {
   Apply(std::string(R"({"apiVersion": "apps/v1", "kind": "Deployment",
     "metadata": {"name": "roll"},
