@@ -282,7 +282,9 @@ TEST_F(OverlayStoreTest, WaitForTheSameChainEndsWithItsCaller) {
   ASSERT_TRUE(gz.ok());
   EXPECT_EQ(::write(w, gz->data(), gz->size()), static_cast<ssize_t>(gz->size()));
   ::close(w);
-  if (ended) EXPECT_EQ(second.get().code(), absl::StatusCode::kCancelled);
+  if (ended) {
+    EXPECT_EQ(second.get().code(), absl::StatusCode::kCancelled);
+  }
   Status st = first.get();
   EXPECT_TRUE(st.ok()) << st;
   EXPECT_TRUE(store_->HasLayer(slow.diff_id));
