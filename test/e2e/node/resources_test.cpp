@@ -117,15 +117,18 @@ TEST_F(NodeResources, StatsSummaryHasPodsContainersAndImageFs) {
   std::string url = "/api/v1/nodes/" + TheCluster().node + "/proxy/stats/summary";
   Json summary, pod_stats, ctr_stats;
   // kubelet samples every few seconds: wait until the pod appears with its
-  // container's CPU and memory.
+  // own and its container's CPU and memory.
   bool ok = Eventually(
       [&] {
         Proc p = Kubectl({"get", "--raw", url}, "", 60);
         if (p.code != 0) return false;
         summary = Json::parse(p.out, nullptr, false);
         if (summary.is_discarded()) return false;
+        // The pod's totals come from cadvisor's look at kubelet's pod
+        // cgroup, which starts with an empty sample.
         for (const auto& ps : summary.value("pods", Json::array()))
-          if (ps["podRef"]["name"] == "stats")
+          if (ps["podRef"]["name"] == "stats" && ps.contains("cpu") && ps.contains("memory") &&
+              ps["cpu"].value("usageCoreNanoSeconds", 0ull) > 0 && ps["memory"].value("workingSetBytes", 0ull) > 0)
             for (const auto& c : ps.value("containers", Json::array()))
               if (c["name"] == "c" && c.contains("cpu") && c.contains("memory") &&
                   c["cpu"].value("usageCoreNanoSeconds", 0ull) > 0 &&
