@@ -141,9 +141,9 @@ done
 # single-node cluster on a fresh kcrd in a network namespace of its own,
 # e2e_node.test --ginkgo.focus='\[NodeConformance\]' against it; alone,
 # last (kubelet changes host sysctls while it runs). Its 614 specs take far
-# longer than CI's budget leaves on 2 cores (about 70 specs in the first 11
-# minutes here, with 4 processes), so it runs only with
-# KCR_CI_NODE_CONFORMANCE=1.
+# longer than CI's budget leaves on 2 cores (50 specs finished in 24
+# minutes here with 4 processes; its in-place resize specs take 1-5 minutes
+# each), so it runs only with KCR_CI_NODE_CONFORMANCE=1.
 if [[ ${KCR_CI_NODE_CONFORMANCE:-0} == 1 ]]; then
   t0=$(stamp)
   node_log=$(mktemp /tmp/kcr-test-node-conformance.XXXXXX)
