@@ -48,14 +48,7 @@ driver = "$driver"
 parent = "kcr-critest-$$.slice"
 [cni]
 conf_dir = "$tmp/net.d"
-[registry.mirrors."registry.k8s.io"]
-server = "http://127.0.0.1:5000"
-[registry.mirrors."k8s.gcr.io"]
-server = "http://127.0.0.1:5000"
-[registry.mirrors."gcr.io"]
-server = "http://127.0.0.1:5000"
-[registry.mirrors."docker.io"]
-server = "http://127.0.0.1:5000"
+$(bash "$root/hack/registry.sh" mirrors)
 EOT
 # A network of this run's own (bridge, IPAM store), removed at exit.
 net="kcr-critest-$$"

@@ -5,7 +5,9 @@
 #   127.0.0.1:5443  TLS with a test CA, client certificates required; the
 #                   anonymous registry's images ($run/tls: ca.pem,
 #                   client.pem, client-key.pem)
-# Usage: hack/registry.sh start|stop|status
+# Usage: hack/registry.sh start|stop|status|mirrors
+# `mirrors` prints the kcrd config lines that send registry.k8s.io,
+# k8s.gcr.io, gcr.io and docker.io to the anonymous one (critest, node tests).
 set -euo pipefail
 base=${KCR_REGISTRY_DIR:-/var/lib/kcr-test-registry}
 run=/run/kcr-test-registry
@@ -107,5 +109,10 @@ case "${1:-}" in
     ;;
   stop) stop_one open; stop_one auth; stop_one tls ;;
   status) for n in open auth tls; do running $n && echo "$n: running" || echo "$n: stopped"; done ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  mirrors)
+    for r in registry.k8s.io k8s.gcr.io gcr.io docker.io; do
+      printf '[registry.mirrors."%s"]\nserver = "http://127.0.0.1:5000"\n' "$r"
+    done
+    ;;
+  *) echo "usage: $0 start|stop|status|mirrors" >&2; exit 2 ;;
 esac

@@ -62,37 +62,18 @@ StatusOr<UniqueFd> ConnectHere(int port) {
   return absl::UnavailableError("cannot connect to localhost:" + std::to_string(port) + " in the pod: " + why);
 }
 
-}  // namespace
 
-StatusOr<UniqueFd> ConnectInPod(const std::string& netns_path, int port) {
-  if (netns_path.empty()) return ConnectHere(port);
-  UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!ns) return ErrnoError("open the pod's network namespace " + netns_path);
-  StatusOr<UniqueFd> out = absl::InternalError("not run");
-  // setns(CLONE_NEWNET) changes the calling thread only: this thread
-  // ends right after, so no thread of kcrd stays in the pod's namespace.
-  std::thread([&] {
-    if (::setns(ns.get(), CLONE_NEWNET) != 0) {
-      out = ErrnoError("enter the pod's network namespace " + netns_path);
-      return;
-    }
-    out = ConnectHere(port);
-  }).join();
-  return out;
-}
-
-StatusOr<UniqueFd> SocketInPod(const std::string& netns_path, int family) {
-  auto make = [family]() -> StatusOr<UniqueFd> {
-    UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) return ErrnoError(family == AF_INET ? "IPv4 socket" : "IPv6 socket");
-    return fd;
-  };
+// Runs make() with the calling context in the pod's network namespace (the
+// host's when netns_path is empty). setns(CLONE_NEWNET) changes the calling
+// thread only: a short-lived thread enters it and ends right after, so no
+// thread of kcrd stays in a pod's namespace; a socket keeps the namespace it
+// was made in wherever it is used.
+template <typename Make>
+StatusOr<UniqueFd> InPodNetns(const std::string& netns_path, Make make) {
   if (netns_path.empty()) return make();
   UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns) return ErrnoError("open the pod's network namespace " + netns_path);
   StatusOr<UniqueFd> out = absl::InternalError("not run");
-  // As ConnectInPod: only this short-lived thread enters the namespace; a
-  // socket keeps the namespace it was made in wherever it is used.
   std::thread([&] {
     if (::setns(ns.get(), CLONE_NEWNET) != 0) {
       out = ErrnoError("enter the pod's network namespace " + netns_path);
@@ -101,6 +82,19 @@ StatusOr<UniqueFd> SocketInPod(const std::string& netns_path, int family) {
     out = make();
   }).join();
   return out;
+}
+}  // namespace
+
+StatusOr<UniqueFd> ConnectInPod(const std::string& netns_path, int port) {
+  return InPodNetns(netns_path, [port] { return ConnectHere(port); });
+}
+
+StatusOr<UniqueFd> SocketInPod(const std::string& netns_path, int family) {
+  return InPodNetns(netns_path, [family]() -> StatusOr<UniqueFd> {
+    UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return ErrnoError(family == AF_INET ? "IPv4 socket" : "IPv6 socket");
+    return fd;
+  });
 }
 
 std::optional<ChannelProtocol> NegotiatePortForward(std::string_view offered) {

@@ -186,14 +186,7 @@ driver = "auto"
 parent = "$CGROOT/kcr"
 [cni]
 conf_dir = "$DIR/net.d"
-[registry.mirrors."registry.k8s.io"]
-server = "http://127.0.0.1:5000"
-[registry.mirrors."k8s.gcr.io"]
-server = "http://127.0.0.1:5000"
-[registry.mirrors."gcr.io"]
-server = "http://127.0.0.1:5000"
-[registry.mirrors."docker.io"]
-server = "http://127.0.0.1:5000"
+$(bash "$src/hack/registry.sh" mirrors)
 EOT
   # The bridge lives in the cluster's namespace; IPAM state under DIR
   # (host-local's default, /var/lib/cni/networks, is the host's).
