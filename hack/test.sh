@@ -170,6 +170,7 @@ if ((${#failed[@]})); then
 else
   echo "all parts passed"
 fi
+bash hack/host-cleanup.sh  # the built-in network's bridge, IPAM store and portmap chains the tests made
 rm -rf "$main_log" "${asan_log:-}" "$fuzz_log" "$critest_dir" "${node_log:-}"
 echo "$total_passed passed, $total_failed failed, $total_skipped skipped"
 ((${#failed[@]} == 0))
