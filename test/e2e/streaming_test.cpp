@@ -15,13 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <set>
 #include <thread>
 
-#include <functional>
-
 #include <absl/strings/escaping.h>
-#include <set>
 
 #include "streaming/spdy/session.h"
 #include "test/e2e/kcrd_fixture.h"
@@ -502,9 +502,10 @@ std::string ClientFrame(const std::string& payload) {
   return f + payload;
 }
 
-// Complete frames' payloads at the front of `buf` (consumed).
-std::vector<std::string> ServerFrames(std::string& buf) {
-  std::vector<std::string> out;
+// Complete frames at the front of `buf` (consumed), each with its opcode
+// (1 text, 2 binary, 8 close).
+std::vector<std::pair<int, std::string>> ServerFramesWithOpcodes(std::string& buf) {
+  std::vector<std::pair<int, std::string>> out;
   for (;;) {
     if (buf.size() < 2) return out;
     size_t len = static_cast<uint8_t>(buf[1]) & 0x7f, head = 2;
@@ -519,27 +520,41 @@ std::vector<std::string> ServerFrames(std::string& buf) {
       head = 10;
     }
     if (buf.size() < head + len) return out;
-    out.push_back(buf.substr(head, len));
+    out.emplace_back(static_cast<uint8_t>(buf[0]) & 0x0f, buf.substr(head, len));
     buf.erase(0, head + len);
   }
 }
 
-// Like ServerFrames, with each frame's opcode (1 text, 2 binary, 8 close).
-std::vector<std::pair<int, std::string>> ServerFramesWithOpcodes(std::string& buf) {
-  std::vector<std::pair<int, std::string>> out;
-  while (buf.size() >= 2) {
-    int op = static_cast<uint8_t>(buf[0]) & 0x0f;
-    std::string rest = buf;
-    // ServerFrames consumes every complete frame; one at a time here.
-    std::vector<std::string> all = ServerFrames(rest);
-    if (all.empty()) return out;
-    size_t len = static_cast<uint8_t>(buf[1]) & 0x7f;
-    size_t head = len == 126 ? 4 : len == 127 ? 10 : 2;
-    len = all[0].size();
-    out.emplace_back(op, all[0]);
-    buf.erase(0, head + len);
-  }
+// Complete frames' payloads at the front of `buf` (consumed).
+std::vector<std::string> ServerFrames(std::string& buf) {
+  std::vector<std::string> out;
+  for (auto& f : ServerFramesWithOpcodes(buf)) out.push_back(std::move(f.second));
   return out;
+}
+
+using WsFrames = std::vector<std::pair<int, std::string>>;
+
+// Reads a WebSocket upgrade's response and the frames behind it from fd
+// until done(every frame so far) holds, the connection ends or `limit`
+// passes. Everything read, response included, goes to *raw.
+WsFrames ReadWsFramesUntil(int fd, std::chrono::seconds limit, const std::function<bool(const WsFrames&)>& done,
+                           std::string* raw) {
+  WsFrames frames;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 1000) <= 0) continue;
+    char b[8192];
+    ssize_t n = read(fd, b, sizeof b);
+    if (n <= 0) break;
+    raw->append(b, static_cast<size_t>(n));
+    size_t end = raw->find("\r\n\r\n");
+    if (end == std::string::npos) continue;
+    std::string buf = raw->substr(end + 4);
+    frames = ServerFramesWithOpcodes(buf);
+    if (done(frames)) break;
+  }
+  return frames;
 }
 
 class StreamingPortForwardTest : public StreamingTest {
@@ -766,22 +781,10 @@ TEST_F(StreamingTest, WebSocketV4AndBase64VariantsCarryOutputAndStatus) {
     // Up to the server's close frame (answering it would only end the
     // connection sooner).
     std::string got;
-    std::vector<std::pair<int, std::string>> frames;
-    bool close_frame = false;
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!close_frame && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 1000) <= 0) continue;
-      char b[8192];
-      ssize_t n = read(fd, b, sizeof b);
-      if (n <= 0) break;
-      got.append(b, static_cast<size_t>(n));
-      size_t end = got.find("\r\n\r\n");
-      if (end == std::string::npos) continue;
-      std::string buf = got.substr(end + 4);
-      frames = ServerFramesWithOpcodes(buf);
-      for (auto& f : frames) close_frame |= f.first == 8;
-    }
+    auto is_close = [](const std::pair<int, std::string>& f) { return f.first == 8; };
+    WsFrames frames = ReadWsFramesUntil(
+        fd, 30s, [&](const WsFrames& fs) { return std::any_of(fs.begin(), fs.end(), is_close); }, &got);
+    bool close_frame = std::any_of(frames.begin(), frames.end(), is_close);
     close(fd);
     EXPECT_TRUE(close_frame);
     size_t end = got.find("\r\n\r\n");
@@ -928,20 +931,14 @@ TEST_F(StreamingTest, PortForwardToAPortThatNeverAcceptsHoldsUpNoExec) {
   // Each forward reports its failed connect on its error channel (1).
   for (int fd : forwards) {
     std::string got, error;
-    auto deadline = std::chrono::steady_clock::now() + 40s;
-    while (error.empty() && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 1000) <= 0) continue;
-      char b[4096];
-      ssize_t n = read(fd, b, sizeof b);
-      if (n <= 0) break;
-      got.append(b, static_cast<size_t>(n));
-      size_t end = got.find("\r\n\r\n");
-      if (end == std::string::npos) continue;
-      std::string buf = got.substr(end + 4);
-      for (auto& f : ServerFrames(buf))
-        if (f.size() > 3 && f[0] == 1) error = f.substr(1);
-    }
+    ReadWsFramesUntil(
+        fd, 40s,
+        [&](const WsFrames& fs) {
+          for (auto& [op, f] : fs)
+            if (f.size() > 3 && f[0] == 1) error = f.substr(1);
+          return !error.empty();
+        },
+        &got);
     EXPECT_NE(error.find(std::to_string(port)), std::string::npos) << "no connect error within 40 s: " << got;
     close(fd);
   }
