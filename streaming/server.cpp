@@ -40,6 +40,11 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// Once the server sent a WebSocket close frame (its end of a session, or a
+// client's protocol error), how long the client has to answer it and close;
+// then the connection is closed regardless (bounded_teardown.h).
+constexpr std::chrono::milliseconds kCloseTimeout{3000};
+
 // What every connection needs from the server; outlives them all.
 struct Shared {
   asio::io_context io;
@@ -94,18 +99,19 @@ class StreamIo : public ByteIo {
 template <class Stream>
 class WsIo : public ByteIo {
  public:
-  explicit WsIo(std::unique_ptr<websocket::stream<Stream>> ws) : ws_(std::move(ws)) { ws_->binary(true); }
+  using Ws = websocket::stream<BoundedTeardown<Stream>>;
+  explicit WsIo(std::unique_ptr<Ws> ws) : ws_(std::move(ws)) { ws_->binary(true); }
   void ReadSome(asio::mutable_buffer b, ReadHandler h) override {
     ws_->async_read_some(b, [h = std::move(h)](beast::error_code ec, size_t n) { h(ec, n); });
   }
   void Write(std::shared_ptr<std::string> data, WriteHandler h) override {
     ws_->async_write(asio::buffer(*data), [data, h = std::move(h)](beast::error_code ec, size_t) { h(ec); });
   }
-  void CloseSend() override { ws_->async_close(websocket::close_code::normal, [](beast::error_code) {}); }
+  void CloseSend() override { AsyncCloseBounded(*ws_, websocket::close_code::normal, [](beast::error_code) {}); }
   void Close() override { beast::get_lowest_layer(*ws_).close(); }
 
  private:
-  std::unique_ptr<websocket::stream<Stream>> ws_;
+  std::unique_ptr<Ws> ws_;
 };
 
 template <class Stream>
@@ -182,7 +188,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       }
       ports = std::move(*got);
     }
-    auto ws = std::make_unique<websocket::stream<Stream>>(std::move(stream_));
+    auto ws = std::make_unique<typename WsIo<Stream>::Ws>(std::move(stream_), kCloseTimeout);
     beast::get_lowest_layer(*ws).expires_never();  // the websocket's own timeouts from here
     websocket::stream_base::timeout t;
     t.handshake_timeout = s_.opt.handshake_timeout;
@@ -215,7 +221,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     raw->async_accept(asio::buffer(bytes), std::move(accepted));
   }
 
-  void OnWebSocket(std::unique_ptr<websocket::stream<Stream>> ws, ChannelProtocol p, Request r,
+  void OnWebSocket(std::unique_ptr<typename WsIo<Stream>::Ws> ws, ChannelProtocol p, Request r,
                    std::vector<int> ports) {
     if (auto* pf = std::get_if<PortForwardRequest>(&r)) {
       if (p.spdy_tunnel) {

@@ -128,9 +128,8 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
   }
 
   void Close() {
-    // The read loop then sees the client's answer, or the close
-    // handshake's deadline.
-    ws_->async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {});
+    // The read loop then sees the client's answer, or the close deadline.
+    AsyncCloseBounded(*ws_, websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {});
   }
 
   void Fail(const Status& st) {
@@ -159,11 +158,11 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
 }  // namespace
 
 std::shared_ptr<Transport> NewWsTransport(std::unique_ptr<WsStream> ws, ChannelProtocol p, int hello) {
-  return std::make_shared<WsTransport<beast::tcp_stream>>(std::move(ws), std::move(p), hello);
+  return std::make_shared<WsTransport<BoundedTeardown<beast::tcp_stream>>>(std::move(ws), std::move(p), hello);
 }
 
 std::shared_ptr<Transport> NewWsTransport(std::unique_ptr<WssStream> ws, ChannelProtocol p, int hello) {
-  return std::make_shared<WsTransport<TlsStream>>(std::move(ws), std::move(p), hello);
+  return std::make_shared<WsTransport<BoundedTeardown<TlsStream>>>(std::move(ws), std::move(p), hello);
 }
 
 }  // namespace kcr::streaming

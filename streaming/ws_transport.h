@@ -7,14 +7,15 @@
 
 #include <memory>
 
+#include "streaming/bounded_teardown.h"
 #include "streaming/transport.h"
 #include "streaming/ws_channel.h"
 
 namespace kcr::streaming {
 
 using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
-using WsStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
-using WssStream = boost::beast::websocket::stream<TlsStream>;
+using WsStream = boost::beast::websocket::stream<BoundedTeardown<boost::beast::tcp_stream>>;
+using WssStream = boost::beast::websocket::stream<BoundedTeardown<TlsStream>>;
 
 // `hello`: the channel that gets an empty message at start (kubelet sends
 // one on the lowest channel the server writes, so the client knows the

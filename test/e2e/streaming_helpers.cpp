@@ -1,6 +1,9 @@
 // The streaming e2e tests' shared helpers (streaming_helpers.h).
 #include "test/e2e/streaming_helpers.h"
 
+#include <cstdio>
+#include <cstring>
+
 namespace kcr::e2e {
 
 Child Spawn(const std::vector<std::string>& argv) {
@@ -134,6 +137,41 @@ WsFrames ReadWsFramesUntil(int fd, std::chrono::seconds limit, const std::functi
     if (done(frames)) break;
   }
   return frames;
+}
+
+bool ReadUpgradeResponse(int fd) {
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (got.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 1000) <= 0) continue;
+    char b[1];  // byte by byte: nothing behind the response is consumed
+    if (read(fd, b, 1) != 1) return false;
+    got += b[0];
+  }
+  return got.find(" 101 ") != std::string::npos;
+}
+
+bool ServerHoldsSocket(int fd, int port) {
+  sockaddr_in me{};
+  socklen_t len = sizeof me;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len) != 0) return false;
+  char local[32], remote[32];
+  snprintf(local, sizeof local, "0100007F:%04X", port);
+  snprintf(remote, sizeof remote, "0100007F:%04X", ntohs(me.sin_port));
+  FILE* f = fopen("/proc/net/tcp", "r");
+  if (!f) return false;
+  char line[512];
+  bool held = false;
+  while (fgets(line, sizeof line, f)) {
+    char sl[16], l[32], r[32], st[8], queues[40], timer[40], retr[16], uid[16], timeout[16], inode[32];
+    if (sscanf(line, "%15s %31s %31s %7s %39s %39s %15s %15s %15s %31s", sl, l, r, st, queues, timer, retr, uid,
+               timeout, inode) != 10)
+      continue;
+    if (strcmp(l, local) == 0 && strcmp(r, remote) == 0 && strcmp(inode, "0") != 0) held = true;
+  }
+  fclose(f);
+  return held;
 }
 
 }  // namespace kcr::e2e

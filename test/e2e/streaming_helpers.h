@@ -305,4 +305,13 @@ using WsFrames = std::vector<std::pair<int, std::string>>;
 WsFrames ReadWsFramesUntil(int fd, std::chrono::seconds limit, const std::function<bool(const WsFrames&)>& done,
                            std::string* raw);
 
+// Reads an upgrade's response (up to its blank line) from fd; true if it
+// is a 101.
+bool ReadUpgradeResponse(int fd);
+
+// Whether a process still owns the server's end of the loopback TCP
+// connection `fd` (to the server's `port`): its /proc/net/tcp entry has an
+// inode until the server closes it (an orphaned socket's is 0).
+bool ServerHoldsSocket(int fd, int port);
+
 }  // namespace kcr::e2e

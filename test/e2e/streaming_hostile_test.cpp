@@ -149,5 +149,40 @@ TEST_F(StreamingTest, SpdyExecAttachAndGarbage) {
   EXPECT_EQ(CountProcesses("sleep 4703"), 0);
 }
 
+// Regression: after a client's protocol error kcr sends its close frame and
+// tears the connection down. Beast's teardown waits for the client to
+// close, with no deadline on that path: a client that never reads nor
+// closes held the connection (and its exec) until the idle timer, minutes.
+TEST_F(StreamingTest, WebSocketProtocolErrorClosesTheSocketOfAClientThatNeverCloses) {
+  auto [port, path] = Split(ExecUrl({"sleep", "4706"}));
+  int fd = Dial(port);
+  ASSERT_GE(fd, 0);
+  std::string up = WsUpgrade(path, "v5.channel.k8s.io");
+  ASSERT_EQ(write(fd, up.data(), up.size()), static_cast<ssize_t>(up.size()));
+  ASSERT_TRUE(ReadUpgradeResponse(fd));
+  // A masked, empty frame with a reserved opcode (3): a protocol error.
+  static const char kBad[] = "\x83\x80\x00\x00\x00\x00";
+  ASSERT_EQ(write(fd, kBad, sizeof kBad - 1), static_cast<ssize_t>(sizeof kBad - 1));
+  // From here the client reads, writes and closes nothing. (The client
+  // sees EOF at once either way: the teardown shuts down sending first. And
+  // any byte it sent would end Beast's teardown loop.) The server's deadline
+  // is 3 s; 30 s is only the bound of the wait.
+  ASSERT_TRUE(ServerHoldsSocket(fd, port));
+  bool closed = false;
+  for (int i = 0; i < 300 && !closed; i++) {
+    closed = !ServerHoldsSocket(fd, port);
+    if (!closed) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(closed) << "kcrd still holds the connection of a client that broke the protocol";
+  close(fd);
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; i++) {
+    gone = CountProcesses("sleep 4706") == 0;
+    if (!gone) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(gone) << "the exec outlived its connection";
+  ExpectExecWorks("websocket");
+}
+
 }  // namespace
 }  // namespace kcr::e2e
