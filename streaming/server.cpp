@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "streaming/connection_limits.h"
 #include "streaming/portforward.h"
 #include "streaming/remotecommand.h"
 #include "streaming/spdy_transport.h"
@@ -44,9 +45,18 @@ namespace {
 // client's protocol error), how long the client has to answer it and close;
 // then the connection is closed regardless (bounded_teardown.h).
 constexpr std::chrono::milliseconds kCloseTimeout{3000};
+// Connections of one client address that have not shown a valid token yet;
+// past it the oldest of them is closed (connection_limits.h). Live
+// connections are bounded too (ServerOptions::max_connections, 503 beyond),
+// but only once every one of them has shown a token: before that the
+// oldest unauthenticated connection makes room.
+constexpr size_t kMaxUnauthenticatedPerSource = 128;
 
 // What every connection needs from the server; outlives them all.
 struct Shared {
+  explicit Shared(const ServerOptions& o) : preauth(kMaxUnauthenticatedPerSource), opt(o) {}
+  // First: the connections io_context holds (destroyed with it) hold slots.
+  PreAuthLimits preauth;
   asio::io_context io;
   asio::thread_pool blocking{2};
   ServerOptions opt;
@@ -120,6 +130,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
   HttpSession(Shared& s, Stream stream) : s_(s), stream_(std::move(stream)) {}
 
+  // Counts as unauthenticated until its token checked out.
+  void SetSlot(std::shared_ptr<PreAuthLimits::Slot> slot) { slot_ = std::move(slot); }
+
   void Start() {
     parser_.emplace();
     parser_->header_limit(16 << 10);
@@ -151,6 +164,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       return;
     }
     auto r = s_.tokens->Take(std::string_view(parts[2]));
+    if (r.ok()) slot_.reset();
     if (!r.ok()) {
       Respond(absl::IsInvalidArgument(r.status()) ? http::status::bad_request : http::status::not_found,
               std::string(r.status().message()));
@@ -266,6 +280,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     });
   }
 
+ public:
+  // Pending operations end with an error and release the session.
+  void Close() {
+    beast::error_code ec;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(stream_).close();
+  }
+
+ private:
+
   void OnSpdy(SpdyProtocol p, Request r) {
     beast::get_lowest_layer(stream_).expires_never();  // the transport's idle deadline from here
     std::string early = beast::buffers_to_string(buf_.data());  // frames sent right behind the request
@@ -289,13 +313,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) { self->Close(); });
   }
 
-  void Close() {
-    beast::error_code ec;
-    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(stream_).close();
-  }
-
   Shared& s_;
+  std::shared_ptr<PreAuthLimits::Slot> slot_;
   Stream stream_;
   beast::flat_buffer buf_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -304,8 +323,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
 class ServerImpl : public Server {
  public:
-  explicit ServerImpl(const ServerOptions& o) : acceptor_(s_.io) {
-    s_.opt = o;
+  explicit ServerImpl(const ServerOptions& o) : s_(o), acceptor_(s_.io) {
     s_.tokens = std::make_unique<TokenStore>(o.token_ttl);
   }
 
@@ -391,7 +409,9 @@ class ServerImpl : public Server {
   }
 
   void OnAccepted(tcp::socket sock) {
-    if (s_.Live() >= s_.opt.max_connections) {
+    // At the limit, an unauthenticated connection (the oldest) makes room;
+    // only sessions that showed a token can fill the server.
+    if (s_.Live() >= s_.opt.max_connections && !s_.preauth.EvictOldest()) {
       spdlog::warn("streaming: {} connections open, refusing another", s_.opt.max_connections);
       static const char kBusy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       beast::error_code ec;
@@ -400,21 +420,37 @@ class ServerImpl : public Server {
       sock.close(ec);
       return;
     }
+    beast::error_code ec;
+    std::string source = sock.remote_endpoint(ec).address().to_string();
     if (!tls_) {
       auto h = std::make_shared<HttpSession<beast::tcp_stream>>(s_, beast::tcp_stream(std::move(sock)));
       s_.live.push_back(h);
+      h->SetSlot(s_.preauth.Admit(source, CloseSession(h)));
       h->Start();
       return;
     }
     auto tls = std::make_shared<TlsStream>(beast::tcp_stream(std::move(sock)), *tls_);
     s_.live.push_back(tls);
+    std::shared_ptr<PreAuthLimits::Slot> slot = s_.preauth.Admit(source, [weak = std::weak_ptr<TlsStream>(tls)] {
+      if (auto t = weak.lock()) beast::get_lowest_layer(*t).close();
+    });
     beast::get_lowest_layer(*tls).expires_after(s_.opt.handshake_timeout);
-    tls->async_handshake(asio::ssl::stream_base::server, [this, tls](beast::error_code ec) {
+    tls->async_handshake(asio::ssl::stream_base::server, [this, tls, slot](beast::error_code ec) {
       if (ec) return;
       auto h = std::make_shared<HttpSession<TlsStream>>(s_, std::move(*tls));
       s_.live.push_back(h);
+      slot->SetClose(CloseSession(h));
+      h->SetSlot(slot);
       h->Start();
     });
+  }
+
+  // Eviction of a session still unauthenticated.
+  template <class Stream>
+  static std::function<void()> CloseSession(const std::shared_ptr<HttpSession<Stream>>& h) {
+    return [weak = std::weak_ptr<HttpSession<Stream>>(h)] {
+      if (auto s = weak.lock()) s->Close();
+    };
   }
 
   Shared s_;

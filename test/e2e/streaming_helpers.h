@@ -314,4 +314,8 @@ bool ReadUpgradeResponse(int fd);
 // inode until the server closes it (an orphaned socket's is 0).
 bool ServerHoldsSocket(int fd, int port);
 
+// A TCP connection to the streaming server from `source` (any 127/8
+// address is this host); -1 on failure.
+int DialFrom(const char* source, int port);
+
 }  // namespace kcr::e2e

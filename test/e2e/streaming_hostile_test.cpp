@@ -184,5 +184,33 @@ TEST_F(StreamingTest, WebSocketProtocolErrorClosesTheSocketOfAClientThatNeverClo
   ExpectExecWorks("websocket");
 }
 
+// Hundreds of connections that never send a whole request (more than the
+// server's 512 connections), from another address and then from kubelet's
+// own (127.0.0.1): they held every slot, and the next client got 503. The
+// oldest unauthenticated connections now make room, so exec still works
+// over both transports while they are held, and CRI still answers.
+TEST_F(StreamingTest, HundredsOfStalledConnectionsLockNoClientOut) {
+  auto [port, path] = Split(ExecUrl({"true"}));
+  for (const char* source : {"127.0.0.2", "127.0.0.1"}) {
+    SCOPED_TRACE(source);
+    std::vector<int> stalled;
+    for (int i = 0; i < 600; i++) {
+      int fd = DialFrom(source, port);
+      ASSERT_GE(fd, 0) << i;
+      ASSERT_EQ(write(fd, "GET /exec/", 10), 10);
+      stalled.push_back(fd);
+    }
+    // Accepted in order: the clients below come after all of them. (The
+    // handshake deadline, 10 s, ends them all only later.)
+    ExpectExecWorks("websocket");
+    ExpectExecWorks("spdy");
+    v1::VersionRequest req;
+    v1::VersionResponse resp;
+    grpc::Status st = Runtime().Version(Ctx(10).get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    for (int fd : stalled) close(fd);
+  }
+}
+
 }  // namespace
 }  // namespace kcr::e2e
