@@ -1,5 +1,6 @@
 #include "streaming/tokens.h"
 
+#include <openssl/sha.h>
 #include <sys/random.h>
 
 #include <cerrno>
@@ -12,6 +13,12 @@ constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 TokenStore::TokenStore(std::chrono::milliseconds ttl, size_t max_pending, std::function<Clock::time_point()> now)
     : ttl_(ttl), max_pending_(max_pending), now_(std::move(now)) {}
+
+std::string TokenStore::Key(std::string_view token) {
+  unsigned char d[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), d);
+  return std::string(reinterpret_cast<const char*>(d), sizeof d);
+}
 
 bool TokenStore::WellFormed(std::string_view token) {
   if (token.size() != kTokenLength) return false;
@@ -44,7 +51,7 @@ StatusOr<std::string> TokenStore::Insert(Request r) {
       if (it->second.expires < oldest->second.expires) oldest = it;
     tokens_.erase(oldest);
   }
-  tokens_[token] = Entry{std::move(r), now + ttl_};
+  tokens_[Key(token)] = Entry{std::move(r), now + ttl_};
   return token;
 }
 
@@ -52,7 +59,7 @@ StatusOr<Request> TokenStore::Take(std::string_view token) {
   if (!WellFormed(token)) return absl::InvalidArgumentError("malformed streaming token");
   Clock::time_point now = now_();
   std::lock_guard<std::mutex> l(mu_);
-  auto it = tokens_.find(token);
+  auto it = tokens_.find(Key(token));
   if (it == tokens_.end()) return absl::NotFoundError("unknown or already used streaming token");
   Entry e = std::move(it->second);
   tokens_.erase(it);

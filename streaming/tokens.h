@@ -43,8 +43,13 @@ class TokenStore {
   std::chrono::milliseconds ttl_;
   size_t max_pending_;
   std::function<Clock::time_point()> now_;
+  // The map's key: SHA-256 of the token. The lookup compares keys byte by
+  // byte and stops at the first difference, so its time tells how much of
+  // the key a guess got right: of a hash, which says nothing about the
+  // token (a token as the key would leak it prefix by prefix).
+  static std::string Key(std::string_view token);
   std::mutex mu_;
-  std::map<std::string, Entry, std::less<>> tokens_;
+  std::map<std::string, Entry> tokens_;  // by Key()
 };
 
 }  // namespace kcr::streaming

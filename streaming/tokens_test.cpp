@@ -55,5 +55,17 @@ TEST(TokenStoreTest, TokensAreDistinctAndPendingOnesBounded) {
   EXPECT_TRUE(s.Take(order[99]).ok());
 }
 
+// A guess that shares all but the last character with a live token is
+// just unknown (404), and does not spend the real one.
+TEST(TokenStoreTest, AGuessWithTheRightPrefixIsUnknownAndSpendsNothing) {
+  TokenStore s(std::chrono::minutes(1));
+  auto t = s.Insert(Exec("c1"));
+  ASSERT_TRUE(t.ok());
+  std::string guess = *t;
+  guess.back() = guess.back() == 'A' ? 'B' : 'A';
+  EXPECT_TRUE(absl::IsNotFound(s.Take(guess).status()));
+  EXPECT_TRUE(s.Take(*t).ok());
+}
+
 }  // namespace
 }  // namespace kcr::streaming

@@ -18,6 +18,12 @@ TEST_F(StreamingTest, TokensAreSingleUseAndExpire) {
   EXPECT_NE(Request(port, get).find(" 404 "), std::string::npos);
   EXPECT_NE(Request(port, "GET /exec/short HTTP/1.1\r\n\r\n").find(" 400 "), std::string::npos);
   EXPECT_NE(Request(port, "GET /nothing HTTP/1.1\r\n\r\n").find(" 404 "), std::string::npos);
+  // A live token's prefix with another last character: unknown, and the
+  // real token is still good.
+  std::string real = Split(ExecUrl({"true"})).second, guess = real;
+  guess.back() = guess.back() == 'A' ? 'B' : 'A';
+  EXPECT_NE(Request(port, WsUpgrade(guess, "v5.channel.k8s.io")).find(" 404 "), std::string::npos);
+  EXPECT_NE(Request(port, WsUpgrade(real, "v5.channel.k8s.io")).find(" 101 "), std::string::npos);
   // The TTL (2 s here) passes: 404 for a token never used.
   std::string late = Split(ExecUrl({"true"})).second;
   std::this_thread::sleep_for(2500ms);
