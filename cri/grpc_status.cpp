@@ -1,7 +1,5 @@
 #include "cri/grpc_status.h"
 
-#include "common/log.h"
-
 namespace kcr::cri {
 
 grpc::Status ToGrpc(const absl::Status& s) {
@@ -9,15 +7,8 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(s.code())), std::string(s.message()));
 }
 
-grpc::Status ToGrpc(const absl::Status& s, const char* rpc) {
-  if (!s.ok()) {
-    if (s.code() == absl::StatusCode::kInternal || s.code() == absl::StatusCode::kDataLoss ||
-        s.code() == absl::StatusCode::kUnknown)
-      spdlog::error("{}: {}", rpc, s);
-    else
-      spdlog::debug("{}: {}", rpc, s);
-  }
-  return ToGrpc(s);
-}
+// The failure is logged once, by the CRI interceptor (cri/metrics_interceptor.h),
+// with the method, the objects the request names, the code and the duration.
+grpc::Status ToGrpc(const absl::Status& s, const char* /*rpc*/) { return ToGrpc(s); }
 
 }  // namespace kcr::cri

@@ -9,7 +9,8 @@ namespace kcr::cri {
 // Same code (absl and gRPC share numbering), same message.
 grpc::Status ToGrpc(const absl::Status& s);
 
-// `rpc` is the CRI method name, used for the log line of internal errors.
+// The same; `rpc` (the CRI method) is no longer used: the interceptor logs
+// every failed call once, with its method (kept so handlers need no edit).
 grpc::Status ToGrpc(const absl::Status& s, const char* rpc);
 
 }  // namespace kcr::cri

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include <tuple>
+
 #include "api/api.pb.h"
 
 namespace kcr::cri {
@@ -32,6 +34,8 @@ const char* Metrics::CodeName(int code) {
 }
 
 Metrics::Metrics(const BuildInfo& build) : registry_(std::make_shared<prometheus::Registry>()) {
+  static std::atomic<uint64_t> next_id{1};
+  id_ = next_id.fetch_add(1);
   auto& r = *registry_;
   requests_ = &prometheus::BuildCounter()
                    .Name("kcr_cri_requests_total")
@@ -190,11 +194,24 @@ const char* Metrics::PullFailureReason(const Status& s) {
 }
 
 void Metrics::CniCall(const std::string& plugin, const std::string& operation, double seconds, bool ok) {
-  // Rare (a few calls per pod start and stop) and bounded by the network
-  // configuration's plugins: Family::Add's lookup is cheap enough here.
-  cni_duration_->Add({{"plugin", plugin}, {"operation", operation}}, kCniBuckets).Observe(seconds);
-  auto& failures = cni_failures_->Add({{"plugin", plugin}, {"operation", operation}});
-  if (!ok) failures.Increment();
+  // Family::Add takes the family's mutex, shared by every pod start and
+  // stop: each thread finds its series in its own cache instead, keyed by
+  // this Metrics' id (never an address a later Metrics could reuse). The
+  // cache is bounded by the configuration's plugins times the operations.
+  struct Series {
+    prometheus::Histogram* duration;
+    prometheus::Counter* failures;
+  };
+  thread_local std::map<std::tuple<uint64_t, std::string, std::string>, Series, std::less<>> cache;
+  auto key = std::make_tuple(id_, plugin, operation);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    prometheus::Labels labels{{"plugin", plugin}, {"operation", operation}};
+    it = cache.emplace(std::move(key), Series{&cni_duration_->Add(labels, kCniBuckets), &cni_failures_->Add(labels)})
+             .first;
+  }
+  it->second.duration->Observe(seconds);
+  if (!ok) it->second.failures->Increment();
 }
 
 }  // namespace kcr::cri

@@ -94,6 +94,7 @@ class Metrics {
   static const char* PullFailureReason(const Status& s);
 
   // One CNI plugin call (ADD, DEL, CHECK, ...) and whether it succeeded.
+  // Lock-free once the calling thread has seen the plugin and operation.
   void CniCall(const std::string& plugin, const std::string& operation, double seconds, bool ok);
 
   // A pod's monitor died or stopped answering (the pod became NOTREADY).
@@ -103,6 +104,7 @@ class Metrics {
   static const char* CodeName(int code);
 
  private:
+  uint64_t id_ = 0;  // unique per Metrics in this process (CniCall's per-thread cache key)
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* request_duration_;

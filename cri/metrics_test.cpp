@@ -159,6 +159,20 @@ TEST(MetricsTest, CniCallsByPluginAndOperation) {
   EXPECT_EQ(Samples(Text(*m.registry()))["kcr_monitors_lost_total"], 1);
 }
 
+// CniCall finds its series in a per-thread cache: a later Metrics (maybe at
+// the same address) counts in its own registry, and another thread's first
+// call counts in the same series.
+TEST(MetricsTest, CniSeriesBelongToTheirMetricsOnEveryThread) {
+  for (int i = 0; i < 3; ++i) {
+    auto m = std::make_unique<Metrics>(BuildInfo{"1.2.3", "abcdef", "v0.37.0", "cgroupfs"});
+    m->CniCall("bridge", "ADD", 0.02, false);
+    std::thread([&] { m->CniCall("bridge", "ADD", 0.02, false); }).join();
+    auto s = Samples(Text(*m->registry()));
+    EXPECT_EQ(s["kcr_cni_operation_duration_seconds_count{operation=\"ADD\",plugin=\"bridge\"}"], 2) << i;
+    EXPECT_EQ(s["kcr_cni_operation_failures_total{operation=\"ADD\",plugin=\"bridge\"}"], 2) << i;
+  }
+}
+
 TEST(ProcessCollectorTest, ReadsThisProcess) {
   ProcessCollector pc;
   auto s = Samples(Text(pc));

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -80,7 +81,7 @@ HttpAnswer HttpGet(int port, const std::string& path, const std::string& extra =
   auto end = all.find("\r\n\r\n");
   if (all.rfind("HTTP/1.", 0) != 0 || end == std::string::npos) return a;
   a.status = std::stoi(all.substr(9, 3));
-  a.headers = all.substr(0, end);
+  a.headers = all.substr(0, end + 2);  // each header line ends in \r\n
   a.body = all.substr(end + 4);
   if (a.headers.find("Transfer-Encoding: chunked") != std::string::npos) {
     std::string body;
@@ -152,9 +153,10 @@ class MetricsEndpointTest : public KcrdFixture {
 TEST_F(MetricsEndpointTest, ServesTextFormatOnTheConfiguredAddressOnly) {
   HttpAnswer a = HttpGet(port_, "/metrics");
   ASSERT_EQ(a.status, 200);
-  // Text format 0.0.4 (prometheus-cpp 1.0.1 labels it "text/plain;
-  // charset=utf-8", which Prometheus reads as 0.0.4; it has no OpenMetrics).
-  EXPECT_NE(a.headers.find("Content-Type: text/plain"), std::string::npos) << a.headers;
+  // Text format 0.0.4, saying so.
+  EXPECT_NE(a.headers.find("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), std::string::npos)
+      << a.headers;
+  EXPECT_EQ(a.body.find("# EOF"), std::string::npos);
   EXPECT_NE(a.body.find("# TYPE kcr_cri_requests_total counter"), std::string::npos);
   EXPECT_NE(a.body.find("kcr_build_info{"), std::string::npos);
   EXPECT_NE(a.body.find("process_resident_memory_bytes "), std::string::npos);
@@ -170,6 +172,41 @@ TEST_F(MetricsEndpointTest, ServesTextFormatOnTheConfiguredAddressOnly) {
       EXPECT_NE(line.find("0100007F" + std::string(hex)), std::string::npos) << line;
     }
   EXPECT_EQ(listeners, 1);
+}
+
+TEST_F(MetricsEndpointTest, ServesOpenMetricsWhenTheScraperPrefersIt) {
+  // Prometheus 2.42's Accept header.
+  HttpAnswer a = HttpGet(port_, "/metrics",
+                         "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                         "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n");
+  ASSERT_EQ(a.status, 200);
+  EXPECT_NE(a.headers.find("Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"),
+            std::string::npos)
+      << a.headers;
+  EXPECT_NE(a.body.find("# TYPE kcr_cri_requests counter\n"), std::string::npos) << a.body;
+  EXPECT_NE(a.body.find("# TYPE process_cpu_seconds counter\n# UNIT process_cpu_seconds seconds\n"),
+            std::string::npos)
+      << a.body;
+  ASSERT_GE(a.body.size(), 6u);
+  EXPECT_EQ(a.body.substr(a.body.size() - 6), "# EOF\n");
+  // Text when it prefers text.
+  HttpAnswer t = HttpGet(port_, "/metrics", "Accept: application/openmetrics-text;q=0.2,text/plain;q=0.9\r\n");
+  EXPECT_NE(t.headers.find("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), std::string::npos)
+      << t.headers;
+}
+
+// kcr_build_info names the commit of the tree kcrd was built from (taken at
+// build time, not when CMake configured).
+TEST_F(MetricsEndpointTest, BuildInfoNamesTheCommitKcrdWasBuiltFrom) {
+  CmdResult head = e2e::Run({"/usr/bin/git", "-C", KCR_SOURCE_DIR, "rev-parse", "HEAD"});
+  if (access("/usr/bin/git", X_OK) != 0) GTEST_SKIP() << "git missing";
+  if (head.exit_code != 0) GTEST_SKIP() << "the source tree is no git checkout: " << head.out;
+  std::string commit = head.out.substr(0, head.out.find_first_of("\r\n"));
+  ASSERT_EQ(commit.size(), 40u) << head.out;
+  HttpAnswer a = HttpGet(port_, "/metrics");
+  ASSERT_EQ(a.status, 200);
+  EXPECT_NE(a.body.find("git_commit=\"" + commit + "\""), std::string::npos)
+      << "HEAD is " << commit << "; build info: " << a.body.substr(a.body.find("kcr_build_info{"), 200);
 }
 
 TEST_F(MetricsEndpointTest, CountersMoveByExactlyWhatTheCallsDid) {
@@ -231,6 +268,9 @@ TEST_F(MetricsEndpointTest, PromtoolLintsALiveScrapeClean) {
   EXPECT_TRUE(RemovePod(*pod).ok());
 }
 
+// A real Prometheus (Debian's 2.42) scrapes kcrd: it asks for OpenMetrics
+// first, so this also checks kcrd's OpenMetrics output parses; the
+// counters it stored moved by exactly what the CRI calls did.
 TEST_F(MetricsEndpointTest, RealPrometheusScrapesKcrd) {
   if (access("/usr/bin/prometheus", X_OK) != 0) GTEST_SKIP() << "prometheus missing: install Debian's prometheus";
   int web = FreePort();
@@ -256,11 +296,9 @@ TEST_F(MetricsEndpointTest, RealPrometheusScrapesKcrd) {
   ASSERT_EQ(posix_spawn(&prometheus_, args[0], &fa, nullptr, args.data(), environ), 0);
   posix_spawn_file_actions_destroy(&fa);
 
-  auto pod = RunPod(PodConfig("scraped"));
-  ASSERT_TRUE(pod.ok()) << pod.status();
-  ASSERT_TRUE(RemovePod(*pod).ok());
-  // Prometheus's instant queries until both hold: it scrapes every second.
-  auto query = [&](const std::string& q) {
+  // Prometheus's instant query: the value of the one series `q` selects,
+  // or nullopt when it selects none (yet).
+  auto query = [&](const std::string& q) -> std::optional<double> {
     std::string enc;
     for (char c : q) {
       if (isalnum(static_cast<unsigned char>(c)) || c == '_') {
@@ -271,30 +309,90 @@ TEST_F(MetricsEndpointTest, RealPrometheusScrapesKcrd) {
         enc += h;
       }
     }
-    return HttpGet(web, "/api/v1/query?query=" + enc).body;
+    auto j = nlohmann::json::parse(HttpGet(web, "/api/v1/query?query=" + enc).body, nullptr, false);
+    if (j.is_discarded() || j.value("status", "") != "success" || j["data"]["result"].size() != 1) return std::nullopt;
+    return std::stod(j["data"]["result"][0]["value"][1].get<std::string>());
   };
-  std::string up, runs;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    up = query("up{job=\"kcr\"}");
-    runs = query("kcr_cri_requests_total{job=\"kcr\",method=\"RunPodSandbox\",code=\"OK\"}");
-    auto value = [](const std::string& body) {
-      auto j = nlohmann::json::parse(body, nullptr, false);
-      if (j.is_discarded() || j.value("status", "") != "success" || j["data"]["result"].empty()) return std::string();
-      return j["data"]["result"][0]["value"][1].get<std::string>();
-    };
-    if (value(up) == "1" && value(runs) == "1") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  EXPECT_NE(up.find("\"value\":["), std::string::npos) << up << fs::ReadFile(log).value_or("");
-  EXPECT_NE(up.find(",\"1\"]"), std::string::npos) << up;
-  EXPECT_NE(runs.find(",\"1\"]"), std::string::npos) << runs;
+  // Polls until `q` has value `want` (Prometheus scrapes every second).
+  auto wait_for = [&](const std::string& q, double want) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::optional<double> v;
+    while (std::chrono::steady_clock::now() < deadline) {
+      v = query(q);
+      if (v == want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    ADD_FAILURE() << q << " is " << (v ? std::to_string(*v) : "absent") << ", want " << want << "\n"
+                  << fs::ReadFile(log).value_or("");
+    return false;
+  };
+  ASSERT_TRUE(wait_for("up{job=\"kcr\"}", 1));
+  // The series these calls move, as Prometheus stored them before.
+  auto req = [](const std::string& method, const std::string& code) {
+    return "kcr_cri_requests_total{job=\"kcr\",method=\"" + method + "\",code=\"" + code + "\"}";
+  };
+  const std::map<std::string, double> want = {
+      {req("PullImage", "OK"), 1},
+      {req("PullImage", "NotFound"), 1},
+      {req("RunPodSandbox", "OK"), 2},
+      {req("StopPodSandbox", "OK"), 1},
+      {req("RemovePodSandbox", "OK"), 2},
+      {"kcr_cri_request_duration_seconds_count{job=\"kcr\",method=\"RunPodSandbox\"}", 2},
+      {"kcr_image_pulls_total{job=\"kcr\",result=\"success\"}", 1},
+      {"kcr_image_pulls_total{job=\"kcr\",result=\"failure\"}", 1},
+      {"kcr_image_pull_failures_total{job=\"kcr\",reason=\"not_found\"}", 1},
+      {"kcr_image_pull_failures_total{job=\"kcr\",reason=\"other\"}", 0},
+      {"kcr_image_pull_duration_seconds_count{job=\"kcr\"}", 2},
+      {"kcr_cni_operation_duration_seconds_count{job=\"kcr\",operation=\"ADD\",plugin=\"bridge\"}", 2},
+      {"kcr_cni_operation_failures_total{job=\"kcr\",operation=\"ADD\",plugin=\"bridge\"}", 0},
+      {"kcr_monitors_lost_total{job=\"kcr\"}", 0},
+  };
+  std::map<std::string, double> before;
+  for (const auto& [q, _] : want) before[q] = query(q).value_or(0);
+  const std::string bytes = "kcr_image_pull_bytes_total{job=\"kcr\"}";
+  before[bytes] = query(bytes).value_or(0);
+
+  ASSERT_TRUE(Pull("busybox").ok());
+  ::runtime::v1::ImageStatusRequest sreq;
+  sreq.mutable_image()->set_image("busybox");
+  ::runtime::v1::ImageStatusResponse sresp;
+  ASSERT_TRUE(Images().ImageStatus(Ctx().get(), sreq, &sresp).ok());
+  ASSERT_EQ(Pull("kcr-test/no-such-image:1").error_code(), grpc::StatusCode::NOT_FOUND);
+  auto a = RunPod(PodConfig("scraped-a"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = RunPod(PodConfig("scraped-b"));
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_TRUE(wait_for("kcr_pods{job=\"kcr\",state=\"ready\"}", 2));
+  ::runtime::v1::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(*a);
+  ::runtime::v1::StopPodSandboxResponse stopped;
+  ASSERT_TRUE(Runtime().StopPodSandbox(Ctx().get(), stop, &stopped).ok());
+  ASSERT_TRUE(RemovePod(*a).ok());
+  ASSERT_TRUE(RemovePod(*b).ok());
+
+  // The last call's count reached Prometheus: so did every earlier one's.
+  ASSERT_TRUE(wait_for(req("RemovePodSandbox", "OK"), before[req("RemovePodSandbox", "OK")] + 2));
+  for (const auto& [q, delta] : want) EXPECT_EQ(query(q).value_or(0) - before[q], delta) << q;
+  // A fresh root: the pull downloaded the config and every layer once.
+  EXPECT_EQ(query(bytes).value_or(0) - before[bytes], static_cast<double>(sresp.image().size()));
+  EXPECT_EQ(query("kcr_pods{job=\"kcr\",state=\"ready\"}"), 0);
+  EXPECT_EQ(query("kcr_image_pulls_in_flight{job=\"kcr\"}"), 0);
+  EXPECT_EQ(query("up{job=\"kcr\"}"), 1);
+  // Prometheus parsed OpenMetrics: its canonical bucket bounds ("1.0"; text
+  // format 0.0.4 from prometheus-cpp says "1").
+  EXPECT_EQ(query("kcr_cri_request_duration_seconds_bucket{job=\"kcr\",method=\"RunPodSandbox\",le=\"300.0\"}"), 2);
 }
 
 TEST_F(MetricsEndpointTest, HostileScrapersNeverStopCri) {
   // A bogus Accept header still gets the text format.
   HttpAnswer bogus = HttpGet(port_, "/metrics", "Accept: application/x-bogus;q=oops, */*;;;\r\n");
   EXPECT_EQ(bogus.status, 200);
+  EXPECT_NE(bogus.headers.find("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), std::string::npos)
+      << bogus.headers;
+  HttpAnswer bogus_om = HttpGet(port_, "/metrics", "Accept: application/openmetrics-text;q=oops;;\r\n");
+  EXPECT_EQ(bogus_om.status, 200);
+  EXPECT_NE(bogus_om.headers.find("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), std::string::npos)
+      << bogus_om.headers;
   EXPECT_NE(bogus.body.find("kcr_build_info"), std::string::npos);
   HttpAnswer nothing = HttpGet(port_, "/nothing-here");
   EXPECT_EQ(nothing.status, 404);
@@ -372,6 +470,47 @@ TEST_F(MetricsEndpointTest, SighupChangesTheLogLevel) {
   std::string log = fs::ReadFile(log_).value_or("");
   EXPECT_NE(log.find("\"method\":\"RunPodSandbox\",\"pod_id\":\"" + *pod + "\""), std::string::npos) << log;
   EXPECT_TRUE(RemovePod(*pod).ok());
+}
+
+// A failed CRI call is logged once (by the interceptor, not again by the
+// handler), with its method, the object it names, its code, its message
+// and its duration.
+TEST_F(MetricsEndpointTest, AFailedCallIsOneLogLineWithItsObjectCodeAndDuration) {
+  Stop();
+  Start("\n[log]\nlevel = \"debug\"\nformat = \"json\"\n[metrics]\naddress = \"127.0.0.1:" +
+        std::to_string(port_) + "\"\n");
+  const std::string id = "0123456789abcdef-no-such-container";
+  ::runtime::v1::CheckpointContainerRequest req;
+  req.set_container_id(id);
+  req.set_location(dir_ + "/checkpoint.tar");
+  ::runtime::v1::CheckpointContainerResponse resp;
+  grpc::Status st = Runtime().CheckpointContainer(Ctx().get(), req, &resp);
+  ASSERT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  // The interceptor logs after the status is sent; Version's line follows it.
+  ASSERT_TRUE(VersionAnswers());
+  std::vector<nlohmann::json> lines;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool version_logged = false;
+  while (!version_logged && std::chrono::steady_clock::now() < deadline) {
+    lines.clear();
+    std::istringstream in(fs::ReadFile(log_).value_or(""));
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded()) continue;
+      if (j.value("method", "") == "Version") version_logged = true;
+      if (line.find(id) != std::string::npos) lines.push_back(j);
+    }
+    if (!version_logged) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(lines.size(), 1u) << fs::ReadFile(log_).value_or("");
+  const nlohmann::json& j = lines[0];
+  EXPECT_EQ(j.value("msg", ""), "CRI request failed") << j;
+  EXPECT_EQ(j.value("method", ""), "CheckpointContainer") << j;
+  EXPECT_EQ(j.value("container_id", ""), id) << j;
+  EXPECT_EQ(j.value("code", ""), "NotFound") << j;
+  EXPECT_NE(j.value("error", "").find(id), std::string::npos) << j;
+  EXPECT_TRUE(j.contains("duration_ms")) << j;
+  EXPECT_TRUE(j.contains("ts") && j.contains("level")) << j;
 }
 
 }  // namespace
