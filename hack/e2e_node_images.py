@@ -7,7 +7,14 @@ mirrors it). Thin stand-ins for the images of the module's test/images/*:
 
 - e2e-test-images/busybox:1.37.0-2 — critest's busybox (Debian's dynamic
   busybox with its glibc files: its sh looks commands up on $PATH, so
-  masked paths mask), every applet in /bin.
+  masked paths mask), every applet in /bin, plus /usr/bin/nmeter
+  (e2e-node-images/nmeter.c: Debian builds busybox without that applet,
+  and the Containers Lifecycle specs timestamp their logs with it), and
+  this Debian's bash as /bin/sh: busybox 1.35's ash drops environment
+  variables whose names are no shell identifiers (`data-1`) from what its
+  children get, and the envFrom specs run `sh -c env` expecting them (the
+  upstream image's busybox 1.37 passes them on). The images below are
+  built on this one.
 - e2e-test-images/agnhost:2.66.1 and :2.55 — busybox plus /agnhost built
   from the module (hack/k8s-tools.sh agnhost) with the C library files it
   links, /agnhost-2, /uploads, porter's localhost.crt/key, and
@@ -19,9 +26,14 @@ mirrors it). Thin stand-ins for the images of the module's test/images/*:
   /usr/local/bin/nnp printing "Effective uid: N"; CMD nnp.
 - e2e-test-images/nonroot:1.5 — busybox with USER 1234.
 - pause:3.10.2 — a static /pause that exits on SIGTERM/SIGINT.
+- e2e-test-images/glibc-dns-testing:2.1.1 — the node specs that use it
+  ("Hostname of Pod", "Override hostname of Pod") run only
+  `sh -c 'echo $(hostname)";"$(hostname -f)";"'`: busybox plus this
+  Debian's (bookworm, the upstream image's base) glibc `hostname` and an
+  /etc/nsswitch.conf looking up hosts in files first, as Debian's does
+  (glibc's default asks DNS first). Its coredns is not included.
 Images whose upstream content cannot be rebuilt here (perl, npb, pytorch,
-etcd, glibc-dns-testing with coredns, images pinned by digest) are not
-built: the specs that need them are reported by hack/node-conformance.sh.
+etcd, images pinned by digest) are not built: the specs that need them are reported by hack/node-conformance.sh.
 
 Usage: e2e_node_images.py [AGNHOST_BINARY]  (default: hack/k8s-tools.sh agnhost)
 """
@@ -63,6 +75,11 @@ def shared_libs(layer, binary):
                 layer.file(path.lstrip("/"), f.read(), mode=0o755)
 
 
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def module_dir():
     """The k8s.io/kubernetes module in Go's module cache (porter's test
     certificate lives there)."""
@@ -93,17 +110,24 @@ def agnhost_layer(binary):
 
 
 def main():
-    busybox = e2e_busybox()
-    image(REG, E2E + "busybox", ["1.37.0-2", "1.36.1-1"], [busybox], {"Cmd": ["sh"]})
-    image(REG, E2E + "agnhost", ["2.66.1", "2.55"], [busybox, agnhost_layer(agnhost_binary())],
+    nmeter = Layer().file("usr/bin/nmeter", static_program("nmeter", "e2e-node-images"), mode=0o755).build()
+    sh = Layer().file("bin/sh", read("/bin/bash"), mode=0o755)
+    shared_libs(sh, "/bin/bash")
+    busybox = [e2e_busybox(), nmeter, sh.build()]
+    image(REG, E2E + "busybox", ["1.37.0-2", "1.36.1-1"], busybox, {"Cmd": ["sh"]})
+    image(REG, E2E + "agnhost", ["2.66.1", "2.55"], busybox + [agnhost_layer(agnhost_binary())],
           {"Entrypoint": ["/agnhost"], "Cmd": ["pause"],
            "ExposedPorts": {f"{p}/tcp": {} for p in (80, 8080, 8081, 9376, 5000)}})
     nginx = Layer().file("usr/sbin/nginx", static_program("fake_nginx"), mode=0o755).dir("var/run").build()
-    image(REG, E2E + "nginx", ["1.27.0-2", "1.28.0-2"], [busybox, nginx],
+    image(REG, E2E + "nginx", ["1.27.0-2", "1.28.0-2"], busybox + [nginx],
           {"Entrypoint": ["/usr/sbin/nginx", "-g", "daemon off;"], "Cmd": None, "ExposedPorts": {"80/tcp": {}}})
     nnp = Layer().file("usr/local/bin/nnp", static_program("nonewprivs"), mode=0o4755).build()
-    image(REG, E2E + "nonewprivs", ["1.4"], [busybox, nnp], {"Cmd": ["nnp"]})
-    image(REG, E2E + "nonroot", ["1.5"], [busybox], {"User": "1234"})
+    image(REG, E2E + "nonewprivs", ["1.4"], busybox + [nnp], {"Cmd": ["nnp"]})
+    image(REG, E2E + "nonroot", ["1.5"], busybox, {"User": "1234"})
+    hostname = Layer().file("bin/hostname", read("/bin/hostname"), mode=0o755)
+    shared_libs(hostname, "/bin/hostname")
+    hostname.file("etc/nsswitch.conf", "hosts: files dns\n")
+    image(REG, E2E + "glibc-dns-testing", ["2.1.1"], busybox + [hostname.build()])
     pause = Layer().file("pause", static_program("pause", "e2e-node-images"), mode=0o755).build()
     image(REG, "pause", ["3.10.2"], [pause], {"Entrypoint": ["/pause"], "Cmd": None, "Env": None})
     print("e2e_node images: pushed")

@@ -70,14 +70,19 @@ nsenter --net="/run/netns/$KCR_NODE_NETNS" -- \
   "$ginkgo" --procs="${KCR_NODE_CONFORMANCE_PROCS:-4}" --no-color --focus="${KCR_NODE_CONFORMANCE_FOCUS:-\[NodeConformance\]}" \
   --output-dir="$out" --json-report=report.json --timeout=2h "$@" "$suite" -- \
   --start-services=false --prepull-images=false --host="https://$KCR_NODE_IP:6443" --bearer-token="$token" \
-  --node-name="$KCR_NODE_NAME" \
+  --node-name="$KCR_NODE_NAME" --dns-domain=cluster.local \
   --container-runtime-endpoint="$CONTAINER_RUNTIME_ENDPOINT" --image-service-endpoint="$CONTAINER_RUNTIME_ENDPOINT" \
   --container-runtime-process-name=kcrd --container-runtime-pid-file="$cluster/pid/kcrd" \
   --report-dir="$out/junit" || rc=$?
 
+# The verdict is the report's: a spec that cannot pass on this host
+# (hack/node-conformance-known.tsv) is skipped with its reason, any other
+# failure fails the run. No report: ginkgo's own status.
 if [[ -s $report ]]; then
   echo "---- node conformance $K8S_VERSION on kcr: every spec ----"
-  python3 "$root/hack/ginkgo_report.py" "$report" --all --known "$root/hack/node-conformance-known.tsv" |
-    tee "$out/specs.txt"
+  rc=0
+  python3 "$root/hack/ginkgo_report.py" "$report" --all --known "$root/hack/node-conformance-known.tsv" --status \
+    >"$out/specs.txt" || rc=$?
+  cat "$out/specs.txt"
 fi
 exit $rc
