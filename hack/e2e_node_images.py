@@ -17,9 +17,10 @@ mirrors it). Thin stand-ins for the images of the module's test/images/*:
   built on this one.
 - e2e-test-images/agnhost:2.66.1 and :2.55 — busybox plus /agnhost built
   from the module (hack/k8s-tools.sh agnhost) with the C library files it
-  links, /agnhost-2, /uploads, porter's localhost.crt/key, and
-  user-defined-in-image (1000) in group-defined-in-image (50000), as its
-  Dockerfile makes; ENTRYPOINT /agnhost, CMD pause.
+  links, Debian's curl and bash, /agnhost-2, /uploads, porter's
+  localhost.crt/key, and user-defined-in-image (1000) in
+  group-defined-in-image (50000), as its Dockerfile makes; ENTRYPOINT
+  /agnhost, CMD pause.
 - e2e-test-images/nginx:1.27.0-2 and :1.28.0-2 — busybox plus critest's
   fake nginx (serves HTTP 200 on :80, writes /var/run/nginx.pid).
 - e2e-test-images/nonewprivs:1.4 — busybox plus a setuid-root
@@ -62,17 +63,21 @@ def agnhost_binary():
     return os.path.join(out, "agnhost")
 
 
-def shared_libs(layer, binary):
-    """Adds the shared objects BINARY links (as ldd resolves them here)."""
-    res = subprocess.run(["ldd", binary], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if res.returncode != 0:  # "not a dynamic executable": nothing to add
-        return
-    for line in res.stdout.splitlines():
-        parts = line.split()
-        path = parts[2] if "=>" in parts and len(parts) > 2 else parts[0]
-        if path.startswith("/") and os.path.exists(path):
-            with open(os.path.realpath(path), "rb") as f:
-                layer.file(path.lstrip("/"), f.read(), mode=0o755)
+def shared_libs(layer, *binaries):
+    """Adds the shared objects BINARIES link (as ldd resolves them here),
+    each once."""
+    paths = set()
+    for binary in binaries:
+        res = subprocess.run(["ldd", binary], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if res.returncode != 0:  # "not a dynamic executable": nothing to add
+            continue
+        for line in res.stdout.splitlines():
+            parts = line.split()
+            path = parts[2] if "=>" in parts and len(parts) > 2 else parts[0]
+            if path.startswith("/") and os.path.exists(path):
+                paths.add(path)
+    for path in sorted(paths):
+        layer.file(path.lstrip("/"), read(os.path.realpath(path)), mode=0o755)
 
 
 def read(path):
@@ -92,7 +97,12 @@ def agnhost_layer(binary):
     layer = Layer()
     with open(binary, "rb") as f:
         layer.file("agnhost", f.read(), mode=0o755)
-    shared_libs(layer, binary)
+    # Of what its Dockerfile adds from Alpine: curl (the exec lifecycle
+    # hooks' `curl http://...:8080/echo?msg=prestop`) and bash, this
+    # Debian's, with the libraries they link (busybox has nc and ip).
+    for tool in ("/usr/bin/curl", "/bin/bash"):
+        layer.file(tool.lstrip("/"), read(tool), mode=0o755)
+    shared_libs(layer, binary, "/usr/bin/curl", "/bin/bash")
     layer.symlink("agnhost-2", "agnhost")
     layer.dir("uploads")
     porter = os.path.join(module_dir(), "test/images/agnhost/porter")
