@@ -272,9 +272,12 @@ volumePluginDir: $DIR/kubelet/volume-plugins
 # Static pods (the node suite's mirror pod specs write their manifests to
 # the path kubelet's /configz names; without one, into their own cwd).
 staticPodPath: $DIR/static-pods
-address: $NODE_IP
+# Every address of the cluster's own namespace (lo and the node's veth):
+# the node suite reads the read-only port's /stats/summary at the node
+# address and /metrics/cadvisor at localhost:10255.
+address: 0.0.0.0
 healthzBindAddress: 127.0.0.1
-readOnlyPort: 0
+readOnlyPort: 10255
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: false}
