@@ -17,7 +17,7 @@ mirrors it). Thin stand-ins for the images of the module's test/images/*:
   built on this one.
 - e2e-test-images/agnhost:2.66.1 and :2.55 — busybox plus /agnhost built
   from the module (hack/k8s-tools.sh agnhost) with the C library files it
-  links, Debian's curl and bash, /agnhost-2, /uploads, porter's
+  links, Debian's curl, bash and netcat-openbsd (as nc), /agnhost-2, /uploads, porter's
   localhost.crt/key, and user-defined-in-image (1000) in
   group-defined-in-image (50000), as its Dockerfile makes; ENTRYPOINT
   /agnhost, CMD pause.
@@ -38,12 +38,15 @@ etcd, images pinned by digest) are not built: the specs that need them are repor
 
 Usage: e2e_node_images.py [AGNHOST_BINARY]  (default: hack/k8s-tools.sh agnhost)
 """
+import glob
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from critest_images import E2E, REG, e2e_busybox, static_program  # noqa: E402
+from critest_images import CACHE, E2E, REG, e2e_busybox, static_program  # noqa: E402
 from oci_image import Layer, image  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,6 +83,18 @@ def shared_libs(layer, *binaries):
         layer.file(path.lstrip("/"), read(os.path.realpath(path)), mode=0o755)
 
 
+def debian_program(package, path):
+    """PATH of Debian's PACKAGE (apt-get download, cached like critest's
+    busybox), unpacked in a temporary directory: (program, directory)."""
+    deb = glob.glob(os.path.join(CACHE, package + "_*.deb"))
+    if not deb:
+        subprocess.run(["apt-get", "download", package], cwd=CACHE, check=True, stdout=subprocess.DEVNULL)
+        deb = glob.glob(os.path.join(CACHE, package + "_*.deb"))
+    out = tempfile.mkdtemp()
+    subprocess.run(["dpkg-deb", "-x", deb[0], out], check=True)
+    return os.path.join(out, path), out
+
+
 def read(path):
     with open(path, "rb") as f:
         return f.read()
@@ -98,11 +113,15 @@ def agnhost_layer(binary):
     with open(binary, "rb") as f:
         layer.file("agnhost", f.read(), mode=0o755)
     # Of what its Dockerfile adds from Alpine: curl (the exec lifecycle
-    # hooks' `curl http://...:8080/echo?msg=prestop`) and bash, this
-    # Debian's, with the libraries they link (busybox has nc and ip).
+    # hooks' `curl http://...:8080/echo?msg=prestop`), bash and
+    # netcat-openbsd as nc (the networking specs' `nc -w 1 -u`: busybox's
+    # nc has no UDP), this Debian's, with the libraries they link.
     for tool in ("/usr/bin/curl", "/bin/bash"):
         layer.file(tool.lstrip("/"), read(tool), mode=0o755)
-    shared_libs(layer, binary, "/usr/bin/curl", "/bin/bash")
+    nc, tmp = debian_program("netcat-openbsd", "bin/nc.openbsd")
+    layer.file("usr/bin/nc", read(nc), mode=0o755)
+    shared_libs(layer, binary, "/usr/bin/curl", "/bin/bash", nc)
+    shutil.rmtree(tmp)
     layer.symlink("agnhost-2", "agnhost")
     layer.dir("uploads")
     porter = os.path.join(module_dir(), "test/images/agnhost/porter")
