@@ -42,8 +42,15 @@ grpc::Status RuntimeService::ReopenContainerLog(grpc::ServerContext*, const v1::
 grpc::Status RuntimeService::UpdatePodSandboxResources(grpc::ServerContext*,
                                                        const v1::UpdatePodSandboxResourcesRequest* req,
                                                        v1::UpdatePodSandboxResourcesResponse*) {
-  // kubelet's in-place pod resize: the pod's cgroup gets the pod-level
-  // resources (its containers' sum plus the overhead kubelet computed).
+  // kubelet's in-place pod resize tells the runtime the pod's new
+  // resources before it writes its own pod cgroup (linux.cgroup_parent) and
+  // after, on a rollback. That cgroup is kubelet's: it writes it itself,
+  // with the pod overhead `resources` leaves out, so kcr leaves it alone as
+  // containerd and CRI-O do. Writing it too would put limits without the
+  // overhead there: for a pod with overhead, lower than kubelet's, and one
+  // below the pod's usage fails (EBUSY on v1) a resize kubelet accepted.
+  // kcr writes only a pod cgroup it made itself (a pod without
+  // cgroup_parent), where no one else would.
   auto pod = d_.store.GetSandbox(req->pod_sandbox_id());
   if (!pod.ok()) return ToGrpc(pod.status());
   auto res = ResourcesFromCri(req->resources());
@@ -54,6 +61,7 @@ grpc::Status RuntimeService::UpdatePodSandboxResources(grpc::ServerContext*,
   // Under systemd the pod's slice is systemd's (kubelet sets its properties
   // there); kcr writes only its own subtree.
   if (d_.cgroups.Driver() == "systemd") return grpc::Status::OK;
+  if (!SandboxConfigOf(*pod).linux().cgroup_parent().empty()) return grpc::Status::OK;
   if (absl::Status st = d_.cgroups.Update(pod->cgroup_parent, *res); !st.ok())
     return ToGrpc(Annotate(st, "update resources of pod " + pod->id), "UpdatePodSandboxResources");
   return grpc::Status::OK;

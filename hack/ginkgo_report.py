@@ -9,10 +9,12 @@ benchmarks unless -benchmark; a focused run leaves out the rest): they were
 never meant to run in it. "Skipped" are specs that were selected and then
 skipped themselves (Skip() with a reason: no AppArmor on this host, ...).
 
-Usage: ginkgo_report.py REPORT.json [--all] [--known FILE]
+Usage: ginkgo_report.py REPORT.json [--all] [--known FILE] [--status]
   --all lists passed specs too; --known FILE holds lines "REGEX<TAB>REASON":
-  a failed spec whose failure message matches REGEX is listed (and still
-  counted) as failed, with REASON: why it cannot pass on this host.
+  a failed spec whose name or failure message REGEX matches (re.search) is
+  one that cannot pass on this host: it is listed and counted as skipped,
+  with REASON and the first line of its failure. --status: exit 1 when a
+  spec (or a suite node) failed otherwise, 0 when none did.
 """
 import re
 import json
@@ -35,6 +37,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     show_all = "--all" in argv[2:]
+    status = "--status" in argv[2:]
     known = []
     if "--known" in argv[2:]:
         with open(argv[argv.index("--known") + 1]) as f:
@@ -69,16 +72,18 @@ def main(argv):
                 counts["skipped"] += 1
                 lines.append(f"skipped  {name(spec)} -- pending in the suite")
             else:
-                counts["failed"] += 1
                 full = (spec.get("Failure") or {}).get("Message") or ""
-                env = [w for rx, w in known if rx.search(full)]
+                env = [w for rx, w in known if rx.search(name(spec)) or rx.search(full)]
                 if env:
-                    why = "cannot pass on this host: " + env[0]
+                    counts["skipped"] += 1
+                    lines.append(f"skipped  {name(spec)} -- cannot pass on this host: {env[0]} ({state}: {why})")
+                    continue
+                counts["failed"] += 1
                 lines.append(f"{state:8s} {name(spec)} -- {why}")
     for line in lines:
         print(line)
     print("ginkgo: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    return 0
+    return 1 if status and counts["failed"] else 0
 
 
 if __name__ == "__main__":

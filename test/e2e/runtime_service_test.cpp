@@ -989,3 +989,37 @@ TEST_F(RuntimeServiceTest, TwentyPodsAtOnce) {
 
 }  // namespace
 }  // namespace kcr::e2e
+
+namespace kcr::e2e {
+namespace {
+
+// kubelet's in-place pod resize calls UpdatePodSandboxResources before it
+// writes its own pod cgroup (linux.cgroup_parent) itself, with the pod
+// overhead the request leaves out: kcr must not write that cgroup (as
+// containerd and CRI-O don't); a pod cgroup kcr made is still kcr's to size.
+TEST_F(RuntimeServiceTest, PodResizeLeavesKubeletsPodCgroupToKubelet) {
+  auto pc = PodConfig("kubelet-parent");
+  const std::string parent = cgroup_parent_ + "/kubepods-pod-resize";
+  pc.mutable_linux()->set_cgroup_parent(parent);
+  auto pod = RunPod(pc);
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  const std::string limit_file = MemoryCgroupDir(parent) + "/" + MemoryLimitFile();
+  auto before = fs::ReadFile(limit_file);
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  v1::UpdatePodSandboxResourcesRequest ureq;
+  ureq.set_pod_sandbox_id(*pod);
+  ureq.mutable_resources()->set_memory_limit_in_bytes(256 << 20);
+  ureq.mutable_overhead()->set_memory_limit_in_bytes(64 << 20);
+  v1::UpdatePodSandboxResourcesResponse uresp;
+  grpc::Status g = Runtime().UpdatePodSandboxResources(Ctx().get(), ureq, &uresp);
+  ASSERT_TRUE(g.ok()) << g.error_message();
+  EXPECT_EQ(fs::ReadFile(limit_file).value_or("<missing>"), *before) << "kcr wrote kubelet's pod cgroup";
+  // Still checked: a pod that is not there.
+  ureq.set_pod_sandbox_id(std::string(64, 'e'));
+  EXPECT_EQ(Runtime().UpdatePodSandboxResources(Ctx().get(), ureq, &uresp).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(RemovePod(*pod).ok());
+}
+
+}  // namespace
+}  // namespace kcr::e2e

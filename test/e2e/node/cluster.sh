@@ -31,6 +31,12 @@
 # Programs: $KCR_K8S_BIN (default /usr/local/lib/kcr-tools/bin/k8s-v1.37.2),
 # $KCR_TOOLS_BIN/crictl, and $KCR_BUILD_DIR/bin/kcrd (default build/ of this
 # checkout). Logs: DIR/log/<program>.log.
+#
+# KCR_NODE_RUNTIME=containerd at `up` puts Debian's containerd (1.6, runc,
+# cgroupfs) under the same kubelet instead of kcrd, for bench/kubelet_pods.sh:
+# its root, state, socket and config under DIR, the same CNI configuration
+# and registry mirrors (hosts.toml), restrict_oom_score_adj as this host
+# needs. The choice is recorded in DIR; env, restart-* and down follow it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../../.." && pwd)
@@ -64,7 +70,12 @@ names() {  # DIR -> the per-cluster names, in globals
   VETH=kn${id}
   BRIDGE=kb${id}
   KUBECONFIG_FILE=$DIR/admin.kubeconfig
-  SOCK=$DIR/ks/kcr.sock
+  RUNTIME=$(cat "$DIR/runtime" 2>/dev/null || echo "${KCR_NODE_RUNTIME:-kcr}")
+  case $RUNTIME in
+    kcr) SOCK=$DIR/ks/kcr.sock RUNTIME_PROC=kcrd ;;
+    containerd) SOCK=$DIR/cs/containerd.sock RUNTIME_PROC=containerd ;;
+    *) die "KCR_NODE_RUNTIME: kcr or containerd, not $RUNTIME" ;;
+  esac
 }
 
 in_ns() { nsenter --net="/run/netns/$NETNS" -- "$@"; }
@@ -200,6 +211,55 @@ EOT
 EOT
 }
 
+# Debian's containerd in place of kcrd: everything under DIR/cs, the CRI
+# plugin's CNI and registry settings the ones kcr gets, the static pause
+# stand-in (hack/e2e_node_images.py) as its sandbox image.
+containerd_config() {
+  local d=$DIR/cs h
+  mkdir -p "$d"
+  for h in docker.io registry.k8s.io gcr.io; do
+    mkdir -p "$d/certs.d/$h"
+    printf 'server = "http://127.0.0.1:5000"\n[host."http://127.0.0.1:5000"]\n  capabilities = ["pull", "resolve"]\n' \
+      >"$d/certs.d/$h/hosts.toml"
+  done
+  cat >"$DIR/containerd.toml" <<EOT
+version = 2
+root = "$d/root"
+state = "$d/state"
+[grpc]
+  address = "$SOCK"
+[ttrpc]
+  address = "$SOCK.ttrpc"
+[debug]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$d/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.10.2"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  restrict_oom_score_adj = true
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  default_runtime_name = "runc"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  SystemdCgroup = false
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "$d/certs.d"
+[plugins."io.containerd.grpc.v1.cri".cni]
+  conf_dir = "$DIR/net.d"
+  bin_dir = "/usr/lib/cni"
+EOT
+}
+
+start_runtime() {
+  case $RUNTIME in
+    kcr) start kcrd "$BUILD/bin/kcrd" --config "$DIR/kcr.toml" ;;
+    containerd) start containerd containerd --config "$DIR/containerd.toml" ;;
+  esac
+}
+
 # kubelet_config FILE DRIVER [EXTRA-YAML]
 kubelet_config() {
   cat >"$1" <<EOT
@@ -213,9 +273,15 @@ cgroupRoot: /$CGROOT
 containerRuntimeEndpoint: unix://$SOCK
 podLogsDir: $DIR/pod-logs
 volumePluginDir: $DIR/kubelet/volume-plugins
-address: $NODE_IP
+# Static pods (the node suite's mirror pod specs write their manifests to
+# the path kubelet's /configz names; without one, into their own cwd).
+staticPodPath: $DIR/static-pods
+# Every address of the cluster's own namespace (lo and the node's veth):
+# the node suite reads the read-only port's /stats/summary at the node
+# address and /metrics/cadvisor at localhost:10255.
+address: 0.0.0.0
 healthzBindAddress: 127.0.0.1
-readOnlyPort: 0
+readOnlyPort: 10255
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: false}
@@ -248,7 +314,11 @@ up() {
   names "$1"
   [[ -x $K8S_BIN/kubelet && -x $K8S_BIN/kube-apiserver && -x $K8S_BIN/etcd ]] ||
     die "Kubernetes programs missing in $K8S_BIN (hack/k8s-tools.sh builds them)"
-  [[ -x $BUILD/bin/kcrd ]] || die "no kcrd at $BUILD/bin/kcrd (KCR_BUILD_DIR)"
+  if [[ $RUNTIME == kcr ]]; then
+    [[ -x $BUILD/bin/kcrd ]] || die "no kcrd at $BUILD/bin/kcrd (KCR_BUILD_DIR)"
+  else
+    command -v containerd >/dev/null || die "no containerd (Debian's package)"
+  fi
   # A cluster left in DIR by a killed run is taken down first.
   if [[ -f $DIR/cluster.env ]]; then
     log "taking down the stale cluster in $DIR"
@@ -256,12 +326,14 @@ up() {
   fi
   local t0=$SECONDS
   rm -rf "$DIR"
-  mkdir -p "$DIR"/{log,pid,pod-logs,kubelet}
+  names "$1"  # the runtime asked for now, not the stale cluster's
+  mkdir -p "$DIR"/{log,pid,pod-logs,kubelet,static-pods}
   record_host
   cat >"$DIR/cluster.env" <<EOT
 DIR=$DIR
 NETNS=$NETNS
 EOT
+  echo "$RUNTIME" >"$DIR/runtime"
 
   # Namespace, veth (both ends inside), loopback.
   ip netns add "$NETNS"
@@ -286,6 +358,7 @@ EOT
   kubeconfig "$KUBECONFIG_FILE" admin
   kubeconfig "$DIR/kubelet.kubeconfig" kubelet
   kcr_config
+  [[ $RUNTIME == containerd ]] && containerd_config
 
   # Registry relay, then etcd.
   nsenter --net="/run/netns/$NETNS" -- true  # the namespace is usable
@@ -295,7 +368,7 @@ EOT
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster kcr-node=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
-  start kcrd "$BUILD/bin/kcrd" --config "$DIR/kcr.toml"
+  start_runtime
   wait_for ${KCR_NODE_ETCD_WAIT:-60} etcd in_ns curl -sf http://127.0.0.1:2379/health
   start kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers=http://127.0.0.1:2379 \
     --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port=6443 \
@@ -308,10 +381,12 @@ EOT
     --kubelet-client-certificate="$DIR/pki/admin.crt" --kubelet-client-key="$DIR/pki/admin.key" \
     --kubelet-preferred-address-types=InternalIP --profiling=false
   # kcrd answers long before the API server is up: its cgroup driver
-  # decides kubelet's.
-  wait_for 60 kcrd crictl_ version
-  local driver
-  driver=$(crictl_ info -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["config"]["cgroupDriver"])')
+  # decides kubelet's (containerd 1.6 has no RuntimeConfig; runc's is
+  # cgroupfs as configured).
+  wait_for 60 "$RUNTIME_PROC" crictl_ version
+  local driver=cgroupfs
+  [[ $RUNTIME == kcr ]] &&
+    driver=$(crictl_ info -o json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["config"]["cgroupDriver"])')
   echo "$driver" >"$DIR/cgroup-driver"
   kubelet_config "$DIR/kubelet.yaml" "$driver"
   # kube-controller-manager gives up if the API server is not healthy
@@ -368,6 +443,8 @@ KCR_NODE_NAME=$NODE
 KCR_NODE_IP=$NODE_IP
 KCR_NODE_CGROUP_ROOT=/$CGROOT
 KCR_NODE_CGROUP_DRIVER=$(cat "$DIR/cgroup-driver" 2>/dev/null)
+KCR_NODE_RUNTIME=$RUNTIME
+KCR_NODE_RUNTIME_PID=$(cat "$DIR/pid/$RUNTIME_PROC" 2>/dev/null)
 KCR_NODE_KUBECTL=$DIR/kubectl
 KCR_NODE_CRICTL=$DIR/crictl
 KUBECONFIG=$KUBECONFIG_FILE
@@ -384,8 +461,9 @@ restart_kubelet() {
 
 restart_kcrd() {
   names "$1"
+  [[ $RUNTIME == kcr ]] || die "restart-kcrd: the runtime of $DIR is $RUNTIME"
   stop kcrd 30
-  start kcrd "$BUILD/bin/kcrd" --config "$DIR/kcr.toml"
+  start_runtime
   wait_for 60 kcrd crictl_ version
 }
 
@@ -416,13 +494,14 @@ down() {
   # Pods go through kcrd, so monitors, pod network namespaces, overlay
   # mounts and container cgroups go the way kcr removes them. A kcrd that
   # died is started again for that (it reconnects to the monitors).
-  if [[ -d $DIR/ks ]] && ! alive kcrd && ((have_ns)) && [[ -x $BUILD/bin/kcrd ]]; then
-    start kcrd "$BUILD/bin/kcrd" --config "$DIR/kcr.toml"
+  if [[ -d $(dirname "$SOCK") ]] && ! alive "$RUNTIME_PROC" && ((have_ns)) &&
+    { [[ $RUNTIME != kcr ]] || [[ -x $BUILD/bin/kcrd ]]; }; then
+    start_runtime
     for _ in $(seq 1 100); do crictl_ version >/dev/null 2>&1 && break; sleep 0.1; done
   fi
   remove_pods
   local n
-  for n in kcrd kube-scheduler kube-controller-manager kube-apiserver etcd relay; do stop "$n"; done
+  for n in "$RUNTIME_PROC" kube-scheduler kube-controller-manager kube-apiserver etcd relay; do stop "$n"; done
 
   # Anything still in the node's cgroups or the namespace is a leftover of
   # a crash: it is this cluster's by where it runs.
@@ -492,8 +571,8 @@ down() {
     done <"$DIR/host/sysctl"
   fi
   # Data goes; logs, certificates and configuration stay for a post-mortem.
-  rm -rf "$DIR/kr" "$DIR/ks" "$DIR/etcd" "$DIR/kubelet" "$DIR/pod-logs" "$DIR/cni-ipam"
-  rm -f "$DIR/cluster.env"
+  rm -rf "$DIR/kr" "$DIR/ks" "$DIR/cs" "$DIR/static-pods" "$DIR/etcd" "$DIR/kubelet" "$DIR/pod-logs" "$DIR/cni-ipam"
+  rm -f "$DIR/cluster.env" "$DIR/runtime"
   if ((${#leftovers[@]})); then
     log "down in $((SECONDS - t0)) s, with leftovers:"
     printf '  %s\n' "${leftovers[@]}" >&2
