@@ -104,6 +104,13 @@ token_ttl = "1m"
 # Prometheus endpoint "host:port" serving /metrics (text format 0.0.4);
 # empty disables it. IPv6 as "[::1]:1338".
 address = "127.0.0.1:1338"
+
+[cdi]
+# Directories of CDI spec files (*.json, *.yaml, *.yml) naming the devices
+# CreateContainer's cdi_devices and cdi.k8s.io/ annotations ask for. A
+# later directory overrides an earlier one; changes are picked up without
+# a restart. Malformed files are logged and listed in Status' verbose info.
+spec_dirs = ["/etc/cdi", "/var/run/cdi"]
 )";
 }
 
@@ -175,6 +182,10 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& origin)
                                       "\" is not auto, cgroupfs or systemd");
   KCR_RETURN_IF_ERROR(Get(v["cni"]["conf_dir"], "cni.conf_dir", c.cni_conf_dir));
   KCR_RETURN_IF_ERROR(GetStrings(v["cni"]["bin_dirs"], "cni.bin_dirs", c.cni_bin_dirs));
+  KCR_RETURN_IF_ERROR(GetStrings(v["cdi"]["spec_dirs"], "cdi.spec_dirs", c.cdi_spec_dirs));
+  for (const auto& d : c.cdi_spec_dirs)
+    if (d.empty() || d[0] != '/')
+      return absl::InvalidArgumentError("config key cdi.spec_dirs: \"" + d + "\" is not an absolute path");
   KCR_RETURN_IF_ERROR(Get(v["images"]["pause_image"], "images.pause_image", c.pause_image));
   int64_t n = c.max_parallel_layers;
   KCR_RETURN_IF_ERROR(Get(v["images"]["max_parallel_layers"], "images.max_parallel_layers", n));

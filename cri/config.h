@@ -50,6 +50,9 @@ struct Config {
   std::string streaming_tls_cert, streaming_tls_key;  // both: https
   int64_t streaming_token_ttl_ms = 60000;  // how long an Exec/Attach/PortForward URL stays valid
   std::string metrics_address = "127.0.0.1:1338";  // Prometheus /metrics; empty: off
+
+  // [cdi] spec_dirs: where CDI spec files are read, in increasing priority.
+  std::vector<std::string> cdi_spec_dirs = {"/etc/cdi", "/var/run/cdi"};
 };
 
 // Parses TOML text on top of the defaults. InvalidArgument naming the key on

@@ -111,4 +111,17 @@ TEST(Config, ImagePullLimits) {
   }
 }
 
+// [cdi] spec_dirs: CDI's two directories by default, absolute paths only.
+TEST(Config, CdiSpecDirs) {
+  auto d = ParseConfig(DefaultConfigToml(), "default");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->cdi_spec_dirs, (std::vector<std::string>{"/etc/cdi", "/var/run/cdi"}));
+  auto c = ParseConfig("[cdi]\nspec_dirs = [\"/tmp/a\"]\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->cdi_spec_dirs, std::vector<std::string>{"/tmp/a"});
+  c = ParseConfig("[cdi]\nspec_dirs = [\"relative\"]\n", "t");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("cdi.spec_dirs"), absl::string_view::npos) << c.status();
+}
+
 }  // namespace kcr::cri

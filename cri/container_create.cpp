@@ -7,6 +7,8 @@
 
 #include "common/fs.h"
 #include "common/log.h"
+#include "cri/container_cdi.h"
+#include "cri/container_hooks.h"
 #include "cri/container_spec.h"
 #include "cri/grpc_status.h"
 #include "cri/runtime_common.h"
@@ -62,6 +64,19 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
   }
   auto image = d_.images.Get(c.image().image());
   if (!image.ok()) return ToGrpc(Annotate(image.status(), "container image"));
+  // CDI devices (cdi_devices and cdi.k8s.io/ annotations), resolved before
+  // anything is made. An unknown device is FAILED_PRECONDITION naming it:
+  // the request is sound, this node lacks the device's spec (a driver may
+  // still install it); a malformed name is INVALID_ARGUMENT.
+  auto cdi_names = CdiDeviceNames(c);
+  if (!cdi_names.ok()) return ToGrpc(cdi_names.status());
+  std::optional<kcr::runtime::cdi::ContainerEdits> cdi_edits;
+  if (!cdi_names->empty()) {
+    auto e = cdi_.Resolve(*cdi_names);
+    if (!e.ok() && absl::IsNotFound(e.status())) return ToGrpc(absl::FailedPreconditionError(e.status().message()));
+    if (!e.ok()) return ToGrpc(e.status());
+    cdi_edits = std::move(*e);
+  }
   // Image volumes: read-only, of pulled images, with a sub path inside the
   // image; checked before anything is created. The record keeps the image
   // ID each resolved to (ContainerStatus reports it as image_ref).
@@ -145,6 +160,16 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
   }
   auto spec = BuildContainerSpec(in);
   if (!spec.ok()) return ToGrpc(spec.status(), "CreateContainer");
+  if (cdi_edits) {
+    absl::Status st = ApplyCdiEdits(*cdi_edits, &*spec);
+    if (st.ok()) st = kcr::runtime::oci::ValidateSpec(*spec);
+    if (!st.ok()) return ToGrpc(Annotate(st, "CDI devices"), "CreateContainer");
+  }
+  if (!spec->hooks.empty()) {
+    spec->annotations = {c.annotations().begin(), c.annotations().end()};  // the hooks' state carries them
+    if (absl::Status st = WriteBundleSpec(d_.paths.ContainerDir(r.id), *spec); !st.ok())
+      return ToGrpc(st, "CreateContainer");
+  }
   if (spec->process.apparmor_profile == kDefaultAppArmorProfile)
     if (absl::Status st = apparmor_.EnsureDefault(); !st.ok()) return ToGrpc(st, "CreateContainer");
   auto mon = Monitor(s->id);

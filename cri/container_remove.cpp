@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "cri/grpc_status.h"
+#include "cri/container_hooks.h"
 #include "cri/container_spec.h"
 #include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
@@ -33,6 +34,7 @@ absl::Status RuntimeService::RemoveContainerLocked(const kcr::runtime::Container
     absl::Status st = (*mon)->Call({{"op", "remove"}, {"container", c.id}}).status();
     if (!st.ok() && st.code() != absl::StatusCode::kNotFound) return Annotate(st, "remove container " + c.id);
   }
+  RunPostHooks(d_.paths.ContainerDir(c.id), c.id, true, 0);  // poststop: the container is deleted
   std::string rootfs = JoinPath(d_.paths.ContainerDir(c.id), "rootfs");
   ::umount2(rootfs.c_str(), MNT_DETACH);
   KCR_RETURN_IF_ERROR(d_.snapshots.Remove(c.id));

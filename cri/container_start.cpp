@@ -1,5 +1,6 @@
 // StartContainer: the created init execs the container's command.
 #include "common/log.h"
+#include "cri/container_hooks.h"
 #include "cri/grpc_status.h"
 #include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
@@ -119,6 +120,7 @@ grpc::Status RuntimeService::StartContainer(grpc::ServerContext*, const v1::Star
   if (absl::Status st = RecordStart(*c, *r); !st.ok()) return ToGrpc(st, "StartContainer");
   spdlog::info("StartContainer {} pid {}", c->id, r->value("pid", -1));
   Publish(c->id, v1::CONTAINER_STARTED_EVENT);
+  RunPostHooks(d_.paths.ContainerDir(c->id), c->id, false, r->value("pid", -1));  // poststart, if any
   return grpc::Status::OK;
 }
 

@@ -40,6 +40,12 @@ grpc::Status RuntimeService::Status(grpc::ServerContext*, const ::runtime::v1::S
   if (req->verbose()) {
     nlohmann::json cfg = {{"cgroupDriver", info_.cgroup_driver}, {"network", d_.network.Describe()}};
     (*resp->mutable_info())["config"] = cfg.dump();
+    // CDI: where specs are read, the devices they define, and the files
+    // that failed to load (each with its reason).
+    nlohmann::json errors = nlohmann::json::array();
+    for (const auto& e : cdi_.Errors()) errors.push_back({{"file", e.file}, {"reason", e.reason}});
+    (*resp->mutable_info())["cdi"] =
+        nlohmann::json{{"specDirs", cdi_.dirs()}, {"devices", cdi_.Devices()}, {"errors", errors}}.dump();
   }
   return grpc::Status::OK;
 }

@@ -19,6 +19,7 @@
 #include "cri/config.h"
 #include "images/image_store.h"
 #include "images/snapshotter.h"
+#include "runtime/cdi/registry.h"
 #include "runtime/cgroups/cgroup.h"
 #include "runtime/cni/network.h"
 #include "runtime/monitor/client.h"
@@ -52,7 +53,9 @@ struct RuntimeDeps {
 
 class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
  public:
-  RuntimeService(RuntimeInfo info, RuntimeDeps deps) : info_(std::move(info)), d_(std::move(deps)) {}
+  RuntimeService(RuntimeInfo info, RuntimeDeps deps) : info_(std::move(info)), d_(std::move(deps)) {
+    cdi_.Devices();  // the CDI specs read once at start-up, so their errors are in the log from the start
+  }
 
   // At start-up: reconnects to every pod's monitor; a pod whose monitor is
   // gone (a crash, or a reboot that also emptied the state dir) becomes
@@ -153,6 +156,8 @@ class RuntimeService final : public ::runtime::v1::RuntimeService::Service {
   std::mutex monitors_mu_;
   std::map<std::string, std::shared_ptr<kcr::monitor::MonitorClient>> monitors_;
   AppArmorLoader apparmor_{"/usr/sbin/apparmor_parser", d_.paths.AppArmorPolicy(kDefaultAppArmorProfile)};
+  // CDI devices ([cdi] spec_dirs), refreshed when their files change.
+  kcr::runtime::cdi::Registry cdi_{d_.config.cdi_spec_dirs};
 };
 
 }  // namespace kcr::cri

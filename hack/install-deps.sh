@@ -12,6 +12,8 @@ pkgs=(
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   zlib1g-dev libzstd-dev libboost-dev libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev criu
+  # libyaml-cpp-dev: CDI spec files may be YAML (runtime/cdi)
+  libyaml-cpp-dev
   # ccache: the builds of build/ and build-asan/ share objects across clones;
   # clang and its compiler-rt: hack/fuzz.sh's libFuzzer binaries
   ccache clang libclang-rt-14-dev

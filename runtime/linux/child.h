@@ -12,8 +12,11 @@
 namespace kcr::runtime::child {
 
 // Mount namespace: rootfs, spec mounts, /dev, pivot_root, masked and
-// read-only paths, read-only root.
-Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts);
+// read-only paths, read-only root. `before_pivot`, when set, runs once the
+// mounts and devices are made and before pivot_root (the createContainer
+// hooks' point); its error aborts.
+Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts,
+                   const std::function<Status()>& before_pivot = {});
 
 // The init's hostname (its own UTS namespace only); sysctls are part of
 // SetupRootfs.

@@ -21,6 +21,7 @@
 
 #include "common/unix_socket.h"
 #include "runtime/linux/child.h"
+#include "runtime/linux/hooks.h"
 
 namespace kcr::runtime {
 
@@ -95,6 +96,17 @@ Status SetupConsole(const oci::Spec& spec, int console) {
   char b;
   if (::read(go, &b, 1) != 1) ::_exit(127);  // the parent died before releasing us
   ::close(go);
+  // Hooks get the init's PID as the host sees it: /proc is still the
+  // host's here (a new PID namespace makes getpid() 1).
+  pid_t host_pid = -1;
+  if (!spec.hooks.empty()) {
+    char self[32] = {};
+    if (::readlink("/proc/self", self, sizeof self - 1) > 0) host_pid = static_cast<pid_t>(std::atoi(self));
+  }
+  std::string bundle = spec.root_path.substr(0, spec.root_path.rfind('/'));
+  auto hook_state = [&](const char* status) {
+    return HookState(opts.container_id, status, host_pid, bundle, spec.annotations);
+  };
   step("namespaces");
   // A new cgroup namespace is made here, once the parent has placed us in
   // the container's cgroup: its root is that cgroup, not the monitor's.
@@ -109,6 +121,15 @@ Status SetupConsole(const oci::Spec& spec, int console) {
     if (fd < 0 || ::setns(fd, NsFlags().at(n.type)) != 0)
       fail(ErrnoError("linux.namespaces: join " + n.type + " namespace " + n.path));
     ::close(fd);
+  }
+  // prestart (deprecated) and createRuntime: after the namespaces exist,
+  // before the rootfs; kcr has no runtime process of its own waiting
+  // here, so they run from the init, still seeing the host's mounts (and
+  // /proc, so /proc/<pid>/ns/* of the state's pid work).
+  if (!spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty()) {
+    step("createRuntime hooks");
+    if (Status st = RunHooks(spec.hooks.prestart, "prestart", hook_state("creating")); !st.ok()) fail(st);
+    if (Status st = RunHooks(spec.hooks.create_runtime, "createRuntime", hook_state("creating")); !st.ok()) fail(st);
   }
   step("stdio");
   int in = opts.stdin_fd >= 0 ? opts.stdin_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -125,7 +146,13 @@ Status SetupConsole(const oci::Spec& spec, int console) {
   if (Status st = child::CloseDescriptorsExcept(keep); !st.ok()) fail(st);
   if (::setsid() < 0) fail(ErrnoError("setsid"));
   step("rootfs");
-  if (Status st = child::SetupRootfs(spec, opts); !st.ok()) fail(st);
+  std::function<Status()> create_hooks;
+  if (!spec.hooks.create_container.empty())
+    create_hooks = [&] {
+      step("createContainer hooks");
+      return RunHooks(spec.hooks.create_container, "createContainer", hook_state("creating"));
+    };
+  if (Status st = child::SetupRootfs(spec, opts, create_hooks); !st.ok()) fail(st);
   if (console >= 0) {
     step("terminal");
     if (Status st = SetupConsole(spec, console); !st.ok()) fail(st);
@@ -141,6 +168,9 @@ Status SetupConsole(const oci::Spec& spec, int console) {
     WriteAll(report, "R");
     if (::read(start, &b, 1) != 1) ::_exit(127);  // deleted before start, or the parent died
     ::close(start);
+    // startContainer: inside the container, as its user (runc's place too).
+    if (!spec.hooks.start_container.empty())
+      return RunHooks(spec.hooks.start_container, "startContainer", hook_state("created"));
     return absl::OkStatus();
   };
   fail(child::ConfineAndExec(spec, co));

@@ -38,6 +38,9 @@ struct CreateOptions {
   // the init block (a FIFO where a file is expected), and the caller (a
   // single-threaded monitor holding a pod's lock upstream) must not.
   std::chrono::milliseconds init_timeout{60000};
+  // The container's ID, for the state its hooks read (spec.hooks). Their
+  // bundle is the directory holding spec.root_path.
+  std::string container_id;
 };
 
 class Container {

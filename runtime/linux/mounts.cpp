@@ -297,7 +297,7 @@ std::pair<std::string, bool> ParentMount(const std::string& path) {
 
 }  // namespace
 
-Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
+Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts, const std::function<Status()>& before_pivot) {
   // Nothing we mount may propagate back to the host.
   unsigned long prop = MS_SLAVE | MS_REC;
   if (spec.linux.rootfs_propagation == "rprivate" || spec.linux.rootfs_propagation == "private") prop = MS_PRIVATE | MS_REC;
@@ -331,6 +331,7 @@ Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts) {
     if (m.destination == "/dev" && m.type == "tmpfs") dev_is_tmpfs = true;
   if (dev_is_tmpfs) KCR_RETURN_IF_ERROR(SetupDev(rfd.get()));
   KCR_RETURN_IF_ERROR(CreateDevices(rfd.get(), spec.linux.devices));
+  if (before_pivot) KCR_RETURN_IF_ERROR(before_pivot());
 
   // pivot_root(".", ".") stacks the old root on the new one. Our cwd is
   // then moved to the old root through an fd opened before (what "." names

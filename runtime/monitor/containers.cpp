@@ -105,6 +105,7 @@ Status Monitor::CreateBegin(int conn, const json& req) {
     o.stderr_fd = err_w.get();
   }
   o.cgroups = cgroups_.get();
+  o.container_id = id;  // its hooks' state
   KCR_ASSIGN_OR_RETURN(c.c, Container::Spawn(spec, o));
   c.pid = c.c->pid();
   c.spec = std::move(spec);

@@ -62,6 +62,12 @@ Status ReadOpt(const json& j, const char* key, const std::string& path, std::opt
 
 }  // namespace
 
+std::vector<std::pair<const char*, std::vector<Hook>*>> HookLists(Hooks& h) {
+  return {{"prestart", &h.prestart},           {"createRuntime", &h.create_runtime},
+          {"createContainer", &h.create_container}, {"startContainer", &h.start_container},
+          {"poststart", &h.poststart},         {"poststop", &h.poststop}};
+}
+
 StatusOr<Spec> ParseSpec(const std::string& text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return absl::InvalidArgumentError("config.json: not a JSON object");
@@ -206,6 +212,21 @@ StatusOr<Spec> ParseSpec(const std::string& text) {
       s.linux.seccomp = seccomp;
     }
   }
+  KCR_RETURN_IF_ERROR(Read(j, "annotations", "", &s.annotations));
+  if (j.contains("hooks") && j["hooks"].is_object()) {
+    for (auto [key, list] : HookLists(s.hooks)) {
+      if (!j["hooks"].contains(key) || !j["hooks"][key].is_array()) continue;
+      std::string path = std::string("hooks.") + key + "[].";
+      for (const auto& h : j["hooks"][key]) {
+        Hook hook;
+        KCR_RETURN_IF_ERROR(Read(h, "path", path, &hook.path));
+        KCR_RETURN_IF_ERROR(Read(h, "args", path, &hook.args));
+        KCR_RETURN_IF_ERROR(Read(h, "env", path, &hook.env));
+        KCR_RETURN_IF_ERROR(ReadOpt(h, "timeout", path, &hook.timeout));
+        list->push_back(hook);
+      }
+    }
+  }
   return s;
 }
 
@@ -283,6 +304,16 @@ std::string SerializeSpec(const Spec& s) {
     l["devices"].push_back(e);
   }
   j["linux"] = l;
+  if (!s.annotations.empty()) j["annotations"] = s.annotations;
+  Hooks hooks = s.hooks;
+  for (auto [key, list] : HookLists(hooks))
+    for (const auto& h : *list) {
+      json e = {{"path", h.path}};
+      if (!h.args.empty()) e["args"] = h.args;
+      if (!h.env.empty()) e["env"] = h.env;
+      if (h.timeout) e["timeout"] = *h.timeout;
+      j["hooks"][key].push_back(e);
+    }
   return j.dump(2);
 }
 
@@ -383,6 +414,14 @@ Status ValidateSpec(const Spec& s, const std::string& bundle) {
     if (d.type != "c" && d.type != "b" && d.type != "u" && d.type != "p")
       return Bad("linux.devices[].type", "\"" + d.type + "\" is not c, b, u or p");
   }
+  Hooks hooks = s.hooks;
+  for (auto [key, list] : HookLists(hooks))
+    for (const auto& h : *list) {
+      if (h.path.empty() || h.path[0] != '/')
+        return Bad(std::string("hooks.") + key + "[].path", "\"" + h.path + "\" is not an absolute path");
+      if (h.timeout && *h.timeout <= 0)
+        return Bad(std::string("hooks.") + key + "[].timeout", std::to_string(*h.timeout) + " is not positive");
+    }
   (void)bundle;
   return absl::OkStatus();
 }

@@ -120,6 +120,23 @@ struct Linux {
   std::vector<Device> devices;
 };
 
+// hooks.<point>[]: a program the runtime runs at a point of the container's
+// life (config.md#posix-platform-hooks), with the container's state JSON on
+// its stdin. timeout: seconds, unset for none.
+struct Hook {
+  std::string path;
+  std::vector<std::string> args, env;
+  std::optional<int> timeout;
+};
+
+struct Hooks {
+  std::vector<Hook> prestart, create_runtime, create_container, start_container, poststart, poststop;
+  bool empty() const {
+    return prestart.empty() && create_runtime.empty() && create_container.empty() && start_container.empty() &&
+           poststart.empty() && poststop.empty();
+  }
+};
+
 struct Spec {
   std::string oci_version = "1.0.2";
   std::string root_path;
@@ -128,7 +145,13 @@ struct Spec {
   Process process;
   std::vector<Mount> mounts;
   Linux linux;
+  Hooks hooks;
+  std::map<std::string, std::string> annotations;  // passed to hooks in the state
 };
+
+// The hook lists of `h` by their config.json names, in the order the
+// runtime-spec runs them.
+std::vector<std::pair<const char*, std::vector<Hook>*>> HookLists(Hooks& h);
 
 // Parses config.json. InvalidArgument naming the field on a type error.
 StatusOr<Spec> ParseSpec(const std::string& json_text);
@@ -136,7 +159,7 @@ std::string SerializeSpec(const Spec& s);
 
 // Checks what the runtime needs before any process exists: root path set,
 // args non-empty, absolute mount destinations and cwd, known namespace and
-// rlimit types, seccomp actions. InvalidArgument naming the field.
+// rlimit types, seccomp actions, absolute hook paths and positive timeouts. InvalidArgument naming the field.
 // `bundle` resolves a relative root path.
 Status ValidateSpec(const Spec& s, const std::string& bundle = "");
 

@@ -110,4 +110,25 @@ TEST(Spec, BadDevicesAndSeccompArgsNameTheField) {
   ExpectField(ValidateSpec(s), "args[].op");
 }
 
+TEST(Spec, HooksAndAnnotationsRoundTripAndAreChecked) {
+  Spec s = Minimal();
+  s.hooks.create_container = {{"/usr/bin/hook", {"hook", "a"}, {"X=1"}, 5}};
+  s.hooks.poststop = {{"/bin/true", {}, {}, {}}};
+  s.annotations = {{"a", "b"}};
+  auto back = ParseSpec(SerializeSpec(s));
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->hooks.create_container.size(), 1u);
+  EXPECT_EQ(back->hooks.create_container[0].args, (std::vector<std::string>{"hook", "a"}));
+  EXPECT_EQ(back->hooks.create_container[0].env, std::vector<std::string>{"X=1"});
+  EXPECT_EQ(back->hooks.create_container[0].timeout, 5);
+  ASSERT_EQ(back->hooks.poststop.size(), 1u);
+  EXPECT_FALSE(back->hooks.poststop[0].timeout);
+  EXPECT_EQ(back->annotations.at("a"), "b");
+  EXPECT_TRUE(ValidateSpec(*back).ok());
+  s.hooks.poststart = {{"relative", {}, {}, {}}};
+  ExpectField(ValidateSpec(s), "hooks.poststart[].path");
+  s.hooks.poststart = {{"/bin/true", {}, {}, 0}};
+  ExpectField(ValidateSpec(s), "hooks.poststart[].timeout");
+}
+
 }  // namespace kcr::runtime::oci
