@@ -1,6 +1,7 @@
 #include "cri/container_spec.h"
 
 #include "cri/apparmor.h"
+#include "cri/container_userns.h"
 
 #include "cri/runtime_common.h"
 
@@ -280,6 +281,8 @@ StatusOr<oci::Spec> BuildContainerSpec(const ContainerSpecInput& in) {
   if (pid_mode == v1::POD && pod_ns.pid() != v1::POD) pid_mode = v1::CONTAINER;
   if (pid_mode == v1::POD) s.linux.namespaces.push_back({"pid", "pod"});
   else if (pid_mode != v1::NODE) s.linux.namespaces.push_back({"pid", ""});
+  // The pod's user namespace, if it has one, and the mounts idmapped through it.
+  KCR_RETURN_IF_ERROR(ApplyPodUserNamespace(c, in.pod, in.pod_dir, &s));
 
   if (!sc.privileged()) {
     s.linux.masked_paths = sc.masked_paths().empty() ? oci::DefaultMaskedPaths()

@@ -35,7 +35,8 @@ grpc::Status RuntimeService::Status(grpc::ServerContext*, const ::runtime::v1::S
   }
   auto* h = resp->add_runtime_handlers();  // the default handler has an empty name
   h->mutable_features()->set_recursive_read_only_mounts(true);
-  h->mutable_features()->set_user_namespaces(false);
+  // Pod user namespaces with idmapped mounts (cri/container_userns.h).
+  h->mutable_features()->set_user_namespaces(true);
   resp->mutable_features()->set_supplemental_groups_policy(true);
   if (req->verbose()) {
     nlohmann::json cfg = {{"cgroupDriver", info_.cgroup_driver}, {"network", d_.network.Describe()}};

@@ -7,6 +7,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "cri/bandwidth.h"
+#include "cri/container_userns.h"
 #include "cri/grpc_status.h"
 #include "cri/runtime_common.h"
 #include "cri/runtime_service.h"
@@ -148,6 +149,8 @@ grpc::Status RuntimeService::RunPodSandbox(grpc::ServerContext*, const v1::RunPo
   mo.host_uts = host_net;
   mo.host_ipc = ns.ipc() == v1::NODE;
   mo.share_pid = ns.pid() == v1::POD;
+  mo.uid_mappings = PodUidMappings(c);  // a pod user namespace (KEP-127), validated above
+  mo.gid_mappings = PodGidMappings(c);
   if (absl::Status st = fs::MkdirAll(d_.paths.Monitors(), 0700); !st.ok()) return ToGrpc(st);
   if (absl::Status st = kcr::monitor::MonitorClient::Spawn(d_.monitor_binary, mo); !st.ok())
     return ToGrpc(st, "RunPodSandbox");

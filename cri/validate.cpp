@@ -13,7 +13,58 @@ namespace {
 
 Status Invalid(const std::string& msg) { return absl::InvalidArgumentError(msg); }
 
+// One mapping list of a pod user namespace (`what`: "uids" or "gids").
+// kcr makes one contiguous range per pod, as kubelet allocates them (and
+// containerd accepts): exactly one mapping, of container id 0 (the image's
+// root must be someone), not empty, not wrapping past 2^32-1, and not
+// reaching host id 0 (the pod's ids would include the host's root).
+Status ValidateIdMappings(const google::protobuf::RepeatedPtrField<::runtime::v1::IDMapping>& m, const char* what) {
+  std::string field = std::string("namespace_options.userns_options.") + what;
+  if (m.size() != 1)
+    return Invalid(field + ": " + std::to_string(m.size()) + " mappings given; a pod user namespace takes exactly one");
+  const auto& e = m[0];
+  if (e.container_id() != 0)
+    return Invalid(field + ": container id 0 is not mapped (the mapping starts at container id " +
+                   std::to_string(e.container_id()) + ")");
+  if (e.length() == 0) return Invalid(field + ": the mapping's length is 0");
+  if (uint64_t{e.host_id()} + e.length() > uint64_t{UINT32_MAX})
+    return Invalid(field + ": host ids " + std::to_string(e.host_id()) + " + " + std::to_string(e.length()) +
+                   " go past 4294967295");
+  if (e.host_id() == 0) return Invalid(field + ": the mapping includes host id 0 (the host's root)");
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+Status ValidateUserNamespace(const ::runtime::v1::NamespaceOption& ns) {
+  if (!ns.has_userns_options()) return absl::OkStatus();
+  const auto& u = ns.userns_options();
+  switch (u.mode()) {
+    case NamespaceMode::NODE:
+      if (!u.uids().empty() || !u.gids().empty())
+        return Invalid("namespace_options.userns_options: mode NODE (the host's user namespace) takes no mappings");
+      return absl::OkStatus();
+    case NamespaceMode::POD: break;
+    case NamespaceMode::CONTAINER:
+      return Invalid("namespace_options.userns_options: mode CONTAINER is not supported (a user namespace is the pod's)");
+    default:
+      return Invalid("namespace_options.userns_options: mode " + NamespaceMode_Name(u.mode()) +
+                     " is not supported (only POD or NODE)");
+  }
+  KCR_RETURN_IF_ERROR(ValidateIdMappings(u.uids(), "uids"));
+  KCR_RETURN_IF_ERROR(ValidateIdMappings(u.gids(), "gids"));
+  if (u.uids(0).length() != u.gids(0).length())
+    return Invalid("namespace_options.userns_options: the uid mapping's length (" + std::to_string(u.uids(0).length()) +
+                   ") differs from the gid mapping's (" + std::to_string(u.gids(0).length()) + ")");
+  // Kubernetes refuses hostUsers: false with any host namespace: the
+  // pod's network, IPC and PID namespaces are what the user namespace
+  // confines.
+  for (auto [mode, name] : {std::pair{ns.network(), "network"}, std::pair{ns.ipc(), "ipc"}, std::pair{ns.pid(), "pid"}})
+    if (mode == NamespaceMode::NODE)
+      return Invalid(std::string("namespace_options: a pod user namespace cannot be combined with the host's ") + name +
+                     " namespace");
+  return absl::OkStatus();
+}
 
 std::string SandboxNameKey(const ::runtime::v1::PodSandboxMetadata& m) {
   return m.name() + "_" + m.namespace_() + "_" + m.uid() + "_" + std::to_string(m.attempt());
@@ -69,6 +120,7 @@ Status ValidateSandboxConfig(const ::runtime::v1::PodSandboxConfig& c) {
   if (!c.log_directory().empty() && c.log_directory()[0] != '/')
     return Invalid("log_directory \"" + c.log_directory() + "\" is not an absolute path");
   if (ns.pid() == NamespaceMode::TARGET) return Invalid("namespace_options.pid: TARGET is only valid for containers");
+  KCR_RETURN_IF_ERROR(ValidateUserNamespace(ns));
   return ValidateSysctls(c.linux().sysctls(), host_net, ns.ipc() == NamespaceMode::NODE);
 }
 
@@ -89,6 +141,7 @@ Status ValidateContainerConfig(const ::runtime::v1::ContainerConfig& c) {
     if (m.recursive_read_only() && m.propagation() != ::runtime::v1::PROPAGATION_PRIVATE)
       return Invalid("mount " + m.container_path() + ": recursive_read_only needs private propagation");
   }
+  KCR_RETURN_IF_ERROR(ValidateUserNamespace(c.linux().security_context().namespace_options()));
   for (const auto& d : c.devices())
     if (d.container_path().empty() || d.container_path()[0] != '/')
       return Invalid("device: container_path \"" + d.container_path() + "\" is not an absolute path");

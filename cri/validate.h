@@ -10,6 +10,12 @@ namespace kcr::cri {
 Status ValidateSandboxConfig(const ::runtime::v1::PodSandboxConfig& config);
 Status ValidateContainerConfig(const ::runtime::v1::ContainerConfig& config);
 
+// namespace_options.userns_options (KEP-127): absent or NODE is the host's
+// user namespace; POD takes exactly one uid and one gid mapping of
+// container id 0, of equal lengths, not reaching host id 0, and no host
+// network, IPC or PID namespace; CONTAINER and TARGET are refused.
+Status ValidateUserNamespace(const ::runtime::v1::NamespaceOption& ns);
+
 // Namespaced sysctls only, and only where the pod owns that namespace:
 // net.* needs the pod's network namespace, IPC ones its IPC namespace
 // (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*), kernel.hostname

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <vector>
+
 namespace kcr::cri {
 namespace {
 
@@ -84,6 +87,53 @@ TEST(Validate, NameKeys) {
   EXPECT_EQ(SandboxNameKey(p.metadata()), "web_default_u1_2");
   auto c = GoodContainer();
   EXPECT_EQ(ContainerNameKey(c.metadata(), p.metadata()), "app_web_default_u1_0");
+}
+
+
+// KEP-127 pod user namespaces: what critest's refusal cases send and what
+// kubelet sends.
+TEST(Validate, UserNamespaceOptions) {
+  using ::runtime::v1::NamespaceMode;
+  auto pod = [](NamespaceMode mode, std::vector<std::array<uint32_t, 3>> uids,
+                std::vector<std::array<uint32_t, 3>> gids) {
+    ::runtime::v1::PodSandboxConfig c = GoodPod();
+    auto* u = c.mutable_linux()->mutable_security_context()->mutable_namespace_options()->mutable_userns_options();
+    u->set_mode(mode);
+    for (auto [list, out] : {std::pair{&uids, u->mutable_uids()}, std::pair{&gids, u->mutable_gids()}})
+      for (auto [cid, hid, len] : *list) {
+        auto* m = out->Add();
+        m->set_container_id(cid);
+        m->set_host_id(hid);
+        m->set_length(len);
+      }
+    return c;
+  };
+  std::vector<std::array<uint32_t, 3>> one = {{0, 65536 * 30, 65536}};
+  EXPECT_TRUE(ValidateSandboxConfig(pod(NamespaceMode::POD, one, one)).ok());
+  EXPECT_TRUE(ValidateSandboxConfig(pod(NamespaceMode::POD, {{0, 1000, 100000}}, {{0, 1000, 100000}})).ok());
+  EXPECT_TRUE(ValidateSandboxConfig(pod(NamespaceMode::NODE, {}, {})).ok());
+  ExpectInvalid(ValidateSandboxConfig(pod(NamespaceMode::NODE, one, one)), "mode NODE");
+  ExpectInvalid(ValidateSandboxConfig(pod(NamespaceMode::CONTAINER, {}, {})), "mode CONTAINER");
+  ExpectInvalid(ValidateSandboxConfig(pod(NamespaceMode::TARGET, {}, {})), "mode TARGET");
+  ExpectInvalid(ValidateSandboxConfig(pod(NamespaceMode::POD, {{0, 1000, 100000}, {0, 2000, 100000}},
+                                          {{0, 1000, 100000}, {0, 2000, 100000}})),
+                "2 mappings given");
+  ExpectInvalid(ValidateSandboxConfig(pod(NamespaceMode::POD, {}, one)), "uids: 0 mappings");
+  ExpectInvalid(ValidateSandboxConfig(pod(NamespaceMode::POD, {{1, 1000, 100000}}, {{1, 1000, 100000}})),
+                "container id 0 is not mapped");
+  ExpectInvalid(ValidateSandboxConfig(pod(NamespaceMode::POD, one, {{0, 65536 * 30, 1000}})), "differs");
+  ExpectInvalid(ValidateSandboxConfig(pod(NamespaceMode::POD, {{0, 0, 65536}}, {{0, 0, 65536}})), "host id 0");
+  ExpectInvalid(ValidateSandboxConfig(pod(NamespaceMode::POD, {{0, 4294967295u, 2}}, {{0, 4294967295u, 2}})),
+                "go past");
+  ExpectInvalid(ValidateSandboxConfig(pod(NamespaceMode::POD, {{0, 1000, 0}}, {{0, 1000, 0}})), "length is 0");
+  auto hostnet = pod(NamespaceMode::POD, one, one);
+  hostnet.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(NamespaceMode::NODE);
+  ExpectInvalid(ValidateSandboxConfig(hostnet), "host's network");
+  // A container repeats its pod's options (kubelet, critest): checked alike.
+  ::runtime::v1::ContainerConfig c = GoodContainer();
+  *c.mutable_linux()->mutable_security_context()->mutable_namespace_options() =
+      pod(NamespaceMode::TARGET, {}, {}).linux().security_context().namespace_options();
+  ExpectInvalid(ValidateContainerConfig(c), "mode TARGET");
 }
 
 }  // namespace

@@ -12,10 +12,13 @@
 namespace kcr::runtime::child {
 
 // Mount namespace: rootfs, spec mounts, /dev, pivot_root, masked and
-// read-only paths, read-only root. `before_pivot`, when set, runs once the
-// mounts and devices are made and before pivot_root (the createContainer
-// hooks' point); its error aborts.
-Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts,
+// read-only paths, read-only root. With a user namespace (`userns_fd` >=
+// 0, not joined yet) the rootfs's layers and the mounts whose options say
+// "idmap" or "ridmap" are idmapped through it, and files are created as
+// the container's root (ActAsContainerRoot). `before_pivot`, when set, runs
+// once the mounts and devices are made and before pivot_root (the
+// createContainer hooks' point); its error aborts.
+Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts, int userns_fd = -1,
                    const std::function<Status()>& before_pivot = {});
 
 // The init's hostname (its own UTS namespace only); sysctls are part of
@@ -44,6 +47,11 @@ struct ConfineOptions {
   // instead of running on unsupervised. -1: no check. (getppid() cannot
   // tell: it is 0 for a parent outside the process's PID namespace.)
   int parent_pipe = -1;
+  // The user namespace to join (a descriptor, kept open like keep_fds),
+  // after the process limits and AppArmor and before the seccomp filter
+  // and the identity change, so user, groups and capabilities are the
+  // namespace's. -1: none.
+  int userns_fd = -1;
   // Called with the name of each step as it begins ("seccomp", "user
   // identity", "exec", ...), for the caller's progress reports.
   std::function<void(const char*)> on_step;
@@ -64,6 +72,8 @@ struct ConfineOptions {
 //   3. process.rlimits and oomScoreAdj (SetupProcessLimits), while the
 //      runtime's privileges still allow raising a hard limit;
 //      process.apparmorProfile for the coming exec;
+//   3b. the user namespace (opts.userns_fd): what needs the host's
+//      privileges is done by now;
 //   4. without noNewPrivileges, the seccomp filter, while CAP_SYS_ADMIN is
 //      still held (a filter without no_new_privs needs it): setuid
 //      binaries and file capabilities keep working. The profile must then

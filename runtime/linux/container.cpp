@@ -61,7 +61,9 @@ Status SetupConsole(const oci::Spec& spec, int console) {
   if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) return ErrnoError("process.terminal: unlock pty");
   int slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
   if (slave < 0) return ErrnoError("process.terminal: open pty slave");
-  if (::fchown(slave, spec.process.user.uid, static_cast<gid_t>(-1)) != 0 && errno != EPERM)
+  // Before the user namespace is joined: the owner is the user's host id.
+  uid_t owner = oci::HostId(spec.linux.uid_mappings, spec.process.user.uid).value_or(spec.process.user.uid);
+  if (::fchown(slave, owner, static_cast<gid_t>(-1)) != 0 && errno != EPERM)
     return ErrnoError("process.terminal: chown pty");
   winsize ws{};
   ws.ws_row = 24;
@@ -114,9 +116,16 @@ Status SetupConsole(const oci::Spec& spec, int console) {
     if (n.type == "cgroup" && n.path.empty() && ::unshare(CLONE_NEWCGROUP) != 0)
       fail(ErrnoError("linux.namespaces: new cgroup namespace"));
   // Join the namespaces that name a path (the pod's), except pid which the
-  // parent entered for us before clone.
+  // parent entered for us before clone, and user, joined last (by
+  // ConfineAndExec): until then the set-up keeps the host's privileges.
+  int userns = -1;
   for (const auto& n : spec.linux.namespaces) {
     if (n.path.empty() || n.type == "pid") continue;
+    if (n.type == "user") {
+      userns = ::open(n.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (userns < 0) fail(ErrnoError("linux.namespaces: open user namespace " + n.path));
+      continue;
+    }
     int fd = ::open(n.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0 || ::setns(fd, NsFlags().at(n.type)) != 0)
       fail(ErrnoError("linux.namespaces: join " + n.type + " namespace " + n.path));
@@ -143,6 +152,7 @@ Status SetupConsole(const oci::Spec& spec, int console) {
   // inside the container's root reaches only these pipes.
   std::vector<int> keep = {report, start};
   if (console >= 0) keep.push_back(console);
+  if (userns >= 0) keep.push_back(userns);
   if (Status st = child::CloseDescriptorsExcept(keep); !st.ok()) fail(st);
   if (::setsid() < 0) fail(ErrnoError("setsid"));
   step("rootfs");
@@ -152,7 +162,7 @@ Status SetupConsole(const oci::Spec& spec, int console) {
       step("createContainer hooks");
       return RunHooks(spec.hooks.create_container, "createContainer", hook_state("creating"));
     };
-  if (Status st = child::SetupRootfs(spec, opts, create_hooks); !st.ok()) fail(st);
+  if (Status st = child::SetupRootfs(spec, opts, userns, create_hooks); !st.ok()) fail(st);
   if (console >= 0) {
     step("terminal");
     if (Status st = SetupConsole(spec, console); !st.ok()) fail(st);
@@ -162,6 +172,7 @@ Status SetupConsole(const oci::Spec& spec, int console) {
   if (Status st = child::SetupProcessEnv(spec); !st.ok()) fail(st);
   child::ConfineOptions co;
   co.keep_fds = {report};
+  co.userns_fd = userns;
   co.parent_pipe = start;  // the parent holds the write end until Start
   co.on_step = step;
   co.before_exec = [&]() -> Status {

@@ -15,6 +15,7 @@
 #include "runtime/linux/cgroup_mount.h"
 #include "runtime/linux/child.h"
 #include "runtime/linux/mount_util.h"
+#include "runtime/linux/userns.h"
 
 namespace kcr::runtime::child {
 
@@ -74,6 +75,7 @@ struct Flags {
   std::string data;
   std::string subpath;  // kcr.subpath=: show this directory of the mount instead of its root
   bool bind = false, recursive = false, ro = false, rro = false;
+  bool idmap = false;  // OCI 1.2 "idmap"/"ridmap": through the container's user namespace
 };
 
 Flags ParseOptions(const std::vector<std::string>& opts) {
@@ -98,6 +100,9 @@ Flags ParseOptions(const std::vector<std::string>& opts) {
       else f.flags &= ~it->second.second;
     } else if (auto p = kProp.find(o); p != kProp.end()) {
       f.propagation = p->second;
+    } else if (o == "idmap" || o == "ridmap") {
+      f.idmap = true;
+      if (o == "ridmap") f.recursive = true;
     } else if (o == "rro") {  // OCI runtime-spec 1.1: recursively read-only
       f.rro = true;
     } else if (o.rfind("kcr.subpath=", 0) == 0) {
@@ -110,8 +115,10 @@ Flags ParseOptions(const std::vector<std::string>& opts) {
   return f;
 }
 
-Status DoMount(int root, const oci::Mount& m, const oci::Spec& spec) {
+Status DoMount(int root, const oci::Mount& m, const oci::Spec& spec, int userns_fd) {
   Flags f = ParseOptions(m.options);
+  if (f.idmap && userns_fd < 0)
+    return absl::InvalidArgumentError("mount " + m.destination + ": idmap needs a user namespace");
   if (m.type == "cgroup" || m.type == "cgroup2") return MountCgroups(root, m.destination, f.ro, spec);
   bool bind = f.bind || m.type == "bind";
   bool src_is_file = false;
@@ -124,8 +131,12 @@ Status DoMount(int root, const oci::Mount& m, const oci::Spec& spec) {
   std::string tpath = FdPath(target.get());
   if (bind) {
     unsigned long fl = MS_BIND | (f.recursive ? MS_REC : 0);
-    if (::mount(m.source.c_str(), tpath.c_str(), nullptr, fl, nullptr) != 0)
+    if (f.idmap) {
+      KCR_RETURN_IF_ERROR(
+          Annotate(MountIdmapped(m.source, target.get(), userns_fd, f.recursive), "mount " + m.destination));
+    } else if (::mount(m.source.c_str(), tpath.c_str(), nullptr, fl, nullptr) != 0) {
       return ErrnoError("bind mount " + m.source + " on " + m.destination);
+    }
     // Flags other than MS_BIND need a remount of the new bind mount.
     KCR_RETURN_IF_ERROR(RemountWithFlags(root, m.destination, f.flags));
   } else {
@@ -136,6 +147,14 @@ Status DoMount(int root, const oci::Mount& m, const oci::Spec& spec) {
     // this mount alone, by a bind remount, and a privileged container of the
     // same pod still gets a writable /sys.
     bool ro = f.flags & MS_RDONLY;
+    std::vector<UniqueFd> layers;  // an idmapped overlay's layer copies, until it is mounted
+    if (f.idmap && m.type == "overlay") {
+      auto data = IdmapOverlayData(f.data, userns_fd, &layers);
+      if (!data.ok()) return Annotate(data.status(), "mount " + m.destination);
+      f.data = *data;
+    } else if (f.idmap) {
+      return absl::InvalidArgumentError("mount " + m.destination + ": idmap of a " + m.type + " mount is not supported");
+    }
     if (::mount(m.source.c_str(), tpath.c_str(), m.type.c_str(), f.flags & ~static_cast<unsigned long>(MS_RDONLY),
                 f.data.empty() ? nullptr : f.data.c_str()) != 0) {
       // sysfs in a container without its own network namespace is refused:
@@ -297,7 +316,8 @@ std::pair<std::string, bool> ParentMount(const std::string& path) {
 
 }  // namespace
 
-Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts, const std::function<Status()>& before_pivot) {
+Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts, int userns_fd,
+                   const std::function<Status()>& before_pivot) {
   // Nothing we mount may propagate back to the host.
   unsigned long prop = MS_SLAVE | MS_REC;
   if (spec.linux.rootfs_propagation == "rprivate" || spec.linux.rootfs_propagation == "private") prop = MS_PRIVATE | MS_REC;
@@ -313,10 +333,29 @@ Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts, const std::
   if (auto [parent, shared] = ParentMount(root); shared)
     if (::mount(nullptr, parent.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)
       return ErrnoError("make the rootfs parent mount " + parent + " private");
+  // In a user namespace every file the set-up creates (mount points, /dev,
+  // the overlay's work and upper files) is the container root's.
+  if (userns_fd >= 0) KCR_RETURN_IF_ERROR(ActAsContainerRoot(spec));
   for (const auto& m : opts.rootfs) {
     Flags f = ParseOptions(m.options);
-    unsigned long fl = f.flags | (m.type == "bind" || f.bind ? MS_BIND | (f.recursive ? MS_REC : 0) : 0);
-    if (::mount(m.source.c_str(), root.c_str(), m.type == "bind" ? nullptr : m.type.c_str(), fl,
+    bool bind = m.type == "bind" || f.bind;
+    unsigned long fl = f.flags | (bind ? MS_BIND | (f.recursive ? MS_REC : 0) : 0);
+    if (userns_fd >= 0 && bind) {
+      // The image's files, idmapped: root on disk is the container's root.
+      UniqueFd target(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!target) return ErrnoError("root.path " + root);
+      KCR_RETURN_IF_ERROR(Annotate(MountIdmapped(m.source, target.get(), userns_fd, f.recursive), "rootfs"));
+      continue;
+    }
+    std::vector<UniqueFd> layers;  // the layers' idmapped copies, until the overlay holds them
+    if (userns_fd >= 0 && m.type == "overlay") {
+      auto data = IdmapOverlayData(f.data, userns_fd, &layers);
+      if (!data.ok()) return Annotate(data.status(), "rootfs");
+      f.data = *data;
+    } else if (userns_fd >= 0) {
+      return absl::InvalidArgumentError("rootfs: a " + m.type + " rootfs cannot be idmapped");
+    }
+    if (::mount(m.source.c_str(), root.c_str(), bind ? nullptr : m.type.c_str(), fl,
                 f.data.empty() ? nullptr : f.data.c_str()) != 0)
       return ErrnoError("mount rootfs (" + m.type + ") on " + root);
   }
@@ -325,7 +364,7 @@ Status SetupRootfs(const oci::Spec& spec, const CreateOptions& opts, const std::
     return ErrnoError("root.path " + root);
   UniqueFd rfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!rfd) return ErrnoError("root.path " + root);
-  for (const auto& m : spec.mounts) KCR_RETURN_IF_ERROR(DoMount(rfd.get(), m, spec));
+  for (const auto& m : spec.mounts) KCR_RETURN_IF_ERROR(DoMount(rfd.get(), m, spec, userns_fd));
   bool dev_is_tmpfs = false;
   for (const auto& m : spec.mounts)
     if (m.destination == "/dev" && m.type == "tmpfs") dev_is_tmpfs = true;

@@ -8,6 +8,7 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -397,6 +398,7 @@ Status ConfineAndExec(const oci::Spec& spec, const ConfineOptions& opts) {
   if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return ErrnoError("PR_SET_DUMPABLE");
   std::vector<int> keep = opts.keep_fds;
   if (opts.parent_pipe >= 0) keep.push_back(opts.parent_pipe);
+  if (opts.userns_fd >= 0) keep.push_back(opts.userns_fd);
   KCR_RETURN_IF_ERROR(CloseDescriptorsExcept(keep));
   // Before the identity change: raising a hard limit or lowering
   // oom_score_adj needs the runtime's privileges.
@@ -404,6 +406,14 @@ Status ConfineAndExec(const oci::Spec& spec, const ConfineOptions& opts) {
   KCR_RETURN_IF_ERROR(SetupProcessLimits(spec));
   step("apparmor");
   KCR_RETURN_IF_ERROR(ApplyAppArmor(spec));
+  if (opts.userns_fd >= 0) {
+    // Full capabilities in the namespace from here, none outside it; the
+    // ids are the host's (unmapped, shown as the overflow id) until
+    // SetupIdentity sets the container's.
+    step("user namespace");
+    if (::setns(opts.userns_fd, CLONE_NEWUSER) != 0) return ErrnoError("join the pod's user namespace");
+    ::close(opts.userns_fd);
+  }
   bool nnp = spec.process.no_new_privileges;
   if (spec.linux.seccomp && !nnp) {
     step("seccomp");

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/unix_socket.h"
+#include "runtime/linux/userns.h"
 #include "runtime/monitor/protocol.h"
 
 extern char** environ;
@@ -37,6 +38,8 @@ Status MonitorClient::Spawn(const std::string& binary, const MonitorOptions& o) 
   if (o.host_ipc) args.push_back("--host-ipc");
   if (o.host_uts) args.push_back("--host-uts");
   if (o.share_pid) args.push_back("--share-pid");
+  for (const auto& m : o.uid_mappings) args.insert(args.end(), {"--uid-map", runtime::FormatIdMapping(m)});
+  for (const auto& m : o.gid_mappings) args.insert(args.end(), {"--gid-map", runtime::FormatIdMapping(m)});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -189,6 +189,14 @@ StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int ou
   const char* names[6] = {"cgroup", "ipc", "uts", "net", "pid", "mnt"};
   int types[6] = {CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWNS};
   for (int i = 0; i < 6; i++) fds[i] = ::open((ns + names[i]).c_str(), O_RDONLY | O_CLOEXEC);
+  // The pod's user namespace is joined last, by ConfineAndExec (as the
+  // container's init does): the steps before it need the host's
+  // privileges. Opened with the others, while /proc is the host's.
+  int userns = -1;
+  if (runtime::oci::HasUserNamespace(spec)) {
+    userns = ::open((ns + "user").c_str(), O_RDONLY | O_CLOEXEC);
+    if (userns < 0) die(std::string("open the user namespace: ") + strerror(errno));
+  }
   for (int i = 0; i < 6; i++)
     if (fds[i] < 0 || ::setns(fds[i], types[i]) != 0) die(std::string("join ") + names[i] + " namespace: " + strerror(errno));
   // While the parent lives, getppid() is its PID or, when the container
@@ -207,11 +215,13 @@ StatusOr<pid_t> Monitor::ForkExec(const Ctr& c, const Spec& spec, int in, int ou
     if (tty) {
       ::setsid();
       if (::ioctl(0, TIOCSCTTY, 0) != 0) die(std::string("controlling terminal: ") + strerror(errno));
-      if (::fchown(0, spec.process.user.uid, static_cast<gid_t>(-1)) != 0 && errno != EPERM)
+      uid_t owner = runtime::oci::HostId(spec.linux.uid_mappings, spec.process.user.uid).value_or(spec.process.user.uid);
+      if (::fchown(0, owner, static_cast<gid_t>(-1)) != 0 && errno != EPERM)
         die(std::string("chown terminal: ") + strerror(errno));
     }
     runtime::child::ConfineOptions co;
     co.parent_pipe = alive[0];
+    co.userns_fd = userns;
     Status st = runtime::child::ConfineAndExec(spec, co);
     std::string m = "kcr exec: " + std::string(st.message()) + "\n";
     ::write(2, m.data(), m.size());

@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "common/log.h"
+#include "runtime/linux/userns.h"
 #include "runtime/monitor/monitor.h"
 
 int main(int argc, char** argv) {
@@ -30,7 +31,19 @@ int main(int argc, char** argv) {
   app.add_flag("--host-uts", o.host_uts, "use the host UTS namespace");
   app.add_flag("--share-pid", o.share_pid, "one PID namespace for the whole pod");
   app.add_flag("--detach", detach, "fork into the background once ready");
+  std::vector<std::string> uid_maps, gid_maps;
+  app.add_option("--uid-map", uid_maps, "a pod user namespace's uid mapping, container:host:length");
+  app.add_option("--gid-map", gid_maps, "a pod user namespace's gid mapping, container:host:length");
   CLI11_PARSE(app, argc, argv);
+  for (auto [texts, out] : {std::pair{&uid_maps, &o.uid_mappings}, std::pair{&gid_maps, &o.gid_mappings}})
+    for (const auto& t : *texts) {
+      auto m = kcr::runtime::ParseIdMapping(t);
+      if (!m.ok()) {
+        std::fprintf(stderr, "kcr-monitor: %s\n", std::string(m.status().message()).c_str());
+        return 2;
+      }
+      out->push_back(*m);
+    }
   kcr::SetLogLevel("info").IgnoreError();
 
   int ready[2] = {-1, -1};

@@ -19,6 +19,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/unix_socket.h"
+#include "runtime/linux/userns.h"
 #include "runtime/monitor/monitor_impl.h"
 #include "runtime/monitor/pod_reaper.h"
 
@@ -60,6 +61,7 @@ std::string Monitor::PodNs(const std::string& type) const {
   if (type == "ipc") return opt_.host_ipc ? "" : self + "ipc";
   if (type == "uts") return opt_.host_uts ? "" : self + "uts";
   if (type == "pid") return reaper_ ? reaper_->PidNsPath() : "";  // held by descriptor: see pod_reaper.h
+  if (type == "user") return userns_ ? "/proc/self/fd/" + std::to_string(userns_.get()) : "";
   return "";
 }
 
@@ -67,6 +69,13 @@ Status Monitor::Init() {
   ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   // Nothing in a container may read this process's memory or /proc/*/exe.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // The pod's user namespace (KEP-127), held by descriptor for as long as
+  // the monitor lives. The pod's other namespaces stay the host user
+  // namespace's: a container's init joins this one last, after the mounts,
+  // cgroups and sysctls that need the host's privileges (docs/DESIGN-NOTES.md).
+  if (!opt_.uid_mappings.empty() || !opt_.gid_mappings.empty()) {
+    KCR_ASSIGN_OR_RETURN(userns_, runtime::MakeUserNamespace(opt_.uid_mappings, opt_.gid_mappings));
+  }
   int flags = (opt_.host_ipc ? 0 : CLONE_NEWIPC) | (opt_.host_uts ? 0 : CLONE_NEWUTS);
   if (flags && ::unshare(flags) != 0) return ErrnoError("unshare pod IPC/UTS namespaces");
   if (!opt_.host_uts && !opt_.hostname.empty() && ::sethostname(opt_.hostname.c_str(), opt_.hostname.size()) != 0)

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "runtime/oci/spec.h"
 
 namespace kcr::monitor {
 
@@ -20,6 +21,9 @@ struct MonitorOptions {
   bool host_ipc = false;
   bool host_uts = false;
   bool share_pid = false;      // one PID namespace for the pod, with a reaper as PID 1
+  // A pod user namespace (KEP-127) with these mappings, held by the
+  // monitor and joined by every container and exec; none when empty.
+  std::vector<runtime::oci::IdMapping> uid_mappings, gid_mappings;
 };
 
 // Sets the pod up, calls `ready` with the set-up result (OK once the

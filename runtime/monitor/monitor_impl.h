@@ -229,6 +229,7 @@ class Monitor {
   uint64_t exec_serial_ = 0;
   std::unique_ptr<runtime::CgroupManager> cgroups_;
   std::unique_ptr<PodReaper> reaper_;  // shared PID namespace only
+  UniqueFd userns_;                    // the pod's user namespace (KEP-127) only
   bool stopping_ = false;
   bool shutting_down_ = false;
   std::vector<std::pair<int, nlohmann::json>> shutdown_waiters_;  // connection, request id

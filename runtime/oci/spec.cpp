@@ -133,6 +133,16 @@ StatusOr<Spec> ParseSpec(const std::string& text) {
         KCR_RETURN_IF_ERROR(Read(n, "path", "linux.namespaces[].", &ns.path));
         s.linux.namespaces.push_back(ns);
       }
+    for (auto [key, out] : {std::pair{"uidMappings", &s.linux.uid_mappings}, std::pair{"gidMappings", &s.linux.gid_mappings}})
+      if (l.contains(key) && l[key].is_array())
+        for (const auto& m : l[key]) {
+          IdMapping im;
+          std::string at = std::string("linux.") + key + "[].";
+          KCR_RETURN_IF_ERROR(Read(m, "containerID", at, &im.container_id));
+          KCR_RETURN_IF_ERROR(Read(m, "hostID", at, &im.host_id));
+          KCR_RETURN_IF_ERROR(Read(m, "size", at, &im.size));
+          out->push_back(im);
+        }
     KCR_RETURN_IF_ERROR(Read(l, "sysctl", "linux.", &s.linux.sysctl));
     KCR_RETURN_IF_ERROR(Read(l, "cgroupsPath", "linux.", &s.linux.cgroups_path));
     KCR_RETURN_IF_ERROR(Read(l, "maskedPaths", "linux.", &s.linux.masked_paths));
@@ -259,6 +269,8 @@ std::string SerializeSpec(const Spec& s) {
     if (!n.path.empty()) e["path"] = n.path;
     l["namespaces"].push_back(e);
   }
+  for (auto [key, in] : {std::pair{"uidMappings", &s.linux.uid_mappings}, std::pair{"gidMappings", &s.linux.gid_mappings}})
+    for (const auto& m : *in) l[key].push_back({{"containerID", m.container_id}, {"hostID", m.host_id}, {"size", m.size}});
   if (!s.linux.sysctl.empty()) l["sysctl"] = s.linux.sysctl;
   if (!s.linux.cgroups_path.empty()) l["cgroupsPath"] = s.linux.cgroups_path;
   l["maskedPaths"] = s.linux.masked_paths;
@@ -333,6 +345,19 @@ Status Bad(const std::string& field, const std::string& why) {
 }
 }  // namespace
 
+std::optional<uint32_t> HostId(const std::vector<IdMapping>& m, uint32_t id) {
+  if (m.empty()) return id;
+  for (const auto& e : m)
+    if (id >= e.container_id && id - e.container_id < e.size) return e.host_id + (id - e.container_id);
+  return std::nullopt;
+}
+
+bool HasUserNamespace(const Spec& s) {
+  for (const auto& n : s.linux.namespaces)
+    if (n.type == "user") return true;
+  return false;
+}
+
 std::string SysctlNamespace(const std::string& raw) {
   std::string key = raw;
   for (char& c : key)
@@ -360,7 +385,11 @@ Status ValidateSpec(const Spec& s, const std::string& bundle) {
   for (const auto& n : s.linux.namespaces) {
     if (!kNamespaces.count(n.type)) return Bad("linux.namespaces[].type", "\"" + n.type + "\" is unknown");
     if (!seen.insert(n.type).second) return Bad("linux.namespaces", "lists \"" + n.type + "\" twice");
-    if (n.type == "user" && n.path.empty()) return Bad("linux.namespaces", "user namespaces are not supported yet");
+    // kcr's runtime joins a user namespace (the pod's) and never makes one.
+    if (n.type == "user" && n.path.empty())
+      return Bad("linux.namespaces", "a new user namespace is not supported: name the one to join by path");
+    if (n.type == "user" && (s.linux.uid_mappings.empty() || s.linux.gid_mappings.empty()))
+      return Bad("linux.uidMappings", "a user namespace needs its uid and gid mappings");
   }
   for (const auto& r : s.process.rlimits) {
     if (!kRlimits.count(r.type)) return Bad("process.rlimits[].type", "\"" + r.type + "\" is unknown");

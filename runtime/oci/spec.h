@@ -109,8 +109,19 @@ struct Seccomp {
   std::vector<SeccompSyscall> syscalls;
 };
 
+// linux.uidMappings[] / gidMappings[]: ids [container_id, container_id +
+// size) of a user namespace are host ids [host_id, host_id + size).
+struct IdMapping {
+  uint32_t container_id = 0, host_id = 0, size = 0;
+};
+
 struct Linux {
   std::vector<Namespace> namespaces;
+  // The user namespace's mappings. kcr's runtime joins a user namespace
+  // (the pod's, by path) and never makes one: these describe it, for the
+  // ids the runtime writes (a pty's owner) and the idmapped mounts'
+  // host-side owner of container root.
+  std::vector<IdMapping> uid_mappings, gid_mappings;
   std::map<std::string, std::string> sysctl;
   std::optional<Resources> resources;
   std::string cgroups_path;
@@ -167,6 +178,13 @@ Status ValidateSpec(const Spec& s, const std::string& bundle = "");
 // "kernel/shm_rmid_forced"): "ipc", "uts" or "network"; "" for one that is
 // not namespaced (it would change the host).
 std::string SysctlNamespace(const std::string& key);
+
+// The host id of container id `id` under `m` (the id itself without
+// mappings); nullopt when `id` is not mapped.
+std::optional<uint32_t> HostId(const std::vector<IdMapping>& m, uint32_t id);
+
+// Whether the spec joins or makes a user namespace.
+bool HasUserNamespace(const Spec& s);
 
 // The defaults every container gets (OCI/Docker conventions): /proc, /dev
 // tmpfs, /dev/pts, /dev/shm, /dev/mqueue, /sys read-only; masked and
