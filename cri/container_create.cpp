@@ -62,6 +62,8 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
   }
   auto image = d_.images.Get(c.image().image());
   if (!image.ok()) return ToGrpc(Annotate(image.status(), "container image"));
+  // A foreign image fails here, naming both platforms, not at exec(2).
+  if (absl::Status st = d_.images.CheckPlatform(*image); !st.ok()) return ToGrpc(st, "CreateContainer");
   // Image volumes: read-only, of pulled images, with a sub path inside the
   // image; checked before anything is created. The record keeps the image
   // ID each resolved to (ContainerStatus reports it as image_ref).
