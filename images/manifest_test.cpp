@@ -168,6 +168,17 @@ TEST(Manifest, MalformedInputsAreErrorsNotCrashes) {
   EXPECT_NE(r.status().message().find("1000"), absl::string_view::npos);
 }
 
+// An image config's platform, as CheckPlatform holds it to the node's.
+TEST(Manifest, ConfigPlatformAgainstTheNode) {
+  auto cfg = ParseConfig(R"({"architecture": "arm64", "config": {"Cmd": ["/arch.txt"]}, "os": "linux",
+    "rootfs": {"diff_ids": [")" + D("x") + R"("], "type": "layers"}, "variant": "v8"})");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  Platform p{cfg->os, cfg->architecture, cfg->variant};
+  EXPECT_EQ(FormatPlatform(p), "linux/arm64/v8");
+  EXPECT_FALSE(PlatformMatcher({"linux", "amd64", ""}).Matches(p));
+  EXPECT_TRUE(PlatformMatcher({"linux", "arm64", "v8"}).Matches(p));
+}
+
 TEST(Manifest, ChainIds) {
   auto c = ChainIds({D("a"), D("b")});
   ASSERT_EQ(c.size(), 2u);
