@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/fs.h"
+#include "images/platform.h"
 
 namespace kcr::cri {
 
@@ -76,6 +77,14 @@ blob_timeout_s = 3600
 # seconds is abandoned (and retried).
 blob_min_bytes_per_s = 1024
 blob_stall_timeout_s = 60
+
+[image]
+# The platform ("os/arch[/variant]", e.g. "linux/arm64/v8", "linux/arm/v7")
+# an image index resolves to, with containerd's fallbacks (arm/v7 takes v6,
+# then v5; arm64 takes arm64 without a variant, then arm/v8..v5; amd64 takes
+# 386); CreateContainer refuses images of platforms it does not accept.
+# Default: this host's, shown here.
+# platform = ")" + images::FormatPlatform(images::HostPlatform()) + R"("
 
 # Per registry host: mirrors tried in order before the origin, and TLS.
 # `server` replaces the origin itself (docker.io's is https://registry-1.docker.io).
@@ -233,6 +242,16 @@ StatusOr<Config> ParseConfig(const std::string& text, const std::string& origin)
     if (n < min || n > 1000000000)
       return absl::InvalidArgumentError("config key " + name + ": must be " + std::to_string(min) + "..1000000000");
     *field = static_cast<int>(n);
+  }
+
+  // [image] platform (the issue's name); [images] platform would be silently
+  // ignored, so it is refused with a pointer to the right table.
+  if (v["images"]["platform"])
+    return absl::InvalidArgumentError("config key images.platform: the platform is set as [image] platform");
+  KCR_RETURN_IF_ERROR(Get(v["image"]["platform"], "image.platform", c.image_platform));
+  if (v["image"]["platform"]) {
+    auto p = images::ParsePlatform(c.image_platform);
+    if (!p.ok()) return absl::InvalidArgumentError("config key image.platform: " + std::string(p.status().message()));
   }
 
   KCR_RETURN_IF_ERROR(Get(v["streaming"]["address"], "streaming.address", c.streaming_address));

@@ -44,6 +44,9 @@ struct Config {
   int blob_timeout_s = 3600;                    // all attempts at one blob; 0: none
   int blob_min_bytes_per_s = 1024;              // a blob slower than this ...
   int blob_stall_timeout_s = 60;                // ... for this long is abandoned
+  // [image] platform: what an image index resolves to (and which images
+  // CreateContainer runs), "os/arch[/variant]"; "": the host's. Checked at load.
+  std::string image_platform;
 
   std::string streaming_address = "127.0.0.1";
   int streaming_port = 0;  // 0: an ephemeral port

@@ -124,4 +124,29 @@ TEST(Config, CdiSpecDirs) {
   EXPECT_NE(c.status().message().find("cdi.spec_dirs"), absl::string_view::npos) << c.status();
 }
 
+// [image] platform: "" (the host's) by default, shown commented with the
+// host's value; a platform string that cannot be one stops the load.
+TEST(Config, ImagePlatform) {
+  EXPECT_EQ(Config().image_platform, "");
+  std::string def = DefaultConfigToml();
+  EXPECT_NE(def.find("[image]\n"), std::string::npos);
+  EXPECT_NE(def.find("# platform = \"linux/"), std::string::npos) << def;
+  auto d = ParseConfig(def, "default");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->image_platform, "");
+  auto c = ParseConfig("[image]\nplatform = \"linux/arm64/v8\"\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->image_platform, "linux/arm64/v8");
+  for (const char* bad : {"[image]\nplatform = \"linux/amd46\"\n", "[image]\nplatform = \"\"\n",
+                          "[image]\nplatform = \"linux/arm/v7/x\"\n", "[image]\nplatform = 64\n"}) {
+    c = ParseConfig(bad, "t");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(c.status().message().find("image.platform"), absl::string_view::npos) << c.status();
+  }
+  c = ParseConfig("[images]\nplatform = \"linux/arm64\"\n", "t");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("[image] platform"), absl::string_view::npos) << c.status();
+}
+
 }  // namespace kcr::cri

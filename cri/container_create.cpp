@@ -64,6 +64,8 @@ grpc::Status RuntimeService::CreateContainer(grpc::ServerContext*, const v1::Cre
   }
   auto image = d_.images.Get(c.image().image());
   if (!image.ok()) return ToGrpc(Annotate(image.status(), "container image"));
+  // A foreign image fails here, naming both platforms, not at exec(2).
+  if (absl::Status st = d_.images.CheckPlatform(*image); !st.ok()) return ToGrpc(st, "CreateContainer");
   // CDI devices (cdi_devices and cdi.k8s.io/ annotations), resolved before
   // anything is made. An unknown device is FAILED_PRECONDITION naming it:
   // the request is sound, this node lacks the device's spec (a driver may

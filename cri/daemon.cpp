@@ -61,6 +61,10 @@ images::ImageStoreOptions ImageOptions(const Config& c) {
   o.blob_timeout_s = c.blob_timeout_s;
   o.blob_min_bytes_per_s = c.blob_min_bytes_per_s;
   o.blob_stall_timeout_s = c.blob_stall_timeout_s;
+  // [image] platform was checked when the config was loaded.
+  if (!c.image_platform.empty())
+    if (auto p = images::ParsePlatform(c.image_platform); p.ok()) o.platform = *p;
+  spdlog::info("image platform: {}", images::PlatformMatcher(o.platform).Describe());
   return o;
 }
 

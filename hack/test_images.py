@@ -10,6 +10,7 @@ import sys
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from oci_image import Layer, Registry, busybox_rootfs, image, index  # noqa: E402
+import multiarch_images  # noqa: E402
 
 OPEN = Registry("127.0.0.1:5000")
 AUTH = Registry("127.0.0.1:5001", "kcr", "kcr-test")
@@ -46,6 +47,7 @@ def main():
                  push_tags=False, docker=True)
     index(OPEN, "kcr-test/docker", ["latest"], [(darm[0], darm[1], "arm64", "v8"), (damd[0], damd[1], "amd64", "")],
           docker=True)
+    multiarch_images.push(OPEN)  # one image per platform (platform choice)
     rnd = random.Random(42)
     big = [Layer().file(f"big/{i}", rnd.randbytes(20 << 20)) for i in range(3)]
     image(OPEN, "kcr-test/big", ["latest"], [bb] + big)

@@ -80,6 +80,16 @@ class ImageStore {
   // layer snapshots nothing else uses. OK when nothing matches (idempotent).
   virtual Status Remove(const std::string& ref_or_id) = 0;
 
+  // Whether this node can run `image`: OK when its config's os /
+  // architecture / variant is the node's platform or one the node also runs
+  // (the order pulls choose index entries by: an amd64 node runs 386, an
+  // arm64 node arm/v8..v5), and for an image whose config names no
+  // architecture. FailedPrecondition naming both platforms otherwise, so a
+  // foreign image fails at CreateContainer instead of "exec format error"
+  // at start. PullImage itself accepts a single-manifest image of any
+  // platform, as containerd does.
+  virtual Status CheckPlatform(const Image& image) = 0;
+
   // Space used by images (content + layer snapshots).
   virtual StatusOr<FsUsage> Usage() = 0;
 };

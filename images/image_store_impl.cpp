@@ -63,7 +63,7 @@ class Store final : public ImageStore {
  public:
   Store(const Paths& paths, Database& db, LayerStore& layers, ImageStoreOptions o)
       : paths_(paths), layers_(layers), meta_(db), content_(paths), opt_(std::move(o)),
-        registry_(RegistryOptionsOf(opt_)) {}
+        registry_(RegistryOptionsOf(opt_)), matcher_(opt_.platform) {}
 
   Status Init() {
     KCR_RETURN_IF_ERROR(meta_.Init());
@@ -144,6 +144,17 @@ class Store final : public ImageStore {
     return absl::OkStatus();
   }
 
+  Status CheckPlatform(const Image& img) override {
+    // The config was parsed when the image was pulled.
+    auto cfg = ParseConfig(img.config_json);
+    if (!cfg.ok() || cfg->architecture.empty()) return absl::OkStatus();  // nothing to hold it to
+    Platform p{cfg->os, cfg->architecture, cfg->variant};
+    if (matcher_.Matches(p)) return absl::OkStatus();
+    return absl::FailedPreconditionError("image " + img.id + " is built for " + FormatPlatform(p) +
+                                         ", which this node (" + matcher_.Describe() +
+                                         ", [image] platform) cannot run");
+  }
+
   StatusOr<FsUsage> Usage() override {
     FsUsage u;
     fs::DiskUsage c = fs::Usage(JoinPath(paths_.root(), "content"));
@@ -195,8 +206,7 @@ class Store final : public ImageStore {
       if (kind == DocKind::kManifest) break;
       if (depth >= 2) return absl::FailedPreconditionError(ref.String() + ": image indexes nested too deeply");
       KCR_ASSIGN_OR_RETURN(std::vector<Descriptor> entries, ParseIndex(doc.body));
-      KCR_ASSIGN_OR_RETURN(Descriptor d, ChoosePlatform(entries, Platform{opt_.platform_os, opt_.platform_arch,
-                                                                          opt_.platform_variant}));
+      KCR_ASSIGN_OR_RETURN(Descriptor d, ChoosePlatform(entries, matcher_));
       KCR_ASSIGN_OR_RETURN(doc, registry_.GetManifest(ref, d.digest, auth, cancel));
       manifests.emplace_back(doc.digest, doc.body);
     }
@@ -460,6 +470,7 @@ class Store final : public ImageStore {
   ContentStore content_;
   ImageStoreOptions opt_;
   RegistryClient registry_;
+  PlatformMatcher matcher_;  // opt_.platform and what it also runs
   std::set<std::string> pinned_;
   std::mutex mu_;
   std::map<std::string, std::shared_future<StatusOr<Image>>> inflight_;

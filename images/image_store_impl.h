@@ -9,6 +9,7 @@
 #include "common/paths.h"
 #include "common/sqlite.h"
 #include "images/image_store.h"
+#include "images/platform.h"
 #include "images/registry_client.h"
 #include "images/snapshot/layer_store.h"
 
@@ -18,7 +19,9 @@ struct ImageStoreOptions {
   std::map<std::string, RegistryHostConfig> hosts;  // key: registry host ("docker.io")
   int max_parallel_layers = 3;
   int max_retries = 3;
-  std::string platform_os = "linux", platform_arch = "amd64", platform_variant;
+  // Chooses an index's manifest (PlatformMatcher's order) and the images
+  // CheckPlatform accepts (cri/config [image] platform).
+  Platform platform = HostPlatform();
   std::vector<std::string> pinned_refs;  // reported pinned (e.g. the pause image)
   // What a hostile registry can make one pull cost (cri/config [images]).
   // Uncompressed bytes of one layer; also the most a layer's descriptor may

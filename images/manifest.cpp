@@ -85,28 +85,24 @@ StatusOr<std::vector<Descriptor>> ParseIndex(const std::string& body) {
   return out;
 }
 
-StatusOr<Descriptor> ChoosePlatform(const std::vector<Descriptor>& entries, const Platform& want) {
+StatusOr<Descriptor> ChoosePlatform(const std::vector<Descriptor>& entries, const PlatformMatcher& want) {
   const Descriptor* best = nullptr;
-  int best_score = -1;
+  size_t best_rank = 0;
   std::string offered;
   for (const auto& d : entries) {
     if (!d.platform) continue;
-    const Platform& p = *d.platform;
-    offered += (offered.empty() ? "" : ", ") + p.os + "/" + p.architecture + (p.variant.empty() ? "" : "/" + p.variant);
-    if (p.os != want.os || p.architecture != want.architecture) continue;
+    offered += (offered.empty() ? "" : ", ") + FormatPlatform(*d.platform);
     if (d.media_type != media::kOciManifest && d.media_type != media::kDockerManifest && !d.media_type.empty())
       continue;
-    int score = 1;
-    if (!want.variant.empty() && p.variant == want.variant) score = 3;
-    else if (p.variant.empty() || (want.architecture == "amd64" && p.variant == "v1")) score = 2;
-    if (score > best_score) {
+    std::optional<size_t> rank = want.Rank(*d.platform);
+    if (rank && (!best || *rank < best_rank)) {
       best = &d;
-      best_score = score;
+      best_rank = *rank;
     }
   }
   if (!best)
-    return absl::NotFoundError("no manifest for platform " + want.os + "/" + want.architecture +
-                               " (the index offers: " + (offered.empty() ? "nothing" : offered) + ")");
+    return absl::NotFoundError("no manifest for platform " + want.Describe() +
+                               "; the index offers: " + (offered.empty() ? "no platform at all" : offered));
   return *best;
 }
 
@@ -135,6 +131,7 @@ StatusOr<ImageConfig> ParseConfig(const std::string& body) {
   ImageConfig c;
   c.os = Str(j, "os");
   c.architecture = Str(j, "architecture");
+  c.variant = Str(j, "variant");
   if (auto cfg = j.find("config"); cfg != j.end() && cfg->is_object()) c.user = Str(*cfg, "User");
   auto rootfs = j.find("rootfs");
   if (rootfs == j.end() || !rootfs->is_object()) return Bad("image config", "no rootfs");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "images/platform.h"
 
 namespace kcr::images {
 
@@ -29,12 +30,6 @@ inline constexpr size_t kMaxManifestBytes = 4 << 20;
 inline constexpr size_t kMaxConfigBytes = 8 << 20;
 inline constexpr size_t kMaxEntries = 1000;
 
-struct Platform {
-  std::string os = "linux";
-  std::string architecture = "amd64";
-  std::string variant;  // "" matches any
-};
-
 struct Descriptor {
   std::string media_type;
   std::string digest;
@@ -54,7 +49,7 @@ struct Manifest {
 struct ImageConfig {
   std::string user;
   std::vector<std::string> diff_ids;
-  std::string os, architecture;
+  std::string os, architecture, variant;  // the platform it was built for ("" when not given)
 };
 
 // What a fetched manifest document is.
@@ -67,10 +62,13 @@ StatusOr<DocKind> ClassifyManifest(const std::string& body, const std::string& c
 
 // Parses an index / manifest list. Errors name the problem.
 StatusOr<std::vector<Descriptor>> ParseIndex(const std::string& body);
-// Picks the entry for `want`: os and architecture must match; variant is
-// preferred when given (amd64 ignores variants v1..v4 otherwise). NotFound
-// listing what the index offers.
-StatusOr<Descriptor> ChoosePlatform(const std::vector<Descriptor>& entries, const Platform& want);
+// Picks the image manifest entry `want` ranks best (PlatformMatcher: the
+// wanted platform, then its fallbacks in containerd's order); among equally
+// ranked entries the first in the index. Entries without a platform and
+// entries that are not image manifests (nested indexes, artifacts) are
+// passed over. NotFound naming the wanted platform, its fallbacks and every
+// platform the index offers.
+StatusOr<Descriptor> ChoosePlatform(const std::vector<Descriptor>& entries, const PlatformMatcher& want);
 
 StatusOr<Manifest> ParseManifest(const std::string& body);
 StatusOr<ImageConfig> ParseConfig(const std::string& body);
