@@ -21,6 +21,13 @@ void FillCpuMem(const kcr::runtime::CgroupStats& s, int64_t now, v1::CpuUsage* c
   mem->mutable_working_set_bytes()->set_value(s.memory_working_set);
   mem->mutable_usage_bytes()->set_value(s.memory_usage);
   mem->mutable_rss_bytes()->set_value(s.memory_rss);
+  mem->mutable_page_faults()->set_value(s.pgfault);
+  mem->mutable_major_page_faults()->set_value(s.pgmajfault);
+  // What the cgroup may still use before its limit; absent without a limit,
+  // as cAdvisor and containerd leave it (kubelet's summary then reports
+  // none, and its eviction manager does not read it for containers).
+  if (s.memory_limit != 0)
+    mem->mutable_available_bytes()->set_value(s.memory_limit > s.memory_working_set ? s.memory_limit - s.memory_working_set : 0);
 }
 
 }  // namespace

@@ -10,7 +10,9 @@
 # conformance image runs against a node's kubelet: --start-services=false
 # (no in-process API server, no kubelet of its own), --prepull-images=false,
 # inside the namespace (the API server listens on the node's address
-# there). Specs run in parallel processes of the ginkgo CLI (the version
+# there), with the node kubelet's PodAndContainerStatsFromCRI gate (the
+# cAdvisor metrics spec skips itself then: kubelet's /metrics/cadvisor
+# comes from the CRI). Specs run in parallel processes of the ginkgo CLI (the version
 # the suite was built with); [Serial] specs run after the others, alone.
 # Images: hack/e2e_node_images.py builds the ones the conformance specs
 # pull. Programs: hack/k8s-tools.sh (--e2e-node, agnhost, the cluster's).
@@ -84,6 +86,7 @@ rc=0
 nsenter --net="/run/netns/$KCR_NODE_NETNS" -- \
   "$ginkgo" --procs="${KCR_NODE_CONFORMANCE_PROCS:-4}" --no-color --focus="${KCR_NODE_CONFORMANCE_FOCUS:-\[NodeConformance\]}" \
   --output-dir="$out" --json-report=report.json --timeout=2h "${skip[@]}" "$@" "$suite" -- \
+  --feature-gates=PodAndContainerStatsFromCRI=true \
   --start-services=false --prepull-images=false --host="https://$KCR_NODE_IP:6443" --bearer-token="$token" \
   --node-name="$KCR_NODE_NAME" --dns-domain=cluster.local \
   --container-runtime-endpoint="$CONTAINER_RUNTIME_ENDPOINT" --image-service-endpoint="$CONTAINER_RUNTIME_ENDPOINT" \

@@ -317,7 +317,10 @@ TEST_F(RuntimeServiceTest, FiltersStatsUpdatesLogsAndStopSignals) {
   v1::ListPodSandboxStatsResponse lpsr;
   ASSERT_TRUE(Runtime().ListPodSandboxStats(Ctx().get(), lps, &lpsr).ok());
   std::set<std::string> pods;
-  for (const auto& s : lpsr.stats()) pods.insert(s.attributes().id());
+  for (const auto& s : lpsr.stats()) {
+    pods.insert(s.attributes().id());
+    EXPECT_TRUE(s.linux().memory().has_page_faults()) << s.attributes().id();
+  }
   EXPECT_EQ(pods, (std::set<std::string>{*a, *b}));
 
   // In-place resize: the cgroup and ContainerStatus both carry the new limit.
@@ -334,6 +337,14 @@ TEST_F(RuntimeServiceTest, FiltersStatsUpdatesLogsAndStopSignals) {
   auto limit = fs::ReadFile(MemoryCgroupDir(cgroup_parent_ + "/" + *a + "/" + *ta) + "/" + MemoryLimitFile());
   ASSERT_TRUE(limit.ok()) << limit.status();
   EXPECT_EQ(std::stoll(*limit), 48 << 20);
+  // Memory stats are complete (kubelet's /stats/summary takes them as
+  // they come): page faults, and what the limit leaves.
+  const auto& mem = csr.stats().memory();
+  EXPECT_TRUE(mem.has_page_faults());
+  EXPECT_GT(mem.page_faults().value(), 0u);
+  EXPECT_TRUE(mem.has_major_page_faults());
+  ASSERT_TRUE(mem.has_available_bytes());
+  EXPECT_EQ(mem.available_bytes().value() + mem.working_set_bytes().value(), uint64_t{48} << 20);
 
   // Log rotation: kubelet renames the file, then asks for a new one.
   std::string log = CtrStatus(*ta).log_path();

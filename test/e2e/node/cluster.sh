@@ -292,6 +292,11 @@ resolvConf: /etc/resolv.conf
 serializeImagePulls: false
 # A shared development disk must not put the node under pressure.
 evictionHard: {memory.available: "1Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%", imagefs.inodesFree: "1%"}
+# Pod and container stats, and /metrics/cadvisor, from the CRI (kcr's
+# ListPodSandboxStats, ListPodSandboxMetrics, ListMetricDescriptors):
+# kubelet's cAdvisor labels only docker's, containerd's and CRI-O's
+# containers. hack/node-conformance.sh tells the suite (--feature-gates).
+featureGates: {PodAndContainerStatsFromCRI: true}
 ${3:-}
 EOT
 }
